@@ -1,0 +1,30 @@
+"""dmtpk: pharmacokinetic/pharmacodynamic simulation of N,N-dimethyltryptamine (DMT).
+
+Quick start::
+
+    import dmtpk
+    model = dmtpk.load_model("eckernas2022")
+    result = dmtpk.simulate(model, dmtpk.Bolus("20 mg", salt="fumarate"), range(0, 61))
+    print(result.metrics())
+    result.plot().savefig("dmt.png")
+
+Bare times are minutes and bare doses mg of DMT base; strings and pint Quantities carry units.
+"""
+
+from .errors import DmtpkError, ModelFileError, SolverError, UnitError, ValidationError
+from .library import list_models, load_model
+from .model.spec import Model
+from .regimen import Bolus, EventTable, Infusion, Inhalation, Regimen
+from .results import Result
+from .simulate import simulate
+from .units import ureg
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "load_model", "list_models", "Model",
+    "Bolus", "Infusion", "Inhalation", "Regimen", "EventTable",
+    "simulate", "Result",
+    "ureg",
+    "DmtpkError", "ValidationError", "UnitError", "ModelFileError", "SolverError",
+]

@@ -1,0 +1,75 @@
+"""The model library: literature models shipped as TOML data files.
+
+``load_model(name_or_path)`` reads a shipped model by name (``"eckernas2022"``) or any TOML file
+by path. ``list_models()`` lists the shipped names. Model files are data: nothing in them is
+executed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .errors import ModelFileError, ValidationError
+from .model.spec import Model, model_from_dict
+
+__all__ = ["load_model", "list_models", "models_dir"]
+
+
+def models_dir() -> Path:
+    """Folder of the shipped model files (inside the installed package, or the source tree)."""
+    packaged = resources.files("dmtpk") / "models"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    source_tree = Path(__file__).resolve().parents[2] / "models"
+    return source_tree
+
+
+def list_models() -> list[str]:
+    """Names of the shipped models, sorted."""
+    return sorted(p.stem for p in models_dir().glob("*.toml"))
+
+
+def load_model(name_or_path) -> Model:
+    """Load a model by library name or from a TOML file.
+
+    Parameters
+    ----------
+    name_or_path : str or os.PathLike or Model
+        A name from :func:`list_models`, or a path to a ``.toml`` file. A Model is returned as is.
+
+    Raises
+    ------
+    ValidationError
+        Unknown name.
+    ModelFileError
+        Unreadable or malformed file (names the file and the key).
+    """
+    if isinstance(name_or_path, Model):
+        return name_or_path
+    if not isinstance(name_or_path, (str, Path)):
+        raise ValidationError("model", f"expected a model name, a path or a Model, got "
+                                       f"{type(name_or_path).__name__}")
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix != ".toml" and not path.exists():
+        candidate = models_dir() / f"{text}.toml"
+        if not candidate.is_file():
+            raise ValidationError("model", f"unknown model {text!r}; shipped models are "
+                                           f"{list_models()}, or give a path to a .toml file")
+        path = candidate
+    return _load_file(str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+
+
+@lru_cache(maxsize=64)
+def _load_file(path: str, mtime: int) -> Model:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ModelFileError(path, "", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelFileError(path, "", f"not valid TOML: {exc}") from None
+    return model_from_dict(raw, path)

@@ -1,0 +1,593 @@
+"""Model specification: what a model is, read and validated from a mapping (a parsed TOML file).
+
+A :class:`Model` holds the PK structure, routes, typical parameter values in canonical units (with
+what the file said and where each number came from), the PD endpoints, the metabolite, and the
+variability, residual error and covariate sections. It is a frozen value; use
+:meth:`Model.with_parameters` for a copy with other values. Nothing in a model file is executed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+
+import numpy as np
+
+from ..errors import ModelFileError, UnitError, ValidationError
+from ..regimen.events import ROUTES
+from ..units import DMT_MOLAR_MASS, to_canonical, ureg
+
+__all__ = ["Model", "Parameter", "Endpoint", "Metabolite", "model_from_dict",
+           "STRUCTURES", "ELIMINATIONS", "PD_MODELS", "LINKS"]
+
+STRUCTURES = {"one_compartment": 1, "two_compartment": 2, "three_compartment": 3}
+ELIMINATIONS = ("linear", "michaelis_menten")
+LINKS = ("direct", "effect_compartment")
+#: PD forms: (needs GAMMA, sign of the drug effect, effect scaled by the baseline E0).
+PD_MODELS = {
+    "linear": (False, +1, False),
+    "emax": (False, +1, False),
+    "sigmoid_emax": (True, +1, False),
+    "imax": (False, -1, False),
+    "sigmoid_imax": (True, -1, False),
+    "fractional_emax": (True, +1, True),
+    "fractional_imax": (True, -1, True),
+}
+DRIVERS = ("parent", "metabolite")
+
+# Kind of quantity of each PK parameter (by its NONMEM-style name).
+_PK_KIND = {"CL": "clearance", "V1": "volume", "Q": "clearance", "V2": "volume",
+            "Q3": "clearance", "V3": "volume", "VMAX": "rate", "KM": "concentration",
+            "KA": "rate_constant", "F_INH": "dimensionless", "TLAG_INH": "time"}
+_METAB_KIND = {"CL": "clearance", "V": "volume", "FM": "dimensionless"}
+_PD_KIND = {"KE0": "rate_constant", "E0": "dimensionless", "EMAX": "dimensionless",
+            "EC50": "concentration", "GAMMA": "dimensionless", "SLOPE": "inverse_concentration"}
+_ROLE_ALIASES = {"IMAX": "EMAX", "IC50": "EC50", "R0": "E0", "HILL": "GAMMA"}
+_KNOWN_TABLES = {"model", "parameters", "metabolite", "effects", "variability", "residual",
+                 "covariates", "sources", "validity"}
+_MODEL_KEYS = {"name", "description", "structure", "elimination", "routes", "molar_mass", "drug"}
+_EFFECT_KEYS = {"link", "model", "parameters", "unit", "threshold", "driver", "description"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One typical value.
+
+    Attributes
+    ----------
+    name : str
+    value : float
+        In the canonical unit of ``kind``.
+    kind : str
+        Key of :data:`dmtpk.units.CANONICAL`.
+    given : str
+        The value as written in the file.
+    info : mapping
+        Provenance fields from the file (``source``, ``where``, ``note``, ``assumption``...).
+    """
+
+    name: str
+    value: float
+    kind: str
+    given: str
+    info: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A PD endpoint: link, PD form and the parameters filling its roles."""
+
+    name: str
+    link: str
+    model: str
+    roles: MappingProxyType  # role -> parameter name
+    unit: str
+    threshold: float | None
+    driver: str
+    description: str = ""
+
+    @property
+    def sign(self) -> int:
+        """+1 when the drug raises the response, -1 when it lowers it."""
+        if self.model == "linear":
+            return +1
+        return PD_MODELS[self.model][1]
+
+
+@dataclass(frozen=True)
+class Metabolite:
+    """A metabolite formed from the parent's elimination (mole for mole times ``FM``)."""
+
+    name: str
+    molar_mass: float  # g/mol
+    roles: MappingProxyType  # CL, V, FM -> parameter name
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A validated PK/PD model. Build it with :func:`dmtpk.load_model` or :func:`model_from_dict`.
+
+    Attributes
+    ----------
+    name, description : str
+    structure : {"one_compartment", "two_compartment", "three_compartment"}
+    elimination : {"linear", "michaelis_menten"}
+    routes : tuple of str
+        ``"iv"`` and/or ``"inhaled"``.
+    parameters : mapping of str to Parameter
+        Typical values in canonical units, in file order.
+    effects : tuple of Endpoint
+    metabolite : Metabolite or None
+    molar_mass : float
+        g/mol of the parent drug (DMT base unless the file says otherwise).
+    variability, residual, covariates, validity : mapping
+        The file's sections, validated; used by the population engine.
+    sources : tuple of mapping
+    path : str
+        Where the model came from, for messages.
+    """
+
+    name: str
+    description: str
+    structure: str
+    elimination: str
+    routes: tuple
+    parameters: MappingProxyType
+    effects: tuple
+    metabolite: Metabolite | None
+    molar_mass: float
+    variability: MappingProxyType
+    residual: MappingProxyType
+    covariates: MappingProxyType
+    validity: MappingProxyType
+    sources: tuple
+    path: str
+    raw: MappingProxyType
+
+    @property
+    def n_compartments(self) -> int:
+        return STRUCTURES[self.structure]
+
+    @property
+    def is_linear(self) -> bool:
+        """True when every rate in the model is first order (exact solutions apply)."""
+        return self.elimination == "linear"
+
+    @cached_property
+    def compiled(self):
+        """The :class:`~dmtpk.model.compiled.CompiledModel` (built once per model)."""
+        from .compiled import compile_model
+        return compile_model(self)
+
+    def value(self, name: str) -> float:
+        """Typical value of parameter ``name`` in canonical units."""
+        return self.parameters[name].value
+
+    def endpoint(self, name: str) -> Endpoint:
+        for ep in self.effects:
+            if ep.name == name:
+                return ep
+        raise ValidationError("endpoint", f"model {self.name!r} has no endpoint {name!r}; it has "
+                                          f"{[e.name for e in self.effects]}")
+
+    def with_parameters(self, **values) -> "Model":
+        """A copy with some typical values replaced (Quantity, string, or canonical number).
+
+        Examples
+        --------
+        >>> import dmtpk
+        >>> m = dmtpk.load_model("eckernas2022")
+        >>> m.with_parameters(CL="20 L/min").value("CL")
+        20.0
+        """
+        raw = _thaw(self.raw)
+        for name, v in values.items():
+            if name not in raw.get("parameters", {}):
+                raise ValidationError(name, f"model {self.name!r} has no parameter {name!r}")
+            old = raw["parameters"][name]
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                kind = self.parameters[name].kind
+                unit = ureg.Unit(_canonical_unit(kind))
+                v = f"{v!r} {unit:~}" if kind != "dimensionless" else v
+            if isinstance(old, dict):
+                old = dict(old)
+                old["value"] = v
+                raw["parameters"][name] = old
+            else:
+                raw["parameters"][name] = v
+        return model_from_dict(raw, self.path)
+
+    def __repr__(self) -> str:
+        return (f"Model({self.name!r}, {self.structure}, {self.elimination} elimination, "
+                f"routes={list(self.routes)}, endpoints={[e.name for e in self.effects]})")
+
+
+def _canonical_unit(kind: str) -> str:
+    from ..units import CANONICAL
+    return CANONICAL[kind]
+
+
+def _thaw(obj):
+    if isinstance(obj, (dict, MappingProxyType)):
+        return {k: _thaw(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_thaw(v) for v in obj]
+    return obj
+
+
+def _freeze(obj):
+    if isinstance(obj, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return tuple(_freeze(v) for v in obj)
+    return obj
+
+
+def _table(raw, key, path, required=False) -> dict:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise ModelFileError(path, key, "section is missing")
+        return {}
+    if not isinstance(value, dict):
+        raise ModelFileError(path, key, f"must be a table, got {type(value).__name__}")
+    return value
+
+
+def _choice(table, key, allowed, path, section, default=None):
+    value = table.get(key, default)
+    if value is None:
+        raise ModelFileError(path, f"{section}.{key}", f"is missing; expected one of {list(allowed)}")
+    if value not in allowed:
+        raise ModelFileError(path, f"{section}.{key}", f"unknown value {value!r}; expected one "
+                                                       f"of {list(allowed)}")
+    return value
+
+
+def _parameter(name, entry, kind, path, molar_mass) -> Parameter:
+    key = f"parameters.{name}"
+    info = {}
+    if isinstance(entry, dict):
+        if "value" not in entry:
+            raise ModelFileError(path, key, "an inline table needs a 'value'")
+        info = {k: v for k, v in entry.items() if k != "value"}
+        entry = entry["value"]
+    if isinstance(entry, bool) or not isinstance(entry, (str, int, float)):
+        raise ModelFileError(path, key, f"expected a number or a string with a unit, got {entry!r}")
+    if kind != "dimensionless" and not isinstance(entry, str):
+        raise ModelFileError(path, key, f"needs a unit: write it as a string such as "
+                                        f"\"{entry} {_canonical_unit(kind)}\"")
+    try:
+        value = to_canonical(entry, kind, name, molar_mass=molar_mass)
+    except (UnitError, ValidationError) as exc:
+        raise ModelFileError(path, key, str(exc).split(": ", 1)[-1]) from None
+    return Parameter(name, value, kind, str(entry), MappingProxyType(info))
+
+
+def _check_range(p: Parameter, role: str, path: str):
+    """Reject values a role cannot take (the role is the PK name, or the PD/metabolite role)."""
+    key = f"parameters.{p.name}"
+    positive = {"CL", "V1", "Q", "V2", "Q3", "V3", "VMAX", "KM", "KA", "M_CL", "M_V", "KE0",
+                "EC50", "GAMMA"}
+    if role in positive and not p.value > 0:
+        raise ModelFileError(path, key, f"must be positive, got {p.given}")
+    if role in ("F_INH", "FM") and not 0.0 <= p.value <= 1.0:
+        raise ModelFileError(path, key, f"is a fraction and must lie in [0, 1], got {p.given}")
+    if role == "TLAG_INH" and p.value < 0:
+        raise ModelFileError(path, key, f"must not be negative, got {p.given}")
+
+
+def model_from_dict(raw: dict, path: str = "<dict>") -> Model:
+    """Validate a parsed model file and build a :class:`Model`.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file and the key at fault.
+    """
+    path = str(path)
+    if not isinstance(raw, dict):
+        raise ModelFileError(path, "", "a model file must be a TOML table")
+    unknown = set(raw) - _KNOWN_TABLES
+    if unknown:
+        raise ModelFileError(path, sorted(unknown)[0], f"unknown section; expected some of "
+                                                       f"{sorted(_KNOWN_TABLES)}")
+    head = _table(raw, "model", path, required=True)
+    bad = set(head) - _MODEL_KEYS
+    if bad:
+        raise ModelFileError(path, f"model.{sorted(bad)[0]}", f"unknown key; expected some of "
+                                                              f"{sorted(_MODEL_KEYS)}")
+    name = head.get("name")
+    if not isinstance(name, str) or not name:
+        raise ModelFileError(path, "model.name", "is missing or empty")
+    structure = _choice(head, "structure", STRUCTURES, path, "model")
+    elimination = _choice(head, "elimination", ELIMINATIONS, path, "model", default="linear")
+    routes = head.get("routes")
+    if not isinstance(routes, list) or not routes:
+        raise ModelFileError(path, "model.routes", f"must be a non-empty list of routes from "
+                                                   f"{list(ROUTES)}")
+    for r in routes:
+        if r not in ROUTES:
+            raise ModelFileError(path, "model.routes", f"unknown route {r!r}; expected some of "
+                                                       f"{list(ROUTES)}")
+    molar_mass = DMT_MOLAR_MASS
+    if "molar_mass" in head:
+        molar_mass = _molar_mass(head["molar_mass"], path, "model.molar_mass")
+
+    params_raw = _table(raw, "parameters", path, required=True)
+    # Which parameters the structure needs, and their kinds.
+    needed = {"V1": "volume"}
+    n_cmt = STRUCTURES[structure]
+    if n_cmt >= 2:
+        needed.update(Q="clearance", V2="volume")
+    if n_cmt >= 3:
+        needed.update(Q3="clearance", V3="volume")
+    if elimination == "linear":
+        needed["CL"] = "clearance"
+    else:
+        needed.update(VMAX="rate", KM="concentration")
+    optional = {}
+    if "inhaled" in routes:
+        needed.update(KA="rate_constant", F_INH="dimensionless")
+        optional["TLAG_INH"] = "time"
+    used: dict[str, tuple[str, float | None]] = {}  # name -> (kind, molar mass)
+    for pname, kind in {**needed, **optional}.items():
+        if pname in needed and pname not in params_raw:
+            why = f"structure {structure}" if pname not in ("KA", "F_INH") else "the inhaled route"
+            if pname in ("VMAX", "KM"):
+                why = "Michaelis-Menten elimination"
+            raise ModelFileError(path, f"parameters.{pname}", f"is missing; {why} needs it")
+        if pname in params_raw:
+            used[pname] = (kind, molar_mass)
+    for pname in ("CL", "VMAX", "KM", "Q", "V2", "Q3", "V3", "KA", "F_INH", "TLAG_INH"):
+        if pname in params_raw and pname not in used and pname in _PK_KIND:
+            raise ModelFileError(path, f"parameters.{pname}",
+                                 f"is not used by a {structure} model with {elimination} "
+                                 f"elimination and routes {routes}")
+
+    metabolite = None
+    mtab = _table(raw, "metabolite", path)
+    if mtab:
+        bad = set(mtab) - {"name", "molar_mass", "parameters", "description"}
+        if bad:
+            raise ModelFileError(path, f"metabolite.{sorted(bad)[0]}", "unknown key")
+        mname = mtab.get("name")
+        if not isinstance(mname, str) or not mname:
+            raise ModelFileError(path, "metabolite.name", "is missing")
+        if "molar_mass" not in mtab:
+            raise ModelFileError(path, "metabolite.molar_mass", "is missing; it converts the "
+                                                                "parent's molar elimination into "
+                                                                "metabolite mass")
+        m_mm = _molar_mass(mtab["molar_mass"], path, "metabolite.molar_mass")
+        roles = _roles(mtab.get("parameters"), _METAB_KIND, ("CL", "V", "FM"), (), path,
+                       "metabolite.parameters", params_raw)
+        for role, pname in roles.items():
+            _use(used, pname, _METAB_KIND[role], m_mm if role != "FM" else None, path,
+                 f"metabolite.parameters.{role}")
+        metabolite = Metabolite(mname, m_mm, MappingProxyType(roles))
+
+    effects = []
+    etab = _table(raw, "effects", path)
+    for ename, ep in etab.items():
+        sec = f"effects.{ename}"
+        if not isinstance(ep, dict):
+            raise ModelFileError(path, sec, "must be a table")
+        bad = set(ep) - _EFFECT_KEYS
+        if bad:
+            raise ModelFileError(path, f"{sec}.{sorted(bad)[0]}", f"unknown key; expected some "
+                                                                  f"of {sorted(_EFFECT_KEYS)}")
+        link = _choice(ep, "link", LINKS, path, sec)
+        form = _choice(ep, "model", PD_MODELS, path, sec)
+        driver = _choice(ep, "driver", DRIVERS, path, sec, default="parent")
+        if driver == "metabolite" and metabolite is None:
+            raise ModelFileError(path, f"{sec}.driver", "is 'metabolite' but the model has no "
+                                                        "[metabolite] section")
+        if form == "linear":
+            required, opt = ["SLOPE"], ["E0"]
+        else:
+            required = ["EMAX", "EC50"] + (["GAMMA"] if PD_MODELS[form][0] else [])
+            opt = [] if PD_MODELS[form][2] else ["E0"]
+            if PD_MODELS[form][2]:
+                required.append("E0")
+        if link == "effect_compartment":
+            required.append("KE0")
+        roles = _roles(ep.get("parameters"), _PD_KIND, required, opt, path, f"{sec}.parameters",
+                       params_raw)
+        drv_mm = molar_mass if driver == "parent" else metabolite.molar_mass
+        for role, pname in roles.items():
+            mm = drv_mm if role in ("EC50", "SLOPE") else None
+            _use(used, pname, _PD_KIND[role], mm, path, f"{sec}.parameters.{role}")
+        threshold = ep.get("threshold")
+        if threshold is not None and (isinstance(threshold, bool)
+                                      or not isinstance(threshold, (int, float))
+                                      or not math.isfinite(threshold)):
+            raise ModelFileError(path, f"{sec}.threshold", f"must be a number, got {threshold!r}")
+        unit = ep.get("unit", "")
+        if not isinstance(unit, str):
+            raise ModelFileError(path, f"{sec}.unit", "must be a string")
+        effects.append(Endpoint(ename, link, form, MappingProxyType(roles), unit,
+                                None if threshold is None else float(threshold), driver,
+                                str(ep.get("description", ""))))
+
+    for pname in params_raw:
+        if pname not in used:
+            raise ModelFileError(path, f"parameters.{pname}",
+                                 "is not used by the model (no structure, route, metabolite or "
+                                 "effect refers to it)")
+    parameters = {}
+    for pname in params_raw:  # file order
+        kind, mm = used[pname]
+        p = _parameter(pname, params_raw[pname], kind, path, mm)
+        role = pname if pname in _PK_KIND else _role_of(pname, metabolite, effects)
+        _check_range(p, role, path)
+        parameters[pname] = p
+
+    variability = _variability(_table(raw, "variability", path), parameters, path)
+    residual = _residual(_table(raw, "residual", path), path, molar_mass)
+    covariates = _covariates(_table(raw, "covariates", path), parameters, path)
+    sources = raw.get("sources", [])
+    if not isinstance(sources, list):
+        raise ModelFileError(path, "sources", "must be an array of tables ([[sources]])")
+    for i, s in enumerate(sources):
+        if not isinstance(s, dict) or not isinstance(s.get("citation"), str):
+            raise ModelFileError(path, f"sources[{i}].citation", "every source needs a citation")
+        for pname in s.get("parameters", []):
+            if pname not in parameters:
+                raise ModelFileError(path, f"sources[{i}].parameters", f"names unknown parameter "
+                                                                       f"{pname!r}")
+    validity = _table(raw, "validity", path)
+    return Model(
+        name=name, description=str(head.get("description", "")), structure=structure,
+        elimination=elimination, routes=tuple(routes), parameters=MappingProxyType(parameters),
+        effects=tuple(effects), metabolite=metabolite, molar_mass=molar_mass,
+        variability=_freeze(variability), residual=_freeze(residual),
+        covariates=_freeze(covariates), validity=_freeze(validity),
+        sources=tuple(_freeze(s) for s in sources), path=path, raw=_freeze(_thaw(raw)),
+    )
+
+
+def _role_of(pname, metabolite, effects):
+    if metabolite is not None:
+        for role, n in metabolite.roles.items():
+            if n == pname:
+                return "FM" if role == "FM" else f"M_{role}"
+    for ep in effects:
+        for role, n in ep.roles.items():
+            if n == pname:
+                return role
+    return pname
+
+
+def _molar_mass(value, path, key) -> float:
+    try:
+        q = ureg.Quantity(value) if isinstance(value, str) else None
+        mm = q.to("g/mol").magnitude if q is not None else float("nan")
+    except Exception:
+        mm = float("nan")
+    if not (math.isfinite(mm) and mm > 0):
+        raise ModelFileError(path, key, f"expected a molar mass such as \"188.27 g/mol\", got "
+                                        f"{value!r}")
+    return float(mm)
+
+
+def _roles(mapping, kinds, required, optional, path, key, params_raw) -> dict:
+    if not isinstance(mapping, dict):
+        raise ModelFileError(path, key, f"must be a table mapping roles {list(required)} to "
+                                        "parameter names")
+    roles = {}
+    for role, pname in mapping.items():
+        canon = _ROLE_ALIASES.get(role, role)
+        if canon not in kinds or (canon not in required and canon not in optional):
+            raise ModelFileError(path, f"{key}.{role}", f"is not a role of this form; expected "
+                                                        f"{list(required) + list(optional)}")
+        if not isinstance(pname, str) or pname not in params_raw:
+            raise ModelFileError(path, f"{key}.{role}", f"names {pname!r}, which is not in "
+                                                        "[parameters]")
+        roles[canon] = pname
+    for role in required:
+        if role not in roles:
+            raise ModelFileError(path, f"{key}.{role}", "is missing; this form needs it")
+    return roles
+
+
+def _use(used, pname, kind, molar_mass, path, key):
+    if pname in used and used[pname][0] != kind:
+        raise ModelFileError(path, key, f"parameter {pname!r} is used as {used[pname][0]} "
+                                        f"elsewhere and as {kind} here")
+    if pname in _PK_KIND:
+        raise ModelFileError(path, key, f"{pname!r} is a PK parameter name; give this role its "
+                                        "own parameter")
+    used[pname] = (kind, molar_mass)
+
+
+def _number(value, path, key, low=-math.inf, high=math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ModelFileError(path, key, f"must be a finite number, got {value!r}")
+    if not low <= value <= high:
+        raise ModelFileError(path, key, f"must lie in [{low}, {high}], got {value}")
+    return float(value)
+
+
+def _variability(tab, parameters, path) -> dict:
+    out = {}
+    bad = set(tab) - {"omega", "correlation", "distribution", "cv"}
+    if bad:
+        raise ModelFileError(path, f"variability.{sorted(bad)[0]}", "unknown key")
+    omega = tab.get("omega", {})
+    if not isinstance(omega, dict):
+        raise ModelFileError(path, "variability.omega", "must be a table of variances")
+    for pname, var in omega.items():
+        if pname not in parameters:
+            raise ModelFileError(path, f"variability.omega.{pname}", "names a parameter the "
+                                                                     "model does not have")
+        _number(var, path, f"variability.omega.{pname}", low=0.0)
+    out["omega"] = {k: float(v) for k, v in omega.items()}
+    corr = tab.get("correlation", {})
+    if not isinstance(corr, dict):
+        raise ModelFileError(path, "variability.correlation", "must be a table")
+    out["correlation"] = {}
+    for pair, rho in corr.items():
+        names = [s.strip() for s in pair.split(",")]
+        if len(names) != 2 or any(n not in omega for n in names) or names[0] == names[1]:
+            raise ModelFileError(path, f"variability.correlation.{pair}",
+                                 "must name two different parameters that have an omega")
+        out["correlation"][pair] = _number(rho, path, f"variability.correlation.{pair}", -1.0, 1.0)
+    if out["omega"]:
+        names = list(out["omega"])
+        cov = np.diag([out["omega"][n] for n in names])
+        for pair, rho in out["correlation"].items():
+            a, b = (names.index(s.strip()) for s in pair.split(","))
+            cov[a, b] = cov[b, a] = rho * math.sqrt(cov[a, a] * cov[b, b])
+        if np.linalg.eigvalsh(cov).min() < -1e-12 * max(1.0, cov.max()):
+            raise ModelFileError(path, "variability.correlation", "the omega matrix built from "
+                                                                  "these correlations is not "
+                                                                  "positive semi-definite")
+    for key in ("distribution", "cv"):
+        if key in tab:
+            out[key] = tab[key]
+    return out
+
+
+def _residual(tab, path, molar_mass) -> dict:
+    out = {}
+    for key, value in tab.items():
+        if key == "proportional":
+            out[key] = _number(value, path, "residual.proportional", low=0.0)
+        elif key == "additive":
+            try:
+                out[key] = to_canonical(value, "concentration", "additive", molar_mass=molar_mass)
+            except (UnitError, ValidationError) as exc:
+                raise ModelFileError(path, "residual.additive", str(exc).split(": ", 1)[-1])
+            if out[key] < 0:
+                raise ModelFileError(path, "residual.additive", "must not be negative")
+        elif isinstance(value, dict):
+            out[key] = dict(value)  # per-endpoint residual tables, read by the population engine
+        else:
+            raise ModelFileError(path, f"residual.{key}", "unknown key; expected proportional, "
+                                                          "additive or an endpoint table")
+    return out
+
+
+def _covariates(tab, parameters, path) -> dict:
+    out = {}
+    for cname, spec in tab.items():
+        key = f"covariates.{cname}"
+        if not isinstance(spec, dict) or "reference" not in spec:
+            raise ModelFileError(path, key, "needs a reference value")
+        try:
+            kind = "weight" if cname in ("WT", "BW") else "dimensionless"
+            ref = to_canonical(spec["reference"], kind, cname)
+        except (UnitError, ValidationError) as exc:
+            raise ModelFileError(path, f"{key}.reference", str(exc).split(": ", 1)[-1])
+        if not ref > 0:
+            raise ModelFileError(path, f"{key}.reference", "must be positive")
+        exps = spec.get("exponents", {})
+        for pname, e in exps.items():
+            if pname not in parameters:
+                raise ModelFileError(path, f"{key}.exponents.{pname}", "names a parameter the "
+                                                                       "model does not have")
+            _number(e, path, f"{key}.exponents.{pname}")
+        out[cname] = {"reference": ref, "exponents": {k: float(v) for k, v in exps.items()}}
+    return out

@@ -1,0 +1,63 @@
+"""Plots (matplotlib). Each function takes an optional ``ax`` and returns the Figure; no global
+pyplot state is touched."""
+
+from __future__ import annotations
+
+__all__ = ["concentration", "effect", "result_overview"]
+
+
+def _axes(ax, ncols=1, figsize=(6.0, 4.0)):
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(1, ncols)
+
+
+def concentration(result, ax=None, log: bool = False, label: str | None = None,
+                  effect_site: bool = True):
+    """Plasma (and effect-site) concentration against time."""
+    fig, ax = _axes(ax)
+    line, = ax.plot(result.time, result.concentration, label=label or "plasma")
+    if effect_site and result.model.effects:
+        for name, ce in result.effect_sites.items():
+            ep = result.model.endpoint(name)
+            if ep.link == "effect_compartment":
+                ax.plot(result.time, ce, ls="--", color=line.get_color(),
+                        label=f"effect site ({name})" if label is None else None)
+    ax.set_xlabel("time [min]")
+    ax.set_ylabel("concentration [ng/mL]")
+    if log:
+        ax.set_yscale("log")
+    ax.legend(frameon=False)
+    return fig
+
+
+def effect(result, endpoint: str | None = None, ax=None, threshold: bool = True,
+           label: str | None = None):
+    """An endpoint's response against time, with its threshold and the time beyond it shaded."""
+    fig, ax = _axes(ax)
+    ep = result.model.endpoint(endpoint) if endpoint else result.model.effects[0]
+    y = result.effects[ep.name]
+    line, = ax.plot(result.time, y, label=label or ep.name)
+    if threshold and ep.threshold is not None:
+        ax.axhline(ep.threshold, color="0.5", lw=0.8, ls=":")
+        beyond = (y > ep.threshold) if ep.sign > 0 else (y < ep.threshold)
+        ax.fill_between(result.time, ep.threshold, y, where=beyond, alpha=0.2,
+                        color=line.get_color(), lw=0)
+    ax.set_xlabel("time [min]")
+    ax.set_ylabel(f"{ep.name} [{ep.unit}]" if ep.unit else ep.name)
+    ax.legend(frameon=False)
+    return fig
+
+
+def result_overview(result, log: bool = False):
+    """Concentration on the left, the first endpoint's response on the right (if any)."""
+    n = 2 if result.model.effects else 1
+    fig, axes = _axes(None, ncols=n, figsize=(5.0 * n, 3.8))
+    axes = list(axes) if n > 1 else [axes]
+    concentration(result, ax=axes[0], log=log)
+    if n > 1:
+        effect(result, ax=axes[1])
+    fig.suptitle(result.model.name)
+    return fig

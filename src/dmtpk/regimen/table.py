@@ -1,0 +1,233 @@
+"""The event table: the one dosing input every engine reads.
+
+A regimen compiles to an :class:`EventTable`, a sorted struct of plain float64/int64 arrays with
+one row per record. An infusion's end is its own row (``evid = 9``, as mrgsolve's internal
+infusion-off record). Bioavailability, lag time and absorption rate constant are columns; NaN in
+``f``, ``lag`` or ``ka`` means "the model's value for this route" (``F_INH``, ``TLAG_INH``,
+``KA``), so one table serves every subject of a population.
+
+:meth:`EventTable.resolve` applies a subject's route parameters and body weight and returns the
+piecewise-constant description that engines integrate: the times at which something happens
+(``breaks``), the amounts added at each of them and the zero-order input rates that hold until the
+next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ValidationError
+from .events import Bolus, Infusion, Inhalation, as_regimen
+
+__all__ = ["EventTable", "ResolvedEvents", "EVID_DOSE", "EVID_INFUSION_END", "ROUTE_CODES"]
+
+EVID_DOSE = 1
+EVID_INFUSION_END = 9
+#: Integer code of each route in the ``route`` column.
+ROUTE_CODES = {"iv": 0, "inhaled": 1}
+#: Input index of the central compartment in :class:`ResolvedEvents`; depots follow.
+INPUT_CENTRAL = 0
+
+_COLUMNS = ("time", "amt", "rate", "dur", "route", "f", "lag", "ka", "evid", "per_kg", "event")
+
+
+@dataclass(frozen=True, eq=False)
+class EventTable:
+    """Sorted dosing records as plain arrays, each of shape ``(n_records,)``.
+
+    Attributes
+    ----------
+    time : float64
+        Nominal record time (min), before any lag.
+    amt : float64
+        Amount of DMT base (mg, or mg/kg where ``per_kg``); for an infusion end, the infusion's
+        amount.
+    rate : float64
+        Infusion rate (mg/min or mg/kg/min); 0 for instantaneous doses.
+    dur : float64
+        Infusion duration (min); 0 for instantaneous doses.
+    route : int64
+        Route code (:data:`ROUTE_CODES`): 0 intravenous into the central compartment,
+        1 inhaled into the absorption depot.
+    f, lag, ka : float64
+        Bioavailability, lag time (min) and absorption rate constant (1/min); NaN means the
+        model's value for the route.
+    evid : int64
+        1 dose or infusion start, 9 infusion end.
+    per_kg : bool
+        Amount and rate are per kg of body weight.
+    event : int64
+        Position of the source event in the regimen, for messages.
+    """
+
+    time: np.ndarray
+    amt: np.ndarray
+    rate: np.ndarray
+    dur: np.ndarray
+    route: np.ndarray
+    f: np.ndarray
+    lag: np.ndarray
+    ka: np.ndarray
+    evid: np.ndarray
+    per_kg: np.ndarray
+    event: np.ndarray
+
+    def __post_init__(self):
+        for name in _COLUMNS:
+            getattr(self, name).setflags(write=False)
+
+    def __len__(self) -> int:
+        return self.time.size
+
+    @classmethod
+    def from_regimen(cls, regimen, routes=("iv", "inhaled")) -> "EventTable":
+        """Compile a regimen (or a single event) into an event table.
+
+        Parameters
+        ----------
+        regimen : Regimen, Bolus, Infusion, Inhalation or sequence of events
+        routes : sequence of str
+            Routes the model supports; an event on any other route is rejected.
+        """
+        regimen = as_regimen(regimen)
+        if len(regimen) == 0:
+            raise ValidationError("regimen", "has no dose events")
+        rows = []
+        nan = np.nan
+        for i, ev in enumerate(regimen.events):
+            if ev.route not in routes:
+                raise ValidationError(f"regimen[{i}]", f"{type(ev).__name__} uses the "
+                                                       f"{ev.route!r} route, which this model "
+                                                       f"does not have (routes: {list(routes)})")
+            code = ROUTE_CODES[ev.route]
+            if isinstance(ev, Bolus):
+                rows.append((ev.at, ev.dose, 0.0, 0.0, code, 1.0, 0.0, nan, EVID_DOSE,
+                             ev.per_kg, i))
+            elif isinstance(ev, Infusion):
+                rows.append((ev.at, ev.dose, ev.rate, ev.duration, code, 1.0, 0.0, nan,
+                             EVID_DOSE, ev.per_kg, i))
+                rows.append((ev.at + ev.duration, ev.dose, ev.rate, ev.duration, code, 1.0, 0.0,
+                             nan, EVID_INFUSION_END, ev.per_kg, i))
+            elif isinstance(ev, Inhalation):
+                rows.append((ev.at, ev.dose, 0.0, 0.0, code,
+                             nan if ev.f is None else ev.f,
+                             nan if ev.lag is None else ev.lag,
+                             nan if ev.ka is None else ev.ka, EVID_DOSE, ev.per_kg, i))
+        cols = list(zip(*rows))
+        order = np.lexsort((np.asarray(cols[10]), np.asarray(cols[0], dtype=float)))
+        dtypes = (float, float, float, float, np.int64, float, float, float, np.int64, bool,
+                  np.int64)
+        arrays = {name: np.asarray(col, dtype=dt)[order]
+                  for name, col, dt in zip(_COLUMNS, cols, dtypes)}
+        return cls(**arrays)
+
+    def resolve(self, f_inhaled: float = 1.0, lag_inhaled: float = 0.0,
+                ka_inhaled: float = np.nan, weight: float | None = None) -> "ResolvedEvents":
+        """Apply one subject's route parameters and body weight.
+
+        Parameters
+        ----------
+        f_inhaled, lag_inhaled, ka_inhaled : float
+            The model's ``F_INH``, ``TLAG_INH`` (min) and ``KA`` (1/min), used where the table
+            holds NaN.
+        weight : float, optional
+            Body weight (kg); required when any record is per kg.
+
+        Returns
+        -------
+        ResolvedEvents
+        """
+        per_kg = self.per_kg
+        if per_kg.any():
+            if weight is None:
+                ev = int(self.event[np.argmax(per_kg)])
+                raise ValidationError("weight", f"regimen[{ev}] is dosed per kg of body weight; "
+                                                "give the body weight")
+            if not (np.isfinite(weight) and weight > 0):
+                raise ValidationError("weight", f"must be a positive body weight, got {weight}")
+        scale = np.where(per_kg, weight if weight is not None else 1.0, 1.0)
+        inhaled = self.route == ROUTE_CODES["inhaled"]
+        f = np.where(np.isnan(self.f), np.where(inhaled, f_inhaled, 1.0), self.f)
+        lag = np.where(np.isnan(self.lag), np.where(inhaled, lag_inhaled, 0.0), self.lag)
+        ka = np.where(np.isnan(self.ka), ka_inhaled, self.ka)
+        if inhaled.any() and not np.all(np.isfinite(ka[inhaled]) & (ka[inhaled] > 0)):
+            raise ValidationError("KA", "an inhaled dose needs a positive absorption rate constant")
+        t_eff = self.time + lag
+
+        # Input 0 is the central compartment; each distinct absorption rate constant gets a depot,
+        # the model's own KA first.
+        depot_kas: list[float] = []
+        if inhaled.any():
+            depot_kas = [float(ka_inhaled)] if np.isfinite(ka_inhaled) else []
+            for value in ka[inhaled]:
+                if value not in depot_kas:
+                    depot_kas.append(float(value))
+        target = np.zeros(len(self), dtype=np.int64)
+        for i in np.flatnonzero(inhaled):
+            target[i] = 1 + depot_kas.index(ka[i])
+
+        breaks = np.unique(t_eff)
+        n_in = 1 + len(depot_kas)
+        jumps = np.zeros((breaks.size, n_in))
+        rates = np.zeros((breaks.size, n_in))
+        k_of_row = np.searchsorted(breaks, t_eff)
+        starts = np.flatnonzero((self.evid == EVID_DOSE) & (self.rate > 0))
+        boluses = np.flatnonzero((self.evid == EVID_DOSE) & (self.rate == 0))
+        for i in boluses:
+            jumps[k_of_row[i], target[i]] += self.amt[i] * f[i] * scale[i]
+        for i in starts:
+            end = t_eff[i] + self.dur[i]
+            k0 = k_of_row[i]
+            k1 = np.searchsorted(breaks, end)
+            rates[k0:k1, target[i]] += self.rate[i] * f[i] * scale[i]
+        return ResolvedEvents(breaks=breaks, jumps=jumps, rates=rates,
+                              depot_kas=np.asarray(depot_kas, dtype=float))
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        """The columns as a dict of arrays (copies)."""
+        return {name: getattr(self, name).copy() for name in _COLUMNS}
+
+
+@dataclass(frozen=True, eq=False)
+class ResolvedEvents:
+    """Dosing input of one subject, piecewise constant between event times.
+
+    Attributes
+    ----------
+    breaks : ndarray, shape (n_breaks,)
+        Sorted distinct times (min, after lag) at which a dose is given or an input rate changes.
+    jumps : ndarray, shape (n_breaks, n_inputs)
+        Amount (mg) added to each input at each break.
+    rates : ndarray, shape (n_breaks, n_inputs)
+        Zero-order input rate (mg/min) into each input from ``breaks[k]`` until ``breaks[k + 1]``
+        (the last row holds after the last break, and is zero once every infusion has ended).
+    depot_kas : ndarray, shape (n_inputs - 1,)
+        Absorption rate constant (1/min) of each depot; input ``1 + j`` is depot ``j``.
+    """
+
+    breaks: np.ndarray
+    jumps: np.ndarray
+    rates: np.ndarray
+    depot_kas: np.ndarray
+
+    @property
+    def total_input(self) -> float:
+        """Total amount (mg) that enters the body over the whole regimen."""
+        widths = np.diff(self.breaks)  # the last row's rate is 0: every infusion has an end
+        return float(self.jumps.sum() + (self.rates[:-1].sum(axis=1) * widths).sum())
+
+    def input_until(self, t: np.ndarray) -> np.ndarray:
+        """Cumulative amount (mg) delivered to the body (into any input) by each time in ``t``."""
+        t = np.asarray(t, dtype=float)
+        out = np.zeros(t.shape)
+        total_rate = self.rates.sum(axis=1)
+        bolus = self.jumps.sum(axis=1)
+        for k, b in enumerate(self.breaks):
+            after = t >= b
+            out += np.where(after, bolus[k], 0.0)
+            end = self.breaks[k + 1] if k + 1 < self.breaks.size else np.inf
+            out += total_rate[k] * np.clip(t - b, 0.0, end - b)
+        return out
+
