@@ -3,7 +3,7 @@ pyplot state is touched."""
 
 from __future__ import annotations
 
-__all__ = ["concentration", "effect", "result_overview"]
+__all__ = ["concentration", "effect", "result_overview", "compare"]
 
 
 def _axes(ax, ncols=1, figsize=(6.0, 4.0)):
@@ -60,4 +60,26 @@ def result_overview(result, log: bool = False):
     if n > 1:
         effect(result, ax=axes[1])
     fig.suptitle(result.model.name)
+    return fig
+
+
+def compare(results, labels=None, endpoint: str | None = None, log: bool = False):
+    """Several results (regimens or routes) on one figure: concentration and response panels."""
+    labels = labels or [f"run {k + 1}" for k in range(len(results))]
+    model = results[0].model
+    n = 2 if model.effects else 1
+    fig, axes = _axes(None, ncols=n, figsize=(5.5 * n, 4.0))
+    axes = list(axes) if n > 1 else [axes]
+    for r, label in zip(results, labels):
+        concentration(r, ax=axes[0], log=log, label=label, effect_site=False)
+        if n > 1:
+            effect(r, endpoint=endpoint, ax=axes[1], label=label, threshold=False)
+    if n > 1:
+        ep = model.endpoint(endpoint) if endpoint else model.effects[0]
+        if ep.threshold is not None:
+            axes[1].axhline(ep.threshold, color="0.5", lw=0.8, ls=":", label="threshold")
+        axes[1].legend(frameon=False, fontsize="small")
+    axes[0].set_title("plasma")
+    axes[0].legend(frameon=False, fontsize="small")
+    fig.suptitle(model.name)
     return fig

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ..errors import SolverError
-from ..model.compiled import mm_flux
+from .._kernels.system import mm_flux
 
 __all__ = ["solve_ode", "OdeTrajectory", "DEFAULT_RTOL", "DEFAULT_ATOL"]
 

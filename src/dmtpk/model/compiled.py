@@ -29,30 +29,13 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .._kernels.system import LAYOUT_FIELDS, L_NENDPOINTS, empty_layout, fill_system, pd_response
 from .spec import PD_MODELS, Model
 
-__all__ = ["CompiledModel", "compile_model", "pd_response", "mm_flux"]
+__all__ = ["CompiledModel", "compile_model"]
 
 _STRUCT_ROLES = ("CL", "V1", "Q", "V2", "Q3", "V3", "VMAX", "KM", "KA", "F_INH", "TLAG_INH")
 _PD_CODE = {"linear": 0}  # every other form is the Emax family (code 1)
-
-
-def mm_flux(c, vmax, km):
-    """Michaelis–Menten elimination rate (mg/min) at concentration ``c`` (mg/L)."""
-    return vmax * c / (km + c)
-
-
-def pd_response(conc, code, sign, fractional, e0, emax, ec50, gamma, slope):
-    """PD response at driver concentration ``conc`` (mg/L, array or scalar).
-
-    Negative concentrations (round-off of an integrator near zero) count as zero.
-    """
-    c = np.maximum(conc, 0.0)
-    if code == 0:
-        return e0 + slope * c
-    r = (c / ec50) ** gamma
-    m = emax * e0 if fractional else emax
-    return e0 + sign * m * r / (1.0 + r)
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +64,8 @@ class CompiledModel:
         (-1 when absent).
     mass_ratio : float
         Metabolite mass formed per mg of parent eliminated, per unit ``FM`` (molar mass ratio).
+    layout : ndarray of int64
+        The same layout as one array, for :func:`dmtpk._kernels.system.fill_system`.
     """
 
     name: str
@@ -92,6 +77,7 @@ class CompiledModel:
     param: MappingProxyType
     endpoints: tuple
     mass_ratio: float
+    layout: np.ndarray
 
     @property
     def n_states(self) -> int:
@@ -113,43 +99,11 @@ class CompiledModel:
         ``depot_kas`` are the absorption rate constants of the depots a regimen uses (the
         model's own depot first); depots beyond the model's own are appended as extra states.
         """
-        idx = self.index
-        n_extra = max(0, len(depot_kas) - (1 if idx["depot"] >= 0 else 0))
+        depot_kas = np.asarray(depot_kas, dtype=float)
+        n_extra = max(0, depot_kas.size - (1 if self.index["depot"] >= 0 else 0))
         n = self.n_states + n_extra
-        a = np.zeros((n, n))
-        c, e = idx["central"], idx["eliminated"]
-        v1 = self.get(theta, "V1")
-        k10 = self.get(theta, "CL") / v1 if self.linear else 0.0
-        a[c, c] -= k10
-        a[e, c] += k10
-        for j, (q_role, v_role) in enumerate((("Q", "V2"), ("Q3", "V3"))):
-            p = idx[f"peripheral_{j + 1}"]
-            if p < 0:
-                continue
-            q = self.get(theta, q_role)
-            a[c, c] -= q / v1
-            a[p, c] += q / v1
-            a[p, p] -= q / self.get(theta, v_role)
-            a[c, p] += q / self.get(theta, v_role)
-        depots = ([idx["depot"]] if idx["depot"] >= 0 else []) + list(range(self.n_states, n))
-        kas = list(depot_kas) if len(depot_kas) else [self.get(theta, "KA")] * len(depots)
-        for d, ka in zip(depots, kas):
-            a[d, d] -= ka
-            a[c, d] += ka
-        m = idx["metabolite"]
-        if m >= 0:
-            km_el = self.get(theta, "M_CL") / self.get(theta, "M_V")
-            a[m, c] += self.get(theta, "FM") * self.mass_ratio * k10
-            a[m, m] -= km_el
-            a[idx["metabolite_eliminated"], m] += km_el
-        for ep in self.endpoints:
-            s = ep["state"]
-            if s < 0:
-                continue
-            ke0 = float(theta[ep["KE0"]])
-            src, vol = (c, v1) if ep["driver"] == 0 else (m, self.get(theta, "M_V"))
-            a[s, src] += ke0 / vol
-            a[s, s] -= ke0
+        a = np.empty((n, n))
+        fill_system(np.asarray(theta, dtype=float), self.layout, self.mass_ratio, depot_kas, a)
         return a
 
     def input_states(self, n_inputs: int) -> np.ndarray:
@@ -238,8 +192,21 @@ def compile_model(model: Model) -> CompiledModel:
         mass_ratio = model.metabolite.molar_mass / model.molar_mass
     else:
         param.update(M_CL=-1, M_V=-1, FM=-1)
+    layout = empty_layout(len(endpoints))
+    layout[0] = len(states)
+    for k, fname in enumerate(LAYOUT_FIELDS[1:], start=1):
+        if fname == "linear":
+            layout[k] = 1 if model.is_linear else 0
+        elif fname in index:
+            layout[k] = index[fname]
+        else:
+            layout[k] = param[fname]
+    for i, ep in enumerate(endpoints):
+        layout[L_NENDPOINTS + 1 + 3 * i: L_NENDPOINTS + 4 + 3 * i] = (ep["state"], ep["driver"],
+                                                                      ep["KE0"])
+    layout.setflags(write=False)
     return CompiledModel(
         name=model.name, state_names=tuple(states), param_names=tuple(names), theta=theta,
         linear=model.is_linear, index=MappingProxyType(index), param=MappingProxyType(param),
-        endpoints=tuple(endpoints), mass_ratio=mass_ratio,
+        endpoints=tuple(endpoints), mass_ratio=mass_ratio, layout=layout,
     )
