@@ -14,6 +14,7 @@ Bare times are minutes and bare doses mg of DMT base; strings and pint Quantitie
 from .errors import DmtpkError, ModelFileError, SolverError, UnitError, ValidationError
 from .library import list_models, load_model
 from .model.spec import Model
+from .population import PopulationResult, simulate_population
 from .regimen import Bolus, EventTable, Infusion, Inhalation, Regimen
 from .results import Result
 from .simulate import simulate
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "load_model", "list_models", "Model",
     "Bolus", "Infusion", "Inhalation", "Regimen", "EventTable",
-    "simulate", "Result",
+    "simulate", "Result", "simulate_population", "PopulationResult",
     "ureg",
     "DmtpkError", "ValidationError", "UnitError", "ModelFileError", "SolverError",
 ]

@@ -9,6 +9,7 @@ from .engines.scipy_ivp import DEFAULT_ATOL, DEFAULT_METHOD, DEFAULT_RTOL
 from .library import load_model
 from .regimen.table import EventTable
 from .results import Result
+from .errors import ValidationError
 from .units import times_to_canonical, to_canonical
 
 __all__ = ["simulate"]
@@ -55,6 +56,8 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     table = EventTable.from_regimen(regimen, model.routes)
     t = times_to_canonical(times)
     w = None if weight is None else to_canonical(weight, "weight", "weight")
+    if w is not None and not w > 0:
+        raise ValidationError("weight", f"must be a positive body weight, got {weight!r}")
     compiled = model.compiled
     theta = compiled.theta
     f_inh, lag_inh, ka = compiled.route_parameters(theta)

@@ -42,6 +42,15 @@ __all__ = [
 ]
 
 
+def _exp_difference(k1, k2, tau):
+    r""":math:`e^{-k_1\tau} - e^{-k_2\tau}` without cancellation: :math:`-e^{-k_1\tau}
+    \mathrm{expm1}(-(k_2 - k_1)\tau)` for :math:`k_2 > k_1` (and the mirror image otherwise,
+    so that the expm1 argument is never positive and cannot overflow)."""
+    if k2 >= k1:
+        return -np.exp(-k1 * tau) * np.expm1(-(k2 - k1) * tau)
+    return np.exp(-k2 * tau) * np.expm1(-(k1 - k2) * tau)
+
+
 def _after(t, t0):
     """(mask t >= t0, elapsed time t - t0 clipped at 0) as float arrays."""
     t = np.asarray(t, dtype=float)
@@ -87,12 +96,16 @@ def bateman(t, dose, v, k, ka, f=1.0, lag=0.0, t0=0.0):
 
     zero before the lag has elapsed ([Bat]_; [GP]_ ch. 1, first-order absorption with lag time).
     When :math:`k_a = k` the textbook limit :math:`C = \frac{F D}{V} k\,\tau\,e^{-k\tau}` is used.
+
+    The difference of exponentials is evaluated as
+    :math:`-e^{-k\tau}\,\mathrm{expm1}(-(k_a - k)\tau)`, the same quantity without the
+    cancellation that costs ~eps/((k_a - k)\tau) relative accuracy when :math:`k_a \approx k`.
     """
     on, tau = _after(t, t0 + lag)
     if ka == k:
         c = f * dose / v * k * tau * np.exp(-k * tau)
     else:
-        c = f * dose * ka / (v * (ka - k)) * (np.exp(-k * tau) - np.exp(-ka * tau))
+        c = f * dose * ka / (v * (ka - k)) * _exp_difference(k, ka, tau)
     return np.where(on, c, 0.0)
 
 
@@ -187,13 +200,14 @@ def effect_cmt_one_cmt_bolus(t, dose, v, k, ke0, t0=0.0):
     .. math:: C_e = \frac{D}{V}\frac{k_{e0}}{k_{e0} - k}\left(e^{-k\tau} - e^{-k_{e0}\tau}\right),
 
     the Bateman function with :math:`k_a \to k_{e0}` driven by plasma. At :math:`k_{e0} = k` the
-    limit :math:`C_e = \frac{D}{V} k\,\tau\,e^{-k\tau}` is used.
+    limit :math:`C_e = \frac{D}{V} k\,\tau\,e^{-k\tau}` is used. The difference of exponentials
+    is evaluated without cancellation, as in :func:`bateman`.
     """
     on, tau = _after(t, t0)
     if ke0 == k:
         ce = dose / v * k * tau * np.exp(-k * tau)
     else:
-        ce = dose / v * ke0 / (ke0 - k) * (np.exp(-k * tau) - np.exp(-ke0 * tau))
+        ce = dose / v * ke0 / (ke0 - k) * _exp_difference(k, ke0, tau)
     return np.where(on, ce, 0.0)
 
 

@@ -193,11 +193,6 @@ def test_molar_rates_and_per_kg():
     assert b.dose == pytest.approx(1e-6 * 188.27 * 1000, rel=REL)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (src/dmtpk/regimen/events.py, _amount): a molar dose of a salt is converted to mass "
-    "with the molar mass of DMT *base* and then multiplied by the salt's base mass fraction, "
-    "so Bolus('100 umol', salt='fumarate').dose is 100e-6*188.27*1000*188.27/304.34 = 11.65 mg "
-    "instead of 18.827 mg (100 umol of the 1:1 salt contain 100 umol of DMT)."))
 def test_molar_dose_of_a_salt_is_moles_of_dmt():
     expected = 100e-6 * 188.27 * 1000  # one DMT per fumarate: 18.827 mg base
     assert dmtpk.Bolus("100 umol", salt="fumarate").dose == pytest.approx(expected, rel=1e-9)

@@ -120,6 +120,36 @@ class CompiledModel:
         return np.array([self.get(theta, "VMAX"), self.get(theta, "KM"), self.get(theta, "V1"),
                          fm])
 
+    def endpoint_array(self) -> np.ndarray:
+        """Endpoints as an int64 array for the population kernels, shape (n_endpoints, 11):
+        effect-compartment state (-1 direct), driver (0 parent, 1 metabolite), and positions in
+        theta of KE0, then PD code, sign, fractional flag, and positions of E0, EMAX, EC50,
+        GAMMA, SLOPE (-1 when absent)."""
+        out = np.full((len(self.endpoints), 11), -1, dtype=np.int64)
+        for k, ep in enumerate(self.endpoints):
+            out[k] = (ep["state"], ep["driver"], ep["KE0"], ep["code"], ep["sign"],
+                      int(ep["fractional"]), ep["E0"], ep["EMAX"], ep["EC50"], ep["GAMMA"],
+                      ep["SLOPE"])
+        return out
+
+    def output_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the population kernels' concentration output and the row driving each
+        endpoint: row 0 the plasma parent, then the metabolite (if any), then one row per
+        effect-compartment endpoint. Codes: 0 parent, 1 metabolite, 2 + k effect site of k."""
+        rows = [0] + ([1] if self.index["metabolite"] >= 0 else [])
+        ep_row = []
+        for k, ep in enumerate(self.endpoints):
+            if ep["state"] >= 0:
+                ep_row.append(len(rows))
+                rows.append(2 + k)
+            else:
+                ep_row.append(rows.index(1) if ep["driver"] == 1 else 0)
+        return np.array(rows, dtype=np.int64), np.array(ep_row, dtype=np.int64)
+
+    def route_positions(self) -> np.ndarray:
+        """Positions in theta of F_INH and TLAG_INH (-1 when absent), int64 shape (2,)."""
+        return np.array([self.param["F_INH"], self.param["TLAG_INH"]], dtype=np.int64)
+
     def concentrations(self, states: np.ndarray, theta: np.ndarray) -> dict[str, np.ndarray]:
         """Plasma concentrations (mg/L) of the parent (``"parent"``) and metabolite.
 

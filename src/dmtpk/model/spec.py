@@ -187,6 +187,8 @@ class Model:
             if name not in raw.get("parameters", {}):
                 raise ValidationError(name, f"model {self.name!r} has no parameter {name!r}")
             old = raw["parameters"][name]
+            if hasattr(v, "units") and hasattr(v, "magnitude"):  # a pint Quantity
+                v = f"{float(v.magnitude)!r} {v.units}"
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 kind = self.parameters[name].kind
                 unit = ureg.Unit(_canonical_unit(kind))

@@ -21,8 +21,20 @@ __all__ = ["Bolus", "Infusion", "Inhalation", "Regimen", "ROUTES"]
 ROUTES = ("iv", "inhaled")
 
 
+def _is_molar(value) -> bool:
+    """True for a quantity in amount of substance (nmol, umol, ...), given as text or Quantity."""
+    from ..units import _as_quantity
+    q = _as_quantity(value, "dose") if isinstance(value, str) or hasattr(value, "units") else None
+    return q is not None and "[substance]" in str(q.dimensionality)
+
+
 def _amount(value, field_name: str, salt: str, per_kg_allowed: bool = True) -> tuple[float, bool]:
-    """Return (mg of base, per_kg) for a dose given as amount or amount per body weight."""
+    """Return (mg of base, per_kg) for a dose given as amount or amount per body weight.
+
+    A molar dose counts moles of DMT, whatever the salt (one DMT per formula unit of the 1:1
+    fumarate; the hemifumarate's moles are stated per DMT too), so it converts with the molar
+    mass of the base and no salt factor.
+    """
     try:
         mg = to_canonical(value, "amount", field_name, molar_mass=DMT_MOLAR_MASS)
         per_kg = False
@@ -37,6 +49,9 @@ def _amount(value, field_name: str, salt: str, per_kg_allowed: bool = True) -> t
         per_kg = True
     if mg < 0:
         raise ValidationError(field_name, f"must not be negative, got {value!r}")
+    if _is_molar(value):
+        salt_to_base(mg, salt, f"{field_name.split('.')[0]}.salt")  # still rejects unknown forms
+        return mg, per_kg
     return salt_to_base(mg, salt, f"{field_name.split('.')[0]}.salt"), per_kg
 
 
@@ -53,6 +68,9 @@ def _rate(value, field_name: str, salt: str) -> tuple[float, bool]:
         per_kg = True
     if r <= 0:
         raise ValidationError(field_name, f"must be positive, got {value!r}")
+    if _is_molar(value):
+        salt_to_base(r, salt, f"{field_name.split('.')[0]}.salt")
+        return r, per_kg
     return salt_to_base(r, salt, f"{field_name.split('.')[0]}.salt"), per_kg
 
 
@@ -108,7 +126,7 @@ class Bolus(_Event):
     >>> dmtpk.Bolus("20 mg").dose
     20.0
     >>> round(dmtpk.Bolus("20 mg", salt="fumarate").dose, 4)
-    12.3722
+    12.3723
     """
 
     dose: float
@@ -306,8 +324,11 @@ class Regimen:
             raise ValidationError("interval", f"must be positive, got {interval!r}")
         if (times is None) == (addl is None):
             raise ValidationError("every", "give exactly one of times and addl")
-        n = times if times is not None else (addl + 1 if isinstance(addl, int) else addl)
         name = "times" if times is not None else "addl"
+        given = times if times is not None else addl
+        if isinstance(given, bool) or not isinstance(given, int):
+            raise ValidationError(name, f"must be a whole number of doses, got {given!r}")
+        n = times if times is not None else addl + 1
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValidationError(name, f"must be a whole number of doses (times >= 1, addl >= 0),"
                                         f" got {times if times is not None else addl!r}")

@@ -1,0 +1,237 @@
+"""One chunk of subjects: draws, individual parameters, kernel, fallbacks, metrics.
+
+:func:`run_chunk` is a pure function of a :class:`ChunkSpec` (plain arrays and values, picklable
+for Dask workers) and the subject range, so every backend computes a subject identically.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SolverError, ValidationError
+from .sampling import draw_subjects
+from .variability import apply_residual, individual_parameters
+
+__all__ = ["ChunkSpec", "run_chunk", "evaluate_target"]
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkSpec:
+    """Everything a chunk needs, as plain picklable values."""
+
+    seed: int
+    times: np.ndarray
+    h: float
+    theta: np.ndarray
+    param_names: tuple
+    var: object                 # Variability
+    covariates: tuple           # CovariateSpec
+    residual: object            # ResidualModel or None
+    linear: bool
+    layout: np.ndarray
+    mass_ratio: float
+    route_pos: np.ndarray
+    mm_pos: np.ndarray
+    ep: np.ndarray
+    rows: np.ndarray
+    ep_row: np.ndarray
+    row_names: tuple
+    ep_names: tuple
+    table: dict                 # event table columns
+    depot_of_row: np.ndarray
+    extra_kas: np.ndarray
+    n_states: int
+    thresholds: np.ndarray
+    signs: np.ndarray
+    rtol: float
+    atol: float
+    model_raw: dict
+    model_path: str
+    targets: dict = field(default_factory=dict)
+    weight_name: str | None = None
+
+
+def _model(spec):
+    from ..model.spec import model_from_dict
+    return model_from_dict(spec.model_raw, spec.model_path)
+
+
+def individual(spec: ChunkSpec, start: int, stop: int):
+    """Individual parameters (stop-start, n_params), covariates by name, body weight, draws."""
+    names = [r for r in (spec.residual.names if spec.residual else ())]
+    draws = draw_subjects(spec.seed, start, stop, spec.var.n_eta, spec.covariates, names,
+                          spec.times.size)
+    eta = draws["z"] @ spec.var.chol.T if spec.var.n_eta else np.zeros((stop - start, 0))
+    theta = individual_parameters(spec.theta, spec.var, eta)
+    cov_values = {}
+    for cs in spec.covariates:
+        if cs.kind == "fixed":
+            x = np.full(stop - start, cs.values[0])
+        elif cs.kind == "values":
+            x = cs.values[start:stop].astype(float)
+        else:
+            x = draws["cov"][cs.name]
+        cov_values[cs.name] = x
+        for p, b in zip(cs.positions, cs.exponents):
+            theta[:, p] *= (x / cs.reference) ** b
+    weight = cov_values.get(spec.weight_name) if spec.weight_name else None
+    if weight is None:
+        weight = np.full(stop - start, np.nan)
+    return theta, cov_values, weight, eta, draws
+
+
+def _fallback(spec, theta_row, w, compiled):
+    """Solve one subject with the exact single-subject engine (near-equal poles)."""
+    from ..engines import solve
+    from ..regimen.table import EventTable
+    table = EventTable(**{k: np.array(v) for k, v in spec.table.items()})
+    f_inh, lag, ka = compiled.route_parameters(theta_row)
+    resolved = table.resolve(f_inh, lag, ka, None if not np.isfinite(w) else float(w))
+    traj, _ = solve(compiled, theta_row, resolved, float(spec.times[-1]), method="analytic")
+    states = traj(spec.times)
+    conc = compiled.concentrations(states, theta_row)
+    eps = compiled.endpoint_outputs(states, theta_row)
+    rows = []
+    for code in spec.rows:
+        if code == 0:
+            rows.append(conc["parent"])
+        elif code == 1:
+            rows.append(conc["metabolite"])
+        else:
+            rows.append(eps[code - 2][0])
+    return np.array(rows) * 1000.0, np.array([resp for _, resp in eps])
+
+
+def run_chunk(spec: ChunkSpec, start: int, stop: int) -> dict:
+    """Simulate subjects ``start`` to ``stop - 1``.
+
+    Returns a dict with ``conc`` (n, n_rows, n_times) in ng/mL, ``effects`` (n, n_ep, n_times),
+    ``theta`` (n, n_params), ``covariates``, ``exposure`` (n, 3), ``effect_metrics``
+    (n, n_ep, 5), ``observations`` (by output name, when residual error is on) and
+    ``targets`` (by name, boolean per subject).
+    """
+    from .._kernels.metrics import grid_metrics
+    n = stop - start
+    theta, cov_values, weight, eta, draws = individual(spec, start, stop)
+    t = spec.times
+    n_ep = spec.ep.shape[0]
+    conc = np.empty((n, spec.rows.size, t.size))
+    eff = np.empty((n, n_ep, t.size))
+    status = np.empty(n, dtype=np.int64)
+    tb = spec.table
+    if spec.linear:
+        from .._kernels.linear import linear_population
+        linear_population(theta, weight, spec.layout, spec.mass_ratio, spec.route_pos, spec.ep,
+                          spec.rows, spec.ep_row, tb["time"], tb["amt"], tb["rate"], tb["dur"],
+                          tb["route"], tb["f"], tb["lag"], tb["ka"], tb["evid"], tb["per_kg"],
+                          t, spec.h, conc, eff, status)
+        fail = np.zeros(n)
+    else:
+        from .._kernels.ode import ode_population
+        fail = np.empty(n)
+        ode_population(theta, weight, spec.layout, spec.mass_ratio, spec.route_pos, spec.mm_pos,
+                       spec.ep, spec.rows, spec.ep_row, tb["time"], tb["amt"], tb["rate"],
+                       tb["dur"], tb["route"], tb["f"], tb["lag"], tb["evid"], tb["per_kg"],
+                       spec.depot_of_row, spec.extra_kas, spec.n_states, t, spec.rtol,
+                       spec.atol, conc, eff, status, fail)
+    bad = np.flatnonzero(status == 2)
+    if bad.size:
+        i = bad[0]
+        vals = ", ".join(f"{nm}={theta[i, k]:.4g}" for k, nm in enumerate(spec.param_names))
+        raise ValidationError("parameters", f"subject {start + i} has invalid individual "
+                                            f"parameters ({vals}); {bad.size} subject(s) in "
+                                            f"this chunk. Check the variability model "
+                                            f"(a normal eta can make a positive parameter "
+                                            f"negative)")
+    failed = np.flatnonzero(status >= 3)
+    if failed.size:
+        i = failed[0]
+        why = "step size underflow" if status[i] == 3 else "too many steps"
+        raise SolverError(f"the integrator failed ({why}); {failed.size} subject(s) in this "
+                          "chunk", time=float(fail[i]), subject=int(start + i))
+    degenerate = np.flatnonzero(status == 1)
+    if degenerate.size:
+        compiled = _model(spec).compiled
+        for i in degenerate:
+            conc[i], eff[i] = _fallback(spec, theta[i], weight[i], compiled)
+    exposure = np.empty((n, 3))
+    emetrics = np.empty((n, n_ep, 5))
+    grid_metrics(t, conc[:, 0, :], eff, spec.thresholds, spec.signs, exposure, emetrics)
+    out = {"conc": conc, "effects": eff, "theta": theta, "covariates": cov_values,
+           "exposure": exposure, "effect_metrics": emetrics, "n_fallback": int(degenerate.size)}
+    if spec.residual is not None:
+        obs = {}
+        for name, entry in spec.residual.outputs.items():
+            if name == "concentration":
+                pred = conc[:, 0, :]
+            elif name == "metabolite":
+                pred = conc[:, 1, :]
+            else:
+                pred = eff[:, spec.ep_names.index(name), :]
+            obs[name] = apply_residual(pred, entry, draws["eps"][name])
+        out["observations"] = obs
+    out["targets"] = {name: evaluate_target(spec, tgt, conc, eff)
+                      for name, tgt in spec.targets.items()}
+    return out
+
+
+def evaluate_target(spec, target: dict, conc: np.ndarray, eff: np.ndarray) -> np.ndarray:
+    """Boolean per subject: every condition of ``target`` holds (see
+    :meth:`PopulationResult.attainment`)."""
+    from .._kernels.metrics import durations_beyond
+    ok = np.ones(conc.shape[0], dtype=bool)
+    t = spec.times
+    if "cmax_below" in target:
+        ok &= conc[:, 0, :].max(axis=1) < target["cmax_below"]
+    if "cmax_above" in target:
+        ok &= conc[:, 0, :].max(axis=1) > target["cmax_above"]
+    if "endpoint" in target:
+        k = spec.ep_names.index(target["endpoint"])
+        y = np.ascontiguousarray(eff[:, k, :])
+        if "above" in target:
+            thr, s = target["above"], 1.0
+        else:
+            thr, s = target["below"], -1.0
+        dur = np.empty(conc.shape[0])
+        durations_beyond(t, y, thr, s, dur)
+        need = target.get("for_at_least", 0.0)
+        ok &= (dur >= need) & (dur > 0) if need > 0 else dur > 0
+        if "for_at_most" in target:
+            ok &= dur <= target["for_at_most"]
+    return ok
+
+
+def check_target(name: str, target: dict, ep_names, to_minutes, to_ngml) -> dict:
+    """Validate and convert a target's conditions to canonical numbers (minutes, ng/mL)."""
+    allowed = {"endpoint", "above", "below", "for_at_least", "for_at_most", "cmax_below",
+               "cmax_above"}
+    bad = set(target) - allowed
+    if bad:
+        raise ValidationError(f"targets.{name}", f"unknown condition {sorted(bad)[0]!r}; "
+                                                 f"expected some of {sorted(allowed)}")
+    out = {}
+    if "endpoint" in target or "above" in target or "below" in target:
+        ep = target.get("endpoint", ep_names[0] if ep_names else None)
+        if ep not in ep_names:
+            raise ValidationError(f"targets.{name}.endpoint", f"unknown endpoint {ep!r}; have "
+                                                              f"{list(ep_names)}")
+        if ("above" in target) == ("below" in target):
+            raise ValidationError(f"targets.{name}", "give exactly one of above and below")
+        out["endpoint"] = ep
+        key = "above" if "above" in target else "below"
+        v = float(target[key])
+        if not math.isfinite(v):
+            raise ValidationError(f"targets.{name}.{key}", "must be finite")
+        out[key] = v
+        for k in ("for_at_least", "for_at_most"):
+            if k in target:
+                out[k] = to_minutes(target[k], f"targets.{name}.{k}")
+    for k in ("cmax_below", "cmax_above"):
+        if k in target:
+            out[k] = to_ngml(target[k], f"targets.{name}.{k}")
+    if not out:
+        raise ValidationError(f"targets.{name}", "has no condition")
+    return out

@@ -1,0 +1,351 @@
+"""``simulate_population``: chunking, backends and streaming summaries."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+
+from ..errors import ValidationError
+from ..library import load_model
+from ..model.spec import _thaw
+from ..regimen.table import EventTable
+from ..units import times_to_canonical, to_canonical
+from .chunk import ChunkSpec, check_target, run_chunk
+from .result import PopulationResult
+from .sampling import BLOCK_SIZE
+from .summary import StreamingQuantiles
+from .variability import build_covariates, build_residual, build_variability
+
+__all__ = ["simulate_population", "BACKENDS"]
+
+BACKENDS = ("numba", "dask")
+#: Subjects simulated first to fix the histogram grids of streamed summaries.
+PILOT = 1024
+DEFAULT_CHUNK = 65536
+
+
+def _minutes(v, field):
+    return to_canonical(v, "time", field)
+
+
+def _ngml(v, field):
+    return to_canonical(v, "concentration", field) * 1000.0 if isinstance(v, str) or \
+        hasattr(v, "units") else float(v)
+
+
+def _build_spec(model, regimen, t, seed, omega, correlation, distribution, covariates, n,
+                residual, thresholds, targets, rtol, atol, method) -> ChunkSpec:
+    from .._kernels.linear import uniform_step
+    table = EventTable.from_regimen(regimen, model.routes)
+    var = build_variability(model, omega, correlation, distribution)
+    covs = build_covariates(model, covariates, n)
+    weight_name = next((c.name for c in covs if c.name in ("WT", "BW")), None)
+    if table.per_kg.any() and weight_name is None:
+        raise ValidationError("covariates.WT", "the regimen has per-kg doses; give body weights "
+                                               "(covariates={'WT': ...})")
+    res = build_residual(model, residual)
+    compiled = model.compiled
+    if method not in ("auto", "closed_form", "ode"):
+        raise ValidationError("method", f"unknown method {method!r}; expected 'auto', "
+                                        "'closed_form' or 'ode'")
+    if method == "closed_form" and not model.is_linear:
+        raise ValidationError("method", "the closed form needs a linear model")
+    linear = model.is_linear and method != "ode"
+    inh = table.route == 1
+    extra, dor = [], np.zeros(len(table), dtype=np.int64)
+    for r in np.flatnonzero(inh & ~np.isnan(table.ka)):
+        if table.ka[r] not in extra:
+            extra.append(float(table.ka[r]))
+        dor[r] = 1 + extra.index(table.ka[r])
+    thr = dict(thresholds or {})
+    for name in thr:
+        model.endpoint(name)
+    th = np.array([float(thr.get(ep.name, ep.threshold if ep.threshold is not None else np.nan))
+                   for ep in model.effects])
+    signs = np.array([float(ep.sign) for ep in model.effects])
+    rows, ep_row = compiled.output_rows()
+    ep_names = tuple(ep.name for ep in model.effects)
+    tg = {name: check_target(name, dict(tgt), ep_names, _minutes, _ngml)
+          for name, tgt in (targets or {}).items()}
+    return ChunkSpec(
+        seed=int(seed), times=t, h=uniform_step(t), theta=np.array(compiled.theta),
+        param_names=compiled.param_names, var=var, covariates=tuple(covs), residual=res,
+        linear=linear, layout=np.array(compiled.layout), mass_ratio=compiled.mass_ratio,
+        route_pos=compiled.route_positions(),
+        mm_pos=np.array([compiled.param["VMAX"], compiled.param["KM"]], dtype=np.int64),
+        ep=compiled.endpoint_array(), rows=rows, ep_row=ep_row,
+        row_names=tuple(int(r) for r in rows), ep_names=ep_names,
+        table={k: np.array(v) for k, v in table.to_dict().items()},
+        depot_of_row=dor, extra_kas=np.array(extra, dtype=float),
+        n_states=compiled.n_states + len(extra), thresholds=th, signs=signs,
+        rtol=float(rtol), atol=float(atol), model_raw=_thaw(model.raw), model_path=model.path,
+        targets=tg, weight_name=weight_name)
+
+
+def _output_names(spec: ChunkSpec) -> list[str]:
+    names = []
+    for code in spec.rows:
+        names.append("concentration" if code == 0 else "metabolite" if code == 1
+                     else f"effect_site:{spec.ep_names[code - 2]}")
+    return names
+
+
+def _summary_columns(spec, chunk):
+    """Columns streamed into summaries: each output at each time, and the metrics."""
+    cols = {}
+    for r, name in enumerate(_output_names(spec)):
+        cols[name] = chunk["conc"][:, r, :]
+    for k, name in enumerate(spec.ep_names):
+        cols[name] = chunk["effects"][:, k, :]
+        if f"effect_site:{name}" not in cols:  # direct link: the driving plasma concentration
+            cols[f"effect_site:{name}"] = chunk["conc"][:, spec.ep_row[k], :]
+    mcols = [chunk["exposure"][:, j] for j in range(3)]
+    for k, name in enumerate(spec.ep_names):
+        if not np.isnan(spec.thresholds[k]):
+            mcols += [chunk["effect_metrics"][:, k, f] for f in range(5)]
+    cols["_metrics"] = np.stack(mcols, axis=1)
+    return cols
+
+
+def _metric_index(spec):
+    keys = ["cmax", "tmax", "auc"]
+    for k, name in enumerate(spec.ep_names):
+        if not np.isnan(spec.thresholds[k]):
+            keys += [f"{name}.{f}" for f in ("onset", "peak", "time_to_peak", "offset",
+                                              "duration")]
+    return {k: j for j, k in enumerate(keys)}
+
+
+def _chunks(n, chunk_size):
+    return [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
+
+
+def summarise_chunk(spec, start, stop, pilots) -> dict:
+    """Run a chunk and reduce it to summaries (used by the Dask workers)."""
+    chunk = run_chunk(spec, start, stop)
+    summ = {}
+    for name, cols in _summary_columns(spec, chunk).items():
+        sq = StreamingQuantiles.__new__(StreamingQuantiles)
+        sq.__dict__.update({k: (v.copy() if isinstance(v, np.ndarray) else v)
+                            for k, v in pilots[name].__dict__.items()})
+        sq.add(cols)
+        summ[name] = sq
+    return {"summaries": summ, "targets": {k: int(v.sum()) for k, v in chunk["targets"].items()},
+            "n_fallback": chunk["n_fallback"]}
+
+
+def _progress(total, enabled):
+    if enabled is False or (enabled is None and not (total > 1 and sys.stderr.isatty())):
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency; stay quiet without it
+        return None
+    return tqdm(total=total, unit="subj", unit_scale=True, desc="dmtpk population")
+
+
+def simulate_population(model, regimen, times, n: int, seed: int, backend: str = "numba",
+                        keep: str = "all", chunk_size: int | None = None, covariates=None,
+                        residual=False, omega=None, correlation=None, distribution=None,
+                        thresholds=None, targets=None, method: str = "auto", rtol: float = 1e-8,
+                        atol: float = 1e-12, progress: bool | None = None, client=None,
+                        n_workers: int = 2) -> PopulationResult:
+    """Simulate a virtual population.
+
+    Parameters
+    ----------
+    model : str, path or Model
+    regimen : Bolus, Infusion, Inhalation or Regimen
+        Weight-based doses (``"0.3 mg/kg"``) follow each subject's body weight.
+    times : array-like
+        Output times (min), sorted; a uniform grid is fastest.
+    n : int
+        Number of subjects.
+    seed : int
+        Seed; subjects are keyed by position, so results do not depend on chunk size, thread
+        count or backend.
+    backend : {"numba", "dask"}
+        Local Numba threads, or chunks on a ``dask.distributed`` cluster (``client``, or a
+        local cluster of ``n_workers`` processes).
+    keep : {"all", "summary"}
+        Per-subject arrays, or streamed percentile summaries in bounded memory.
+    chunk_size : int, optional
+        Subjects per chunk (default 65536).
+    covariates : dict, optional
+        Per covariate (``"WT"``): one value, n values, or a distribution (see
+        :func:`~dmtpk.population.variability.build_covariates`).
+    residual : bool or dict
+        Residual error on observations: True for the model file's ``[residual]``, a dict to
+        replace it, False (default) for none. Noise-free predictions are always kept.
+    omega, correlation, distribution
+        Replace the model's variability (see :func:`build_variability`).
+    thresholds : dict, optional
+        Threshold per endpoint for the effect metrics (default: the model file's).
+    targets : dict, optional
+        Named targets for :meth:`PopulationResult.attainment`, counted as chunks stream, e.g.
+        ``{"strong": {"endpoint": "intensity", "above": 7, "for_at_least": "15 min"}}``.
+    method : {"auto", "closed_form", "ode"}
+        Closed form for linear models (default), or the compiled integrator.
+    rtol, atol : float
+        Integrator tolerances (ODE engine; atol in mg, or mg/L for effect compartments).
+    progress : bool, optional
+        Progress bar (tqdm); by default shown only in a terminal when there are several
+        chunks.
+
+    Returns
+    -------
+    PopulationResult
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValidationError("n", f"must be a positive whole number of subjects, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValidationError("seed", f"must be a non-negative integer, got {seed!r}")
+    if backend not in BACKENDS:
+        raise ValidationError("backend", f"unknown backend {backend!r}; expected one of "
+                                         f"{BACKENDS}")
+    if keep not in ("all", "summary"):
+        raise ValidationError("keep", f"must be 'all' or 'summary', got {keep!r}")
+    chunk_size = DEFAULT_CHUNK if chunk_size is None else chunk_size
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise ValidationError("chunk_size", f"must be a positive integer, got {chunk_size!r}")
+    n, seed, chunk_size = int(n), int(seed), int(chunk_size)
+    model = load_model(model)
+    t = times_to_canonical(times)
+    spec = _build_spec(model, regimen, t, seed, omega, correlation, distribution, covariates, n,
+                       residual, thresholds, targets, rtol, atol, method)
+    engine = "closed_form" if spec.linear else "ode"
+    result = PopulationResult(model=model, time=t, n=n, seed=seed, engine=engine, keep=keep,
+                              thresholds={nm: float(v) for nm, v in
+                                          zip(spec.ep_names, spec.thresholds) if not np.isnan(v)},
+                              spec=spec)
+    chunks = _chunks(n, chunk_size)
+    bar = _progress(n, progress)
+    try:
+        if keep == "all":
+            parts = _run_all(spec, chunks, backend, client, n_workers, bar)
+            _collect_all(result, spec, parts)
+        else:
+            _run_summary(result, spec, chunks, backend, client, n_workers, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def _dask_client(client, n_workers):
+    if client is not None:
+        return client, None
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ImportError("backend='dask' needs dask.distributed: pip install 'dmtpk[dask]'") \
+            from None
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def _run_all(spec, chunks, backend, client, n_workers, bar):
+    if backend == "numba":
+        parts = []
+        for s, e in chunks:
+            parts.append(run_chunk(spec, s, e))
+            if bar is not None:
+                bar.update(e - s)
+        return parts
+    cl, own = _dask_client(client, n_workers)
+    try:
+        spec_f = cl.scatter(spec, broadcast=True)
+        futures = [cl.submit(run_chunk, spec_f, s, e, pure=False) for s, e in chunks]
+        parts = []
+        for f in futures:
+            parts.append(f.result())
+            if bar is not None:
+                bar.update(parts[-1]["conc"].shape[0])
+        return parts
+    finally:
+        if own is not None:
+            cl.close()
+            own.close()
+
+
+def _collect_all(result, spec, parts):
+    cat = (lambda key: np.concatenate([p[key] for p in parts]))
+    conc = cat("conc")
+    eff = cat("effects")
+    names = _output_names(spec)
+    result.concentration = conc[:, 0, :]
+    if "metabolite" in names:
+        result.metabolite_concentration = conc[:, names.index("metabolite"), :]
+    for k, ep in enumerate(spec.ep_names):
+        result.effects[ep] = eff[:, k, :]
+        result.effect_sites[ep] = conc[:, spec.ep_row[k], :]
+    theta = cat("theta")
+    result.parameters = {nm: theta[:, j] for j, nm in enumerate(spec.param_names)}
+    result.covariates = {k: np.concatenate([p["covariates"][k] for p in parts])
+                         for k in parts[0]["covariates"]}
+    exposure = cat("exposure")
+    result.metrics = {nm: exposure[:, j] for j, nm in enumerate(("cmax", "tmax", "auc"))}
+    em = cat("effect_metrics")
+    for k, ep in enumerate(spec.ep_names):
+        if not np.isnan(spec.thresholds[k]):
+            for f, nm in enumerate(("onset", "peak", "time_to_peak", "offset", "duration")):
+                result.metrics[f"{ep}.{nm}"] = em[:, k, f]
+    if spec.residual is not None:
+        result.observations = {nm: np.concatenate([p["observations"][nm] for p in parts])
+                               for nm in spec.residual.names}
+    result.target_counts = {nm: int(sum(p["targets"][nm].sum() for p in parts))
+                            for nm in spec.targets}
+    result.n_fallback = sum(p["n_fallback"] for p in parts)
+
+
+def _run_summary(result, spec, chunks, backend, client, n_workers, bar):
+    pilot_chunk = run_chunk(spec, 0, min(PILOT, result.n))
+    pilots = {name: StreamingQuantiles(cols)
+              for name, cols in _summary_columns(spec, pilot_chunk).items()}
+    counts = {nm: 0 for nm in spec.targets}
+    n_fallback = 0
+    if backend == "numba":
+        summ = pilots
+        for s, e in chunks:
+            chunk = run_chunk(spec, s, e)
+            for name, cols in _summary_columns(spec, chunk).items():
+                summ[name].add(cols)
+            for nm, ok in chunk["targets"].items():
+                counts[nm] += int(ok.sum())
+            n_fallback += chunk["n_fallback"]
+            del chunk
+            if bar is not None:
+                bar.update(e - s)
+    else:
+        cl, own = _dask_client(client, n_workers)
+        try:
+            spec_f = cl.scatter(spec, broadcast=True)
+            pil_f = cl.scatter(pilots, broadcast=True)
+            futures = [cl.submit(summarise_chunk, spec_f, s, e, pil_f, pure=False)
+                       for s, e in chunks]
+            summ = None
+            for f, (s, e) in zip(futures, chunks):
+                part = f.result()
+                if summ is None:
+                    summ = part["summaries"]
+                else:
+                    for name, sq in part["summaries"].items():
+                        summ[name].merge(sq)
+                for nm, c in part["targets"].items():
+                    counts[nm] += c
+                n_fallback += part["n_fallback"]
+                if bar is not None:
+                    bar.update(e - s)
+        finally:
+            if own is not None:
+                cl.close()
+                own.close()
+    summ["_metric_index"] = _metric_index(spec)
+    result.summaries = summ
+    result.target_counts = counts
+    result.n_fallback = n_fallback

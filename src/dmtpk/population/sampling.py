@@ -1,0 +1,82 @@
+"""The only place random numbers are drawn.
+
+Subjects are grouped in fixed blocks of :data:`BLOCK_SIZE` by their position (subject ``i`` is in
+block ``i // BLOCK_SIZE``). Block ``k`` draws from its own generator, seeded by
+``SeedSequence(seed, spawn_key=(0, k))`` (the k-th child of the seed), always in the same order:
+standard normals for the etas, then covariates, then residual-error normals. Any chunk of
+subjects is served by generating the blocks it overlaps and slicing, so the same seed gives the
+same subjects whatever the chunk size, thread count or backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["BLOCK_SIZE", "block_generator", "draw_subjects", "replicate_generator"]
+
+#: Subjects per random-number block. Part of the reproducibility contract: changing it changes
+#: which numbers each subject gets.
+BLOCK_SIZE = 4096
+
+
+def block_generator(seed: int, block: int) -> np.random.Generator:
+    """Generator of block ``block`` (PCG64 seeded by child ``(0, block)`` of ``seed``)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0, block))))
+
+
+def replicate_generator(seed: int, replicate: int) -> np.random.Generator:
+    """Generator of the typical values of replicate trial ``replicate`` (child ``(1, r)``)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed,
+                                                                       spawn_key=(1, replicate))))
+
+
+def _block_draws(seed, block, n_eta, covariates, residual_names, n_times):
+    rng = block_generator(seed, block)
+    out = {"z": rng.standard_normal((BLOCK_SIZE, n_eta))}
+    cov = {}
+    for spec in covariates:
+        if spec.kind not in ("lognormal", "normal"):
+            continue
+        x = _draw_cov(rng, spec, BLOCK_SIZE)
+        cov[spec.name] = x
+    out["cov"] = cov
+    out["eps"] = {name: rng.standard_normal((2, BLOCK_SIZE, n_times)) for name in residual_names}
+    return out
+
+
+def _draw_cov(rng, spec, size):
+    def draw(k):
+        z = rng.standard_normal(k)
+        return np.exp(spec.loc + spec.scale * z) if spec.kind == "lognormal" \
+            else spec.loc + spec.scale * z
+    x = draw(size)
+    for _ in range(1000):  # truncation by redrawing, deterministic within the block
+        bad = (x < spec.lower) | (x > spec.upper)
+        if not bad.any():
+            return x
+        x[bad] = draw(int(bad.sum()))
+    raise ValueError(f"covariate {spec.name}: bounds [{spec.lower}, {spec.upper}] hold too "
+                     "little of the distribution")
+
+
+def draw_subjects(seed: int, start: int, stop: int, n_eta: int, covariates=(),
+                  residual_names=(), n_times: int = 0) -> dict:
+    """Random draws of subjects ``start`` to ``stop - 1``.
+
+    Returns
+    -------
+    dict
+        ``"z"``: standard normals, shape (stop - start, n_eta); ``"cov"``: drawn covariate
+        values by name, shape (stop - start,); ``"eps"``: by residual output, standard normals
+        of shape (2, stop - start, n_times).
+    """
+    first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE
+    parts = [_block_draws(seed, b, n_eta, covariates, residual_names, n_times)
+             for b in range(first, last + 1)]
+    lo = start - first * BLOCK_SIZE
+    hi = lo + (stop - start)
+    z = np.concatenate([p["z"] for p in parts])[lo:hi]
+    cov = {k: np.concatenate([p["cov"][k] for p in parts])[lo:hi] for k in parts[0]["cov"]}
+    eps = {k: np.concatenate([p["eps"][k] for p in parts], axis=1)[:, lo:hi]
+           for k in parts[0]["eps"]}
+    return {"z": z, "cov": cov, "eps": eps}
