@@ -11,6 +11,7 @@ Quick start::
 Bare times are minutes and bare doses mg of DMT base; strings and pint Quantities carry units.
 """
 
+from .citations import cite
 from .errors import DmtpkError, ModelFileError, SolverError, UnitError, ValidationError
 from .library import list_models, load_model
 from .model.spec import Model
@@ -23,7 +24,7 @@ from .units import ureg
 __version__ = "0.1.0"
 
 __all__ = [
-    "load_model", "list_models", "Model",
+    "load_model", "list_models", "Model", "cite",
     "Bolus", "Infusion", "Inhalation", "Regimen", "EventTable",
     "simulate", "Result", "simulate_population", "PopulationResult",
     "ureg",

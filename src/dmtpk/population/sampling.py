@@ -30,7 +30,24 @@ def replicate_generator(seed: int, replicate: int) -> np.random.Generator:
                                                                        spawn_key=(1, replicate))))
 
 
+_CACHE: dict = {}
+
+
 def _block_draws(seed, block, n_eta, covariates, residual_names, n_times):
+    """Draws of one block; the last two blocks are kept, so small chunks reuse them."""
+    key = (seed, block, n_eta, tuple((c.name, c.kind, c.loc, c.scale, c.lower, c.upper)
+                                     for c in covariates), tuple(residual_names), n_times)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    out = _generate_block(seed, block, n_eta, covariates, residual_names, n_times)
+    if len(_CACHE) >= 2:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = out
+    return out
+
+
+def _generate_block(seed, block, n_eta, covariates, residual_names, n_times):
     rng = block_generator(seed, block)
     out = {"z": rng.standard_normal((BLOCK_SIZE, n_eta))}
     cov = {}

@@ -15,6 +15,8 @@ never reached) are counted apart and left out.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["StreamingQuantiles", "N_BINS"]
@@ -29,7 +31,8 @@ class StreamingQuantiles:
         from .._kernels.metrics import hist_add  # Numba, imported only when used
         self._add = hist_add
         pilot = np.asarray(pilot, dtype=float)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # an all-NaN column (a metric nobody has) is fine
+            warnings.simplefilter("ignore", RuntimeWarning)
             lo = np.nanmin(np.where(np.isfinite(pilot), pilot, np.nan), axis=0) \
                 if pilot.size else np.zeros(pilot.shape[1])
             hi = np.nanmax(np.where(np.isfinite(pilot), pilot, np.nan), axis=0) \

@@ -276,10 +276,15 @@ def build_residual(model, residual) -> ResidualModel | None:
     spec = dict(model.residual) if residual is True else dict(residual)
     outputs = {}
     top = {k: v for k, v in spec.items() if k in ("proportional", "additive")}
+
+    def conc(value, field, molar_mass):
+        """An additive SD of a concentration: a quantity, or a number in mg/L; -> ng/mL."""
+        return 1000.0 * to_canonical(value, "concentration", field, molar_mass=molar_mass)
+
     if top:
-        add = top.get("additive", 0.0)
-        outputs["concentration"] = {"proportional": float(top.get("proportional", 0.0)),
-                                    "additive": 1000.0 * float(add)}  # mg/L -> ng/mL
+        outputs["concentration"] = {
+            "proportional": float(top.get("proportional", 0.0)),
+            "additive": conc(top.get("additive", 0.0), "residual.additive", model.molar_mass)}
     for key, sub in spec.items():
         if key in ("proportional", "additive"):
             continue
@@ -287,7 +292,7 @@ def build_residual(model, residual) -> ResidualModel | None:
         if key != "metabolite":
             model.endpoint(key)  # raises for an unknown endpoint
         entry = {"proportional": float(sub.get("proportional", 0.0)),
-                 "additive": float(sub.get("additive", 0.0))}
+                 "additive": 0.0}
         if "logit_additive" in sub:
             if "lower" not in sub or "upper" not in sub:
                 raise ValidationError(f"residual.{key}", "logit_additive needs the bounds of the "
@@ -295,7 +300,10 @@ def build_residual(model, residual) -> ResidualModel | None:
             entry.update(logit_additive=float(sub["logit_additive"]), lower=float(sub["lower"]),
                          upper=float(sub["upper"]))
         if key == "metabolite":
-            entry["additive"] *= 1000.0
+            entry["additive"] = conc(sub.get("additive", 0.0), "residual.metabolite.additive",
+                                     model.metabolite.molar_mass if model.metabolite else None)
+        else:
+            entry["additive"] = float(sub.get("additive", 0.0))  # in the endpoint's unit
         outputs[key] = entry
     for name, e in outputs.items():
         for k, v in e.items():
