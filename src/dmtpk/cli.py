@@ -1,7 +1,8 @@
 """Command-line interface: a thin layer over the public API.
 
-``dmtpk models`` lists the shipped models; ``dmtpk demo`` simulates a shipped DMT model for the
-three routes (IV bolus, IV bolus + infusion, inhaled), prints the key metrics and writes a plot.
+``dmtpk models`` lists the shipped models; ``dmtpk demo`` simulates a virtual population on a
+shipped DMT model for the three routes (IV bolus, IV bolus + infusion, inhaled), prints the
+distributions of the key metrics and writes a percentile-band plot.
 User mistakes give one line on stderr and exit code 2; outputs are written atomically.
 """
 
@@ -18,7 +19,6 @@ import numpy as np
 from .errors import DmtpkError
 from .library import list_models, load_model
 from .regimen import Bolus, Infusion, Inhalation, as_regimen
-from .simulate import simulate
 
 __all__ = ["main"]
 
@@ -64,31 +64,36 @@ def _fmt(x: float) -> str:
 
 
 def _cmd_demo(args) -> int:
+    from .population import simulate_population
     model = load_model(args.model)
     times = np.linspace(0.0, 60.0, 241)
+    ep = model.effects[0] if model.effects else None
+    print(f"model {model.name}: {model.description}")
+    print(f"population: {args.n} subjects per regimen, seed {args.seed}; "
+          "median [5th-95th percentile]")
+    if ep is not None:
+        print(f"effect: {ep.name} [{ep.unit}], duration and onset at threshold {ep.threshold:g}")
+    header = ("regimen", "Cmax ng/mL", "AUC ng·min/mL", "peak", "onset min", "duration min")
     rows, results = [], []
     for label, regimen in DEMO_REGIMENS:
         if not as_regimen(regimen).routes <= set(model.routes):
             continue  # the model does not have this route
-        r = simulate(model, regimen, times)
+        r = simulate_population(model, regimen, times, n=args.n, seed=args.seed)
         results.append((label, r))
-        m = r.metrics()
-        e = m.effects.get(model.effects[0].name) if model.effects else None
-        rows.append((label, _fmt(m.exposure.cmax), _fmt(m.exposure.tmax), _fmt(m.exposure.auc),
-                     _fmt(e.peak) if e else "-", _fmt(e.onset) if e else "-",
-                     _fmt(e.duration) if e else "-"))
-    ep = model.effects[0] if model.effects else None
-    print(f"model {model.name}: {model.description}")
-    if ep is not None:
-        print(f"effect: {ep.name} [{ep.unit}], threshold {ep.threshold:g}")
-    header = ("regimen", "Cmax ng/mL", "Tmax min", "AUC ng·min/mL", "peak", "onset min",
-              "duration min")
+        pct = r.metric_percentiles([5, 50, 95])
+
+        def cell(key):
+            v = pct.get(key)
+            return "-" if v is None else f"{v[1]:.3g} [{v[0]:.3g}-{v[2]:.3g}]"
+        name = ep.name if ep is not None else ""
+        rows.append((label, cell("cmax"), cell("auc"), cell(f"{name}.peak"),
+                     cell(f"{name}.onset"), cell(f"{name}.duration")))
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
     if args.plot:
-        from .plot import compare
-        fig = compare([r for _, r in results], labels=[label for label, _ in results])
+        from .plot import compare_bands
+        fig = compare_bands([r for _, r in results], [label for label, _ in results])
         _write_atomic(Path(args.plot), lambda p: fig.savefig(p, dpi=120), args.force)
         print(f"plot written to {args.plot}")
     return 0
@@ -98,9 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dmtpk", description="PK/PD simulation of DMT")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the shipped models").set_defaults(func=_cmd_models)
-    d = sub.add_parser("demo", help="simulate a shipped model for IV bolus, bolus + infusion "
-                                    "and inhaled dosing; print metrics and plot")
+    d = sub.add_parser("demo", help="simulate a population on a shipped model for IV bolus, "
+                                    "bolus + infusion and inhaled dosing; print the metric "
+                                    "distributions and plot percentile bands")
     d.add_argument("--model", default="eckernas2022_inhaled", help="model name or TOML path")
+    d.add_argument("--n", type=int, default=2000, help="subjects per regimen (default 2000)")
+    d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     d.add_argument("--plot", default=None, help="write a PNG of the time courses here")
     d.add_argument("--force", action="store_true", help="overwrite an existing output")
     d.set_defaults(func=_cmd_demo)

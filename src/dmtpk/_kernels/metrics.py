@@ -105,53 +105,74 @@ def durations_beyond(t, y, thr, s, out):
         out[i] = time_beyond(t, y[i], thr, s)
 
 
+#: Columns handled together by one thread in :func:`hist_add`: a row's values for them share
+#: a cache line, and their histograms (COLUMN_BLOCK x n_bins counts) stay in cache.
+COLUMN_BLOCK = 4
+
+
+@njit(cache=True)
+def _raise_level(counts, j, lv, target):
+    """Merge bin pairs of column j from level lv up to ``target``."""
+    nb = counts.shape[1]
+    half = nb // 2
+    while lv < target:
+        merged = np.zeros(nb, dtype=counts.dtype)
+        for b in range(nb):
+            merged[((b - half) >> 1) + half] += counts[j, b]
+        counts[j, :] = merged
+        lv += 1
+    return lv
+
+
+#: Rows per tile in :func:`hist_add`.
+ROW_TILE = 2048
+
+
 @njit(cache=True)
 def hist_add(x, center, width, level, counts, vmin, vmax, n_nan):
-    """Add the rows of ``x`` (n, n_cols) to per-column histograms.
+    """Add the rows of ``x`` (n, n_cols; any memory layout) to per-column histograms.
 
     Each value maps to the fine index f = floor((x - center) / width) of its column; at level L
-    a bin holds the fine indices [b 2^L, (b + 1) 2^L), bins b in [-nb/2, nb/2). A column's
-    level rises (merging bin pairs) only as far as needed to hold every value seen, so the
-    counts do not depend on the order or grouping of the rows.
+    a bin holds the fine indices [b 2^L, (b + 1) 2^L), bins b in [-nb/2, nb/2). A value that
+    does not fit raises its column's level (merging bin pairs, which is exact) just as far as
+    needed, so a column ends at the lowest level that holds every value it has seen, and the
+    counts do not depend on the order or grouping of the rows. Threads own whole blocks of
+    columns, so the result does not depend on the thread count either.
     """
+    n, ncol = x.shape
+    for r0 in range(0, n, ROW_TILE):  # a tile of rows stays in cache across column blocks
+        _hist_tile(x[r0:min(n, r0 + ROW_TILE)], center, width, level, counts, vmin, vmax,
+                   n_nan)
+
+
+@njit(parallel=True, cache=True)
+def _hist_tile(x, center, width, level, counts, vmin, vmax, n_nan):
     n, ncol = x.shape
     nb = counts.shape[1]
     half = nb // 2
-    fidx = np.empty(n, dtype=np.int64)
-    for j in range(ncol):
-        fmin = np.int64(0)
-        fmax = np.int64(0)
-        first = True
+    n_blocks = (ncol + COLUMN_BLOCK - 1) // COLUMN_BLOCK
+    for jb in prange(n_blocks):
+        j0 = jb * COLUMN_BLOCK
+        j1 = min(ncol, j0 + COLUMN_BLOCK)
         for i in range(n):
-            v = x[i, j]
-            if math.isnan(v):
-                fidx[i] = np.int64(-(2 ** 62))
-                continue
-            if v < vmin[j]:
-                vmin[j] = v
-            if v > vmax[j]:
-                vmax[j] = v
-            q = math.floor((v - center[j]) / width[j])
-            q = min(max(q, -4.0e18), 4.0e18)
-            f = np.int64(q)
-            fidx[i] = f
-            if first or f < fmin:
-                fmin = f
-            if first or f > fmax:
-                fmax = f
-            first = False
-        lv = level[j]
-        while not first and ((fmin >> lv) < -half or (fmax >> lv) >= half):
-            # merge bin pairs: level lv -> lv + 1 (bin b - half -> (b - half) >> 1)
-            merged = np.zeros(nb, dtype=counts.dtype)
-            for b in range(nb):
-                merged[((b - half) >> 1) + half] += counts[j, b]
-            counts[j, :] = merged
-            lv += 1
-        level[j] = lv
-        for i in range(n):
-            f = fidx[i]
-            if f == np.int64(-(2 ** 62)):
-                n_nan[j] += 1
-                continue
-            counts[j, (f >> lv) + half] += 1
+            for j in range(j0, j1):
+                v = x[i, j]
+                if math.isnan(v):
+                    n_nan[j] += 1
+                    continue
+                if v < vmin[j]:
+                    vmin[j] = v
+                if v > vmax[j]:
+                    vmax[j] = v
+                q = math.floor((v - center[j]) / width[j])
+                f = np.int64(min(max(q, -4.0e18), 4.0e18))
+                lv = level[j]
+                b = f >> lv
+                if b < -half or b >= half:
+                    need = lv
+                    while (f >> need) < -half or (f >> need) >= half:
+                        need += 1
+                    lv = _raise_level(counts, j, lv, need)
+                    level[j] = lv
+                    b = f >> lv
+                counts[j, b + half] += 1

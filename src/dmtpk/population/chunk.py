@@ -63,9 +63,10 @@ def individual(spec: ChunkSpec, start: int, stop: int):
     """Individual parameters (stop-start, n_params), covariates by name, body weight, draws."""
     names = [r for r in (spec.residual.names if spec.residual else ())]
     draws = draw_subjects(spec.seed, start, stop, spec.var.n_eta, spec.covariates, names,
-                          spec.times.size)
+                          spec.times.size, spec.var.n_occ)
     eta = draws["z"] @ spec.var.chol.T if spec.var.n_eta else np.zeros((stop - start, 0))
-    theta = individual_parameters(spec.theta, spec.var, eta)
+    kappa = draws["z_occ"] @ spec.var.occ_chol.T if spec.var.n_occ else None
+    theta = individual_parameters(spec.theta, spec.var, eta, kappa)
     cov_values = {}
     for cs in spec.covariates:
         if cs.kind == "fixed":
@@ -105,21 +106,28 @@ def _fallback(spec, theta_row, w, compiled):
     return np.array(rows) * 1000.0, np.array([resp for _, resp in eps])
 
 
-def run_chunk(spec: ChunkSpec, start: int, stop: int) -> dict:
+def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None) -> dict:
     """Simulate subjects ``start`` to ``stop - 1``.
 
     Returns a dict with ``conc`` (n, n_rows, n_times) in ng/mL, ``effects`` (n, n_ep, n_times),
     ``theta`` (n, n_params), ``covariates``, ``exposure`` (n, 3), ``effect_metrics``
     (n, n_ep, 5), ``observations`` (by output name, when residual error is on) and
-    ``targets`` (by name, boolean per subject).
+    ``targets`` (by name, boolean per subject). ``out`` may hold preallocated arrays for
+    ``conc``, ``effects``, ``exposure`` and ``effect_metrics`` (C-contiguous, first axis the
+    chunk's subjects), which are then filled in place.
     """
     from .._kernels.metrics import grid_metrics
     n = stop - start
     theta, cov_values, weight, eta, draws = individual(spec, start, stop)
     t = spec.times
     n_ep = spec.ep.shape[0]
-    conc = np.empty((n, spec.rows.size, t.size))
-    eff = np.empty((n, n_ep, t.size))
+    out = out or {}
+    conc = out.get("conc")
+    if conc is None:
+        conc = np.empty((n, spec.rows.size, t.size))
+    eff = out.get("effects")
+    if eff is None:
+        eff = np.empty((n, n_ep, t.size))
     status = np.empty(n, dtype=np.int64)
     tb = spec.table
     if spec.linear:
@@ -157,8 +165,12 @@ def run_chunk(spec: ChunkSpec, start: int, stop: int) -> dict:
         compiled = _model(spec).compiled
         for i in degenerate:
             conc[i], eff[i] = _fallback(spec, theta[i], weight[i], compiled)
-    exposure = np.empty((n, 3))
-    emetrics = np.empty((n, n_ep, 5))
+    exposure = out.get("exposure")
+    if exposure is None:
+        exposure = np.empty((n, 3))
+    emetrics = out.get("effect_metrics")
+    if emetrics is None:
+        emetrics = np.empty((n, n_ep, 5))
     grid_metrics(t, conc[:, 0, :], eff, spec.thresholds, spec.signs, exposure, emetrics)
     out = {"conc": conc, "effects": eff, "theta": theta, "covariates": cov_values,
            "exposure": exposure, "effect_metrics": emetrics, "n_fallback": int(degenerate.size)}

@@ -226,8 +226,8 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     bar = _progress(n, progress)
     try:
         if keep == "all":
-            parts = _run_all(spec, chunks, backend, client, n_workers, bar)
-            _collect_all(result, spec, parts)
+            full, parts = _run_all(spec, n, chunks, backend, client, n_workers, bar)
+            _collect_all(result, spec, full, parts)
         else:
             _run_summary(result, spec, chunks, backend, client, n_workers, bar)
     finally:
@@ -249,34 +249,52 @@ def _dask_client(client, n_workers):
     return Client(cluster), cluster
 
 
-def _run_all(spec, chunks, backend, client, n_workers, bar):
+def _allocate(spec, n):
+    m = spec.times.size
+    n_ep = spec.ep.shape[0]
+    return {"conc": np.empty((n, spec.rows.size, m)), "effects": np.empty((n, n_ep, m)),
+            "exposure": np.empty((n, 3)), "effect_metrics": np.empty((n, n_ep, 5))}
+
+
+def _run_all(spec, n, chunks, backend, client, n_workers, bar):
+    """Every subject into preallocated arrays (chunks of the Numba backend write in place)."""
+    full = _allocate(spec, n)
+    parts = []
     if backend == "numba":
-        parts = []
         for s, e in chunks:
-            parts.append(run_chunk(spec, s, e))
+            views = {k: v[s:e] for k, v in full.items()}
+            parts.append(_slim(run_chunk(spec, s, e, out=views)))
             if bar is not None:
                 bar.update(e - s)
-        return parts
+        return full, parts
     cl, own = _dask_client(client, n_workers)
     try:
         spec_f = cl.scatter(spec, broadcast=True)
         futures = [cl.submit(run_chunk, spec_f, s, e, pure=False) for s, e in chunks]
-        parts = []
-        for f in futures:
-            parts.append(f.result())
+        for f, (s, e) in zip(futures, chunks):
+            part = f.result()
+            for k in full:
+                full[k][s:e] = part[k]
+            parts.append(_slim(part))
             if bar is not None:
-                bar.update(parts[-1]["conc"].shape[0])
-        return parts
+                bar.update(e - s)
+        return full, parts
     finally:
         if own is not None:
             cl.close()
             own.close()
 
 
-def _collect_all(result, spec, parts):
+def _slim(part):
+    """A chunk's result without the arrays already copied into the full ones."""
+    return {k: v for k, v in part.items() if k not in ("conc", "effects", "exposure",
+                                                      "effect_metrics")}
+
+
+def _collect_all(result, spec, full, parts):
     cat = (lambda key: np.concatenate([p[key] for p in parts]))
-    conc = cat("conc")
-    eff = cat("effects")
+    conc = full["conc"]
+    eff = full["effects"]
     names = _output_names(spec)
     result.concentration = conc[:, 0, :]
     if "metabolite" in names:
@@ -288,9 +306,9 @@ def _collect_all(result, spec, parts):
     result.parameters = {nm: theta[:, j] for j, nm in enumerate(spec.param_names)}
     result.covariates = {k: np.concatenate([p["covariates"][k] for p in parts])
                          for k in parts[0]["covariates"]}
-    exposure = cat("exposure")
+    exposure = full["exposure"]
     result.metrics = {nm: exposure[:, j] for j, nm in enumerate(("cmax", "tmax", "auc"))}
-    em = cat("effect_metrics")
+    em = full["effect_metrics"]
     for k, ep in enumerate(spec.ep_names):
         if not np.isnan(spec.thresholds[k]):
             for f, nm in enumerate(("onset", "peak", "time_to_peak", "offset", "duration")):
@@ -311,8 +329,9 @@ def _run_summary(result, spec, chunks, backend, client, n_workers, bar):
     n_fallback = 0
     if backend == "numba":
         summ = pilots
+        buffers = _allocate(spec, max(e - s for s, e in chunks))  # reused: no page faults
         for s, e in chunks:
-            chunk = run_chunk(spec, s, e)
+            chunk = run_chunk(spec, s, e, out={k: v[:e - s] for k, v in buffers.items()})
             for name, cols in _summary_columns(spec, chunk).items():
                 summ[name].add(cols)
             for nm, ok in chunk["targets"].items():

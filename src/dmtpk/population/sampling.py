@@ -33,23 +33,25 @@ def replicate_generator(seed: int, replicate: int) -> np.random.Generator:
 _CACHE: dict = {}
 
 
-def _block_draws(seed, block, n_eta, covariates, residual_names, n_times):
+def _block_draws(seed, block, n_eta, covariates, residual_names, n_times, n_occ=0):
     """Draws of one block; the last two blocks are kept, so small chunks reuse them."""
-    key = (seed, block, n_eta, tuple((c.name, c.kind, c.loc, c.scale, c.lower, c.upper)
+    key = (seed, block, n_eta, n_occ, tuple((c.name, c.kind, c.loc, c.scale, c.lower, c.upper)
                                      for c in covariates), tuple(residual_names), n_times)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    out = _generate_block(seed, block, n_eta, covariates, residual_names, n_times)
+    out = _generate_block(seed, block, n_eta, covariates, residual_names, n_times, n_occ)
     if len(_CACHE) >= 2:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = out
     return out
 
 
-def _generate_block(seed, block, n_eta, covariates, residual_names, n_times):
+def _generate_block(seed, block, n_eta, covariates, residual_names, n_times, n_occ=0):
     rng = block_generator(seed, block)
     out = {"z": rng.standard_normal((BLOCK_SIZE, n_eta))}
+    if n_occ:
+        out["z_occ"] = rng.standard_normal((BLOCK_SIZE, n_occ))
     cov = {}
     for spec in covariates:
         if spec.kind not in ("lognormal", "normal"):
@@ -77,18 +79,19 @@ def _draw_cov(rng, spec, size):
 
 
 def draw_subjects(seed: int, start: int, stop: int, n_eta: int, covariates=(),
-                  residual_names=(), n_times: int = 0) -> dict:
+                  residual_names=(), n_times: int = 0, n_occ: int = 0) -> dict:
     """Random draws of subjects ``start`` to ``stop - 1``.
 
     Returns
     -------
     dict
-        ``"z"``: standard normals, shape (stop - start, n_eta); ``"cov"``: drawn covariate
+        ``"z"``: standard normals, shape (stop - start, n_eta); ``"z_occ"``: the occasion
+        normals, shape (stop - start, n_occ), when ``n_occ``; ``"cov"``: drawn covariate
         values by name, shape (stop - start,); ``"eps"``: by residual output, standard normals
         of shape (2, stop - start, n_times).
     """
     first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE
-    parts = [_block_draws(seed, b, n_eta, covariates, residual_names, n_times)
+    parts = [_block_draws(seed, b, n_eta, covariates, residual_names, n_times, n_occ)
              for b in range(first, last + 1)]
     lo = start - first * BLOCK_SIZE
     hi = lo + (stop - start)
@@ -96,4 +99,7 @@ def draw_subjects(seed: int, start: int, stop: int, n_eta: int, covariates=(),
     cov = {k: np.concatenate([p["cov"][k] for p in parts])[lo:hi] for k in parts[0]["cov"]}
     eps = {k: np.concatenate([p["eps"][k] for p in parts], axis=1)[:, lo:hi]
            for k in parts[0]["eps"]}
-    return {"z": z, "cov": cov, "eps": eps}
+    out = {"z": z, "cov": cov, "eps": eps}
+    if n_occ:
+        out["z_occ"] = np.concatenate([p["z_occ"] for p in parts])[lo:hi]
+    return out

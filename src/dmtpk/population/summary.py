@@ -52,7 +52,7 @@ class StreamingQuantiles:
 
     def add(self, rows: np.ndarray) -> None:
         """Add a chunk, shape (n_rows, n_cols)."""
-        rows = np.ascontiguousarray(rows, dtype=float)
+        rows = np.asarray(rows, dtype=float)
         if rows.shape[0]:
             self._add(rows, self.center, self.width, self.level, self.counts, self.vmin,
                       self.vmax, self.n_nan)

@@ -7,8 +7,12 @@ Individual parameters follow NONMEM habits: for parameter :math:`P` with typical
 * normal: :math:`P_i = \theta_P + \eta_{P,i}`
 * logit-normal (fractions such as F_INH): :math:`P_i = \mathrm{expit}(\mathrm{logit}\,\theta_P
   + \eta_{P,i})`
+* Box-Cox (NONMEM's shape-transformed eta, shape :math:`\lambda`): :math:`P_i = \theta_P\,
+  e^{\eta^{bc}_{P,i}}`, :math:`\eta^{bc} = ((e^{\eta})^{\lambda} - 1)/\lambda`
 
-with :math:`\eta_i \sim N(0, \Omega)`, :math:`\Omega` a full covariance matrix (variances and
+Between-occasion variability adds :math:`\kappa \sim N(0, \Omega_{occ})` to the (transformed)
+eta of a log-normal or Box-Cox parameter; a population simulation is one occasion per subject,
+so each subject draws one kappa. With :math:`\eta_i \sim N(0, \Omega)`, :math:`\Omega` a full covariance matrix (variances and
 correlations, or CVs: for log-normal parameters :math:`\omega^2 = \ln(1 + CV^2)`). Covariates
 scale parameters by power laws, :math:`P_i \leftarrow P_i (X_i / X_{ref})^{\beta}` (allometric
 body weight: 0.75 for clearances, 1 for volumes, as the model file states).
@@ -17,7 +21,7 @@ body weight: 0.75 for clearances, 1 for volumes, as the model file states).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,7 +31,7 @@ from ..units import to_canonical
 __all__ = ["Variability", "build_variability", "individual_parameters", "CovariateSpec",
            "build_covariates", "ResidualModel", "build_residual", "DISTRIBUTIONS"]
 
-DISTRIBUTIONS = ("lognormal", "normal", "logit")
+DISTRIBUTIONS = ("lognormal", "normal", "logit", "boxcox")
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,18 @@ class Variability:
     distributions: tuple
     omega: np.ndarray      # (k, k)
     chol: np.ndarray       # lower triangular, omega = chol @ chol.T
+    boxcox: tuple = ()     # shape per name (NaN unless Box-Cox)
+    occ_names: tuple = ()  # parameters with between-occasion variability
+    occ_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    occ_chol: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def n_eta(self) -> int:
         return len(self.names)
+
+    @property
+    def n_occ(self) -> int:
+        return len(self.occ_names)
 
 
 def _matrix_from(names, variances, correlation, field):
@@ -63,7 +75,8 @@ def _matrix_from(names, variances, correlation, field):
     return omega
 
 
-def build_variability(model, omega=None, correlation=None, distribution=None) -> Variability:
+def build_variability(model, omega=None, correlation=None, distribution=None,
+                      occasion: bool = True) -> Variability:
     """Random-effect structure from the model's ``[variability]`` section, optionally replaced.
 
     Parameters
@@ -76,6 +89,8 @@ def build_variability(model, omega=None, correlation=None, distribution=None) ->
         ``{"CL,V1": 0.5}``, used with a dict ``omega``.
     distribution : dict, optional
         ``{"F_INH": "logit"}``; default log-normal.
+    occasion : bool
+        Include the model's between-occasion variability (one occasion per subject).
 
     Raises
     ------
@@ -139,8 +154,27 @@ def build_variability(model, omega=None, correlation=None, distribution=None) ->
     else:
         chol = np.zeros((0, 0))
     pos = np.array([list(model.parameters).index(n) for n in names], dtype=np.int64)
+    shapes = dict(spec.get("boxcox", {}) or {})
+    for n in names:
+        if dists.get(n) == "boxcox" and n not in shapes:
+            raise ValidationError(f"distribution.{n}", "Box-Cox needs its shape "
+                                                       "([variability] boxcox)")
+    occ_names, occ_pos, occ_chol = (), np.zeros(0, dtype=np.int64), np.zeros((0, 0))
+    occ = spec.get("occasion")
+    if occ and occasion:
+        onames = [n for n, v in occ["omega"].items() if v > 0]
+        omat = _matrix_from(onames, occ["omega"], occ.get("correlation", {}),
+                            "variability.occasion")
+        try:
+            occ_chol = np.linalg.cholesky(omat) if onames else np.zeros((0, 0))
+        except np.linalg.LinAlgError:
+            raise ValidationError("variability.occasion", "the occasion covariance is not "
+                                                          "positive definite") from None
+        occ_names = tuple(onames)
+        occ_pos = np.array([list(model.parameters).index(n) for n in onames], dtype=np.int64)
     return Variability(tuple(names), pos, tuple(dists.get(n, "lognormal") for n in names),
-                       matrix, chol)
+                       matrix, chol, tuple(float(shapes.get(n, np.nan)) for n in names),
+                       occ_names, occ_pos, occ_chol)
 
 
 def _cv_to_variance(cv, dist, name) -> float:
@@ -150,13 +184,25 @@ def _cv_to_variance(cv, dist, name) -> float:
     return math.log1p(cv * cv) if dist == "lognormal" else float(cv) ** 2
 
 
-def individual_parameters(theta: np.ndarray, var: Variability, eta: np.ndarray) -> np.ndarray:
-    """Individual parameter rows, shape (n, n_params), from typical ``theta`` and ``eta``
-    (shape (n, n_eta))."""
+def individual_parameters(theta: np.ndarray, var: Variability, eta: np.ndarray,
+                          kappa: np.ndarray | None = None) -> np.ndarray:
+    """Individual parameter rows, shape (n, n_params), from typical ``theta``, ``eta``
+    (shape (n, n_eta)) and the occasion effects ``kappa`` (shape (n, n_occ))."""
     out = np.repeat(np.asarray(theta, dtype=float)[None, :], eta.shape[0], axis=0)
+    extra = np.zeros((eta.shape[0], len(theta)))
+    if kappa is not None:
+        for k, p in enumerate(var.occ_positions):
+            extra[:, p] += kappa[:, k]
+    for p in var.occ_positions:
+        if p not in var.positions:  # occasion variability only: log-normal on theta
+            out[:, p] = theta[p] * np.exp(extra[:, p])
     for k, (p, dist) in enumerate(zip(var.positions, var.distributions)):
         if dist == "lognormal":
-            out[:, p] = theta[p] * np.exp(eta[:, k])
+            out[:, p] = theta[p] * np.exp(eta[:, k] + extra[:, p])
+        elif dist == "boxcox":
+            lam = var.boxcox[k]
+            bc = np.expm1(lam * eta[:, k]) / lam if lam != 0.0 else eta[:, k]
+            out[:, p] = theta[p] * np.exp(bc + extra[:, p])
         elif dist == "normal":
             out[:, p] = theta[p] + eta[:, k]
         else:

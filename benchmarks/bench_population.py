@@ -1,0 +1,211 @@
+"""Population throughput: ``dmtpk.simulate_population`` against a SciPy ``solve_ivp`` loop.
+
+Workloads (issue targets in brackets, subjects per second on this machine):
+
+- W1: 2-compartment IV bolus 20 mg + effect compartment + sigmoid Emax (CL 1.5 L/min, V1 10 L,
+  Q 2 L/min, V2 20 L, KE0 0.5 /min, EC50 20 ng/mL, EMAX 10, GAMMA 2), log-normal IIV 30% CV
+  on CL, V1, Q, V2, KE0, 121 output times over 60 min, keep="all" [>= 500,000; ratio >= 800;
+  within 80% of the hand-written kernel in ``ceiling.py``].
+- W2: the same with a bolus + 30 min infusion (1 mg/min) [>= 300,000].
+- W3: inhaled 20 mg into the same model with Michaelis-Menten elimination (VMAX 0.5 mg/min,
+  KM 0.2 mg/L) [>= 100,000; ratio >= 500].
+- W1 with 10 million subjects and keep="summary" [< 20 s, < 2 GB peak memory], run in a
+  separate process so its peak memory is its own.
+
+Baseline: ``solve_ivp(method="LSODA", rtol=1e-6, atol=1e-9)`` on a hand-written right-hand side,
+one subject at a time (the same subjects' parameters), timed on a subset and reported per
+subject. Numba compile time is reported separately: a first process with an empty cache, then a
+second process that must load the cache instead of compiling.
+
+Run: ``python benchmarks/bench_population.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+sys.path.insert(0, os.path.dirname(__file__))
+import dmtpk  # noqa: E402
+from ceiling import w1_kernel  # noqa: E402
+from workloads import TIMES, w_model  # noqa: E402
+
+OMEGA = {k: math.log(1 + 0.3 ** 2) for k in ("CL", "V1", "Q", "V2", "KE0")}  # 30% CV
+OMEGA_MM = {k: v for k, v in {**OMEGA, "VMAX": OMEGA["CL"]}.items() if k != "CL"}
+WORKLOADS = {
+    "W1": ("linear", dmtpk.Bolus(20.0)),
+    "W2": ("linear", dmtpk.Bolus(20.0) + dmtpk.Infusion(rate=1.0, duration=30.0)),
+    "W3": ("michaelis_menten", dmtpk.Inhalation(20.0)),
+}
+
+
+def baseline_rate(elim, regimen_name, params, n_sub=200):
+    """Subjects per second of a solve_ivp LSODA loop on the same workload."""
+    p = params
+    start = time.perf_counter()
+    for i in range(n_sub):
+        v1, q, v2, ke0 = p["V1"][i], p["Q"][i], p["V2"][i], p["KE0"][i]
+        cl = p["CL"][i] if elim == "linear" else 0.0
+        vmax = p["VMAX"][i] if elim != "linear" else 0.0
+
+        def rhs(t, x, rate):
+            d, c, per, ce = x
+            conc = c / v1
+            el = cl * conc if elim == "linear" else vmax * conc / (0.2 + conc)
+            return [-3.0 * d, 3.0 * d - el - q * conc + q * per / v2 + rate,
+                    q * conc - q * per / v2, ke0 * (conc - ce)]
+
+        x0 = [0.0, 20.0, 0.0, 0.0] if regimen_name != "W3" else [8.0, 0.0, 0.0, 0.0]
+        segs = [(0.0, 30.0, 1.0), (30.0, 60.0, 0.0)] if regimen_name == "W2" \
+            else [(0.0, 60.0, 0.0)]
+        out = []
+        for t0, t1, rate in segs:
+            sel = TIMES[(TIMES >= t0) & ((TIMES < t1) | (t1 == 60.0))]
+            sol = solve_ivp(rhs, (t0, t1), x0, method="LSODA", args=(rate,), rtol=1e-6,
+                            atol=1e-9, dense_output=True)
+            out.append(sol.sol(sel))
+            x0 = sol.y[:, -1]
+        ce = np.concatenate([o[3] for o in out])
+        r = (ce / 0.02) ** 2
+        _ = 10 * r / (1 + r)
+    return n_sub / (time.perf_counter() - start)
+
+
+def time_population(model, regimen, n, repeats=3, **kw):
+    dmtpk.simulate_population(model, regimen, TIMES, n=min(n, 5000), seed=0, **kw)  # warm
+    best = math.inf
+    res = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = dmtpk.simulate_population(model, regimen, TIMES, n=n, seed=1, **kw)
+        best = min(best, time.perf_counter() - t0)
+    return n / best, res
+
+
+def ceiling_rate(res, n):
+    p = res.parameters
+    args = [np.ascontiguousarray(p[k]) for k in ("CL", "V1", "Q", "V2", "KE0")]
+    cp, ce, e = (np.empty((n, TIMES.size)) for _ in range(3))
+    w1_kernel(*args, 20.0, 0.02, 10.0, TIMES, cp, ce, e)
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        w1_kernel(*args, 20.0, 0.02, 10.0, TIMES, cp, ce, e)
+        best = min(best, time.perf_counter() - t0)
+    # Independent check that the general engine computed the same thing.
+    err = np.max(np.abs(e - res.effect))
+    return n / best, err
+
+
+def kernel_only_rate(model, regimen, n):
+    """The closed-form kernel alone (no draws, metrics or allocation), for the ceiling ratio."""
+    from dmtpk._kernels.linear import linear_population, uniform_step
+    from dmtpk.population.chunk import individual
+    res = dmtpk.simulate_population(model, regimen, TIMES, n=2, seed=1)
+    spec = res.spec
+    theta, _, weight, _, _ = individual(spec, 0, n)
+    conc = np.empty((n, spec.rows.size, TIMES.size))
+    eff = np.empty((n, spec.ep.shape[0], TIMES.size))
+    st = np.empty(n, dtype=np.int64)
+    tb = spec.table
+    args = (theta, weight, spec.layout, spec.mass_ratio, spec.route_pos, spec.ep, spec.rows,
+            spec.ep_row, tb["time"], tb["amt"], tb["rate"], tb["dur"], tb["route"], tb["f"],
+            tb["lag"], tb["ka"], tb["evid"], tb["per_kg"], TIMES, uniform_step(TIMES), conc,
+            eff, st)
+    linear_population(*args)
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        linear_population(*args)
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+BIG = """
+import resource, sys, time, math
+sys.path.insert(0, {here!r})
+import dmtpk
+from workloads import TIMES, w_model
+omega = {{k: math.log(1 + 0.09) for k in ("CL", "V1", "Q", "V2", "KE0")}}
+m = w_model()
+dmtpk.simulate_population(m, dmtpk.Bolus(20.0), TIMES, n=2000, seed=0, omega=omega, keep="summary")
+t0 = time.perf_counter()
+r = dmtpk.simulate_population(m, dmtpk.Bolus(20.0), TIMES, n={n}, seed=1, omega=omega,
+                              keep="summary", progress=False)
+dt = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{{dt:.2f}} {{peak:.0f}} {{r.percentiles([50])[0, 10]:.4f}}")
+"""
+
+COMPILE = """
+import sys, time
+sys.path.insert(0, {here!r})
+t0 = time.perf_counter()
+import dmtpk
+from workloads import TIMES, w_model
+dmtpk.simulate_population(w_model(), dmtpk.Bolus(20.0), TIMES, n=100, seed=0)
+dmtpk.simulate_population(w_model("michaelis_menten"), dmtpk.Inhalation(20.0), TIMES, n=100, seed=0)
+dmtpk.simulate_population(w_model(), dmtpk.Bolus(20.0), TIMES, n=2000, seed=0, keep="summary")
+print(f"{{time.perf_counter() - t0:.2f}}")
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller populations, no 10M run")
+    args = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    import numba
+    print(f"# dmtpk {dmtpk.__version__}, {platform.machine()} {os.cpu_count()} cores, "
+          f"numba {numba.__version__} ({numba.get_num_threads()} threads), "
+          f"{time.strftime('%Y-%m-%d')}")
+    n = 100_000 if args.quick else 500_000
+    for name, (elim, regimen) in WORKLOADS.items():
+        model = w_model(elim)
+        omega = OMEGA if elim == "linear" else OMEGA_MM
+        nn = n if elim == "linear" else n // 5
+        rate, res = time_population(model, regimen, nn, omega=omega)
+        params = res.parameters
+        base = baseline_rate(elim, name, params)
+        line = (f"{name}: {rate:12,.0f} subjects/s end to end (n = {nn:,}); baseline LSODA loop "
+                f"{base:8,.0f}/s; ratio {rate / base:8,.0f}")
+        if name == "W1":
+            ceil, err = ceiling_rate(res, nn)
+            kern = kernel_only_rate(model, regimen, nn)
+            line += (f"\n    kernel alone {kern:12,.0f}/s; hand-written W1 kernel {ceil:12,.0f}/s; "
+                     f"kernel/ceiling {kern / ceil:.2f}, end-to-end/ceiling {rate / ceil:.2f}; "
+                     f"max |effect difference| {err:.1e}")
+        print(line, flush=True)
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        times = []
+        for _ in range(2):
+            out = subprocess.run([sys.executable, "-c", COMPILE.format(here=here)], env=env,
+                                 capture_output=True, text=True, check=True)
+            times.append(float(out.stdout.split()[-1]))
+        print(f"compile: first process {times[0]:.1f} s (empty cache), second {times[1]:.1f} s "
+              "(cache loaded)")
+    if not args.quick:
+        out = subprocess.run([sys.executable, "-c", BIG.format(here=here, n=10_000_000)],
+                             capture_output=True, text=True, check=True)
+        dt, peak, med = out.stdout.split()
+        print(f"W1, 10,000,000 subjects, keep='summary': {dt} s, peak RSS {peak} MB "
+              f"(median Cp at 5 min {med} ng/mL)")
+    try:
+        import jax  # noqa: F401
+        print("jax is installed, but no JAX comparison is written yet")
+    except ImportError:
+        print("JAX comparison: not run (jax not installed; no JAX workload written yet)")
+
+
+if __name__ == "__main__":
+    main()
