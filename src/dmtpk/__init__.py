@@ -13,6 +13,8 @@ Bare times are minutes and bare doses mg of DMT base; strings and pint Quantitie
 
 from .citations import cite
 from .errors import DmtpkError, ModelFileError, SolverError, UnitError, ValidationError
+from .io import (DatasetError, DatasetResult, NonmemDataset, read_nonmem, simulate_dataset,
+                 write_nonmem)
 from .library import list_models, load_model
 from .model.spec import Model
 from .population import PopulationResult, simulate_population
@@ -27,6 +29,8 @@ __all__ = [
     "load_model", "list_models", "Model", "cite",
     "Bolus", "Infusion", "Inhalation", "Regimen", "EventTable",
     "simulate", "Result", "simulate_population", "PopulationResult",
+    "read_nonmem", "write_nonmem", "NonmemDataset", "simulate_dataset", "DatasetResult",
+    "DatasetError",
     "ureg",
     "DmtpkError", "ValidationError", "UnitError", "ModelFileError", "SolverError",
 ]

@@ -2,7 +2,9 @@
 
 ``load_model(name_or_path)`` reads a shipped model by name (``"eckernas2022"``) or any TOML file
 by path. ``list_models()`` lists the shipped names. Model files are data: nothing in them is
-executed.
+executed. Loading a model registers its sources for :func:`dmtpk.cite` and warns
+(:class:`~dmtpk.model.spec.NotFittedWarning`, once per model and route) about routes whose
+parameters are assumptions rather than fits to data.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from . import citations
 from .errors import ModelFileError, ValidationError
 from .model.spec import Model, model_from_dict
 
@@ -46,8 +49,15 @@ def load_model(name_or_path) -> Model:
         Unknown name.
     ModelFileError
         Unreadable or malformed file (names the file and the key).
+
+    Warns
+    -----
+    NotFittedWarning
+        Once per process, model and route, for a route whose parameters are assumptions rather
+        than fits to data (``[validity.<route>] fitted = false``).
     """
     if isinstance(name_or_path, Model):
+        citations.register_model(name_or_path)
         return name_or_path
     if not isinstance(name_or_path, (str, Path)):
         raise ValidationError("model", f"expected a model name, a path or a Model, got "
@@ -60,7 +70,10 @@ def load_model(name_or_path) -> Model:
             raise ValidationError("model", f"unknown model {text!r}; shipped models are "
                                            f"{list_models()}, or give a path to a .toml file")
         path = candidate
-    return _load_file(str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+    model = _load_file(str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+    citations.register_model(model)
+    model.warn_not_fitted()
+    return model
 
 
 @lru_cache(maxsize=64)

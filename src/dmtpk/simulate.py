@@ -58,6 +58,7 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     w = None if weight is None else to_canonical(weight, "weight", "weight")
     if w is not None and not w > 0:
         raise ValidationError("weight", f"must be a positive body weight, got {weight!r}")
+    model.check_regimen(regimen, weight=w)  # warns once outside the model's fitted range
     compiled = model.compiled
     theta = compiled.theta
     f_inh, lag_inh, ka = compiled.route_parameters(theta)

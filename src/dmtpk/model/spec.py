@@ -9,6 +9,7 @@ variability, residual error and covariate sections. It is a frozen value; use
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -19,8 +20,10 @@ from ..errors import ModelFileError, UnitError, ValidationError
 from ..regimen.events import ROUTES
 from ..units import DMT_MOLAR_MASS, to_canonical, ureg
 
-__all__ = ["Model", "Parameter", "Endpoint", "Metabolite", "model_from_dict",
-           "STRUCTURES", "ELIMINATIONS", "PD_MODELS", "LINKS"]
+__all__ = ["Model", "Parameter", "Endpoint", "Metabolite", "DoseForm", "RouteValidity",
+           "model_from_dict", "ModelValidityWarning", "OutOfRangeWarning", "NotFittedWarning",
+           "reset_validity_warnings", "STRUCTURES", "ELIMINATIONS", "PD_MODELS", "LINKS",
+           "DISTRIBUTIONS", "ADMINISTRATIONS"]
 
 STRUCTURES = {"one_compartment": 1, "two_compartment": 2, "three_compartment": 3}
 ELIMINATIONS = ("linear", "michaelis_menten")
@@ -36,6 +39,13 @@ PD_MODELS = {
     "fractional_imax": (True, -1, True),
 }
 DRIVERS = ("parent", "metabolite")
+#: IIV distributions a model file may name (the population engine implements each).
+DISTRIBUTIONS = ("lognormal", "normal", "logit", "boxcox")
+#: Kinds of administration a route's validity may list.
+ADMINISTRATIONS = {"iv": ("bolus", "infusion"), "inhaled": ("inhalation",)}
+#: Provenance keys allowed beside the numbers of [variability], [residual] and their tables.
+_PROVENANCE_KEYS = {"source", "where", "note", "second_hand", "assumption"}
+_ROUTE_LABEL = {"iv": "IV", "inhaled": "inhaled"}
 
 # Kind of quantity of each PK parameter (by its NONMEM-style name).
 _PK_KIND = {"CL": "clearance", "V1": "volume", "Q": "clearance", "V2": "volume",
@@ -46,7 +56,7 @@ _PD_KIND = {"KE0": "rate_constant", "E0": "dimensionless", "EMAX": "dimensionles
             "EC50": "concentration", "GAMMA": "dimensionless", "SLOPE": "inverse_concentration"}
 _ROLE_ALIASES = {"IMAX": "EMAX", "IC50": "EC50", "R0": "E0", "HILL": "GAMMA"}
 _KNOWN_TABLES = {"model", "parameters", "metabolite", "effects", "variability", "residual",
-                 "covariates", "sources", "validity"}
+                 "covariates", "sources", "validity", "dose_form"}
 _MODEL_KEYS = {"name", "description", "structure", "elimination", "routes", "molar_mass", "drug"}
 _EFFECT_KEYS = {"link", "model", "parameters", "unit", "threshold", "driver", "description"}
 
@@ -105,6 +115,93 @@ class Metabolite:
     roles: MappingProxyType  # CL, V, FM -> parameter name
 
 
+class ModelValidityWarning(UserWarning):
+    """Base class of the warnings about where a model holds: its fitted routes, doses and data."""
+
+
+class OutOfRangeWarning(ModelValidityWarning):
+    """A simulation goes outside what the model was fitted to: a route or kind of administration
+    absent from its data, or a dose outside its dose range. Issued once per model and range."""
+
+
+class NotFittedWarning(ModelValidityWarning):
+    """A model route whose parameters are assumptions, not fitted to data. Issued once per model
+    and route, when the model is loaded."""
+
+
+_WARNED: set = set()
+
+
+def reset_validity_warnings() -> None:
+    """Forget which validity warnings were issued, so each is issued again (once)."""
+    _WARNED.clear()
+
+
+def _warn_once(key, message, category, stacklevel=4) -> None:
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    warnings.warn(message, category, stacklevel=stacklevel)
+
+
+@dataclass(frozen=True)
+class DoseForm:
+    """The dose form a model's data were stated in, and the conversion the authors used.
+
+    Attributes
+    ----------
+    salt : str
+        ``"base"``, ``"fumarate"`` or ``"hemifumarate"``.
+    nmol_per_mg : float
+        nmol of DMT base per mg of the dose form, as the model file states it.
+    base_fraction : float
+        mg of base per mg of the dose form (``nmol_per_mg`` x molar mass / 1e6).
+    info : mapping
+        Provenance (``source``, ``where``, ``note``, ``assumption``...).
+    """
+
+    salt: str
+    nmol_per_mg: float
+    base_fraction: float
+    info: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def label(self) -> str:
+        return "DMT base" if self.salt == "base" else f"DMT {self.salt}"
+
+
+@dataclass(frozen=True)
+class RouteValidity:
+    """What a model was fitted to on one route.
+
+    Attributes
+    ----------
+    route : str
+    fitted : bool
+        False when the route's parameters are assumptions (loading the model warns).
+    administration : tuple of str
+        Kinds of administration in the data (``"bolus"``, ``"infusion"``, ``"inhalation"``).
+    dose : tuple of float or None
+        Lowest and highest dose per event, mg of DMT base (converted with the model's
+        :class:`DoseForm`).
+    dose_given : str
+        The range as the file states it.
+    data, why : str
+        What the data were; why the route is not fitted (for ``fitted = false``).
+    dose_form : DoseForm
+        The form the route's doses are stated in (the model's, unless the route says ``salt``).
+    """
+
+    route: str
+    fitted: bool
+    administration: tuple
+    dose: tuple | None
+    dose_given: str
+    data: str = ""
+    why: str = ""
+    dose_form: DoseForm | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     """A validated PK/PD model. Build it with :func:`dmtpk.load_model` or :func:`model_from_dict`.
@@ -122,8 +219,14 @@ class Model:
     metabolite : Metabolite or None
     molar_mass : float
         g/mol of the parent drug (DMT base unless the file says otherwise).
-    variability, residual, covariates, validity : mapping
+    variability, residual, covariates : mapping
         The file's sections, validated; used by the population engine.
+    validity : mapping of str to RouteValidity
+        Per route, what the model was fitted to (empty when the file has no ``[validity]``).
+    dose_form : DoseForm
+        The dose form of the model's data and the authors' conversion to DMT base.
+    population : str
+        Who the model was fitted to, as the file states it.
     sources : tuple of mapping
     path : str
         Where the model came from, for messages.
@@ -145,6 +248,8 @@ class Model:
     sources: tuple
     path: str
     raw: MappingProxyType
+    dose_form: DoseForm | None = None
+    population: str = ""
 
     @property
     def n_compartments(self) -> int:
@@ -201,6 +306,122 @@ class Model:
                 raw["parameters"][name] = v
         return model_from_dict(raw, self.path)
 
+    def to_base(self, value):
+        """An amount or rate stated in the model's dose form, as DMT base, converted with the
+        factor the model file records (``[dose_form]``), i.e. as the authors converted it.
+
+        Parameters
+        ----------
+        value : Quantity, str or float
+            Amount (``"20 mg"``), rate (``"1.4 mg/min"``) or per-weight dose of the dose form;
+            a bare number is mg. A molar amount already counts DMT and is returned unchanged.
+
+        Returns
+        -------
+        Quantity or float
+            The same dimension, of DMT base (a float in mg when ``value`` is a bare number).
+
+        Examples
+        --------
+        >>> import dmtpk
+        >>> m = dmtpk.load_model("eckernas2022")
+        >>> round(m.to_base(20), 3)
+        12.372
+        >>> round(dmtpk.Bolus(m.to_base("20 mg")).dose, 3)
+        12.372
+        """
+        fraction = self.dose_form.base_fraction if self.dose_form else 1.0
+        if isinstance(value, bool):
+            raise ValidationError("value", f"expected an amount or a rate, got {value!r}")
+        if isinstance(value, (int, float)):
+            if not math.isfinite(value) or value < 0:
+                raise ValidationError("value", f"must be a non-negative amount, got {value!r}")
+            return float(value) * fraction
+        from ..units import _as_quantity
+        q = _as_quantity(value, "value")
+        if "[substance]" in str(q.dimensionality):
+            return q
+        if not any(q.is_compatible_with(u) for u in ("mg", "mg/min", "mg/kg", "mg/kg/min")) \
+                or "gram" not in str(q.units):  # mg/kg is dimensionless to pint: keep the mass
+            raise UnitError("value", f"got {value!r}; expected an amount or a rate of the dose "
+                                     "form (mg, mg/min, mg/kg)")
+        return ureg.Quantity(float(q.magnitude) * fraction, q.units)
+
+    def check_regimen(self, regimen, weight=None) -> list:
+        """Compare a regimen with what the model was fitted to; warn once per model and range.
+
+        Routes without validity information are not checked. A route whose parameters are not
+        fitted issues :class:`NotFittedWarning`; an administration kind absent from the data, or a
+        dose outside the fitted range, issues :class:`OutOfRangeWarning` (each once per model,
+        route and range, see :func:`reset_validity_warnings`).
+
+        Parameters
+        ----------
+        regimen : Bolus, Infusion, Inhalation or Regimen
+        weight : float, optional
+            Body weight (kg), to compare per-kg doses; without it they are not compared.
+
+        Returns
+        -------
+        list of str
+            Every finding, including those already warned about.
+        """
+        events = getattr(regimen, "events", None)
+        events = tuple(events) if events is not None else (regimen,)
+        found = []
+        for ev in events:
+            kind = type(ev).__name__.lower()
+            route = getattr(ev, "route", None)
+            v = self.validity.get(route)
+            if v is None:
+                continue
+            label = _ROUTE_LABEL[route]
+            if not v.fitted:
+                msg = self._not_fitted_message(v)
+                found.append(msg)
+                _warn_once((self.name, route, "not_fitted"), msg, NotFittedWarning)
+            elif kind not in v.administration:
+                msg = (f"model {self.name!r} was fitted to {label} "
+                       f"{' and '.join(v.administration)} data only; an {label} {kind} is an "
+                       "extrapolation")
+                found.append(msg)
+                _warn_once((self.name, route, "administration", kind), msg, OutOfRangeWarning)
+            if v.dose is None or kind == "infusion":
+                continue
+            amount = ev.dose * (weight if ev.per_kg and weight is not None else 1.0)
+            if ev.per_kg and weight is None:
+                continue
+            low, high = v.dose
+            if not low * (1 - 1e-9) <= amount <= high * (1 + 1e-9):
+                form = v.dose_form or self.dose_form
+                shown = amount / form.base_fraction if form else amount
+                msg = (f"model {self.name!r}: an {label} dose of {shown:.4g} mg "
+                       f"{form.label if form else 'DMT base'} ({amount:.4g} mg base) is outside "
+                       f"the fitted dose range {v.dose_given}; results are extrapolated")
+                found.append(msg)
+                _warn_once((self.name, route, "dose"), msg, OutOfRangeWarning)
+        return found
+
+    def _not_fitted_message(self, v) -> str:
+        return (f"model {self.name!r}: the {v.route} route is not fitted to data; its parameters "
+                f"are assumptions ({v.why})")
+
+    def warn_not_fitted(self) -> None:
+        """Issue :class:`NotFittedWarning` for each route the model was not fitted to (once per
+        model and route). :func:`dmtpk.load_model` calls this."""
+        for v in self.validity.values():
+            if not v.fitted:
+                _warn_once((self.name, v.route, "not_fitted"), self._not_fitted_message(v),
+                           NotFittedWarning, stacklevel=4)
+
+    def describe(self) -> str:
+        """Structure, parameters with units and sources, variability, residual error, dose form,
+        validity and sources, as text (also what ``print(model)`` shows)."""
+        return _describe(self)
+
+    def __str__(self) -> str:
+        return self.describe()
+
     def __repr__(self) -> str:
         return (f"Model({self.name!r}, {self.structure}, {self.elimination} elimination, "
                 f"routes={list(self.routes)}, endpoints={[e.name for e in self.effects]})")
@@ -254,6 +475,11 @@ def _parameter(name, entry, kind, path, molar_mass) -> Parameter:
     if isinstance(entry, dict):
         if "value" not in entry:
             raise ModelFileError(path, key, "an inline table needs a 'value'")
+        bad = set(entry) - ({"value"} | _PROVENANCE_KEYS)
+        if bad:
+            raise ModelFileError(path, f"{key}.{sorted(bad)[0]}", f"unknown key; expected value "
+                                                                  f"and some of "
+                                                                  f"{sorted(_PROVENANCE_KEYS)}")
         info = {k: v for k, v in entry.items() if k != "value"}
         entry = entry["value"]
     if isinstance(entry, bool) or not isinstance(entry, (str, int, float)):
@@ -427,27 +653,237 @@ def model_from_dict(raw: dict, path: str = "<dict>") -> Model:
         parameters[pname] = p
 
     variability = _variability(_table(raw, "variability", path), parameters, path)
-    residual = _residual(_table(raw, "residual", path), path, molar_mass)
+    residual = _residual(_table(raw, "residual", path), path, molar_mass, effects, metabolite)
     covariates = _covariates(_table(raw, "covariates", path), parameters, path)
-    sources = raw.get("sources", [])
-    if not isinstance(sources, list):
-        raise ModelFileError(path, "sources", "must be an array of tables ([[sources]])")
-    for i, s in enumerate(sources):
-        if not isinstance(s, dict) or not isinstance(s.get("citation"), str):
-            raise ModelFileError(path, f"sources[{i}].citation", "every source needs a citation")
-        for pname in s.get("parameters", []):
-            if pname not in parameters:
-                raise ModelFileError(path, f"sources[{i}].parameters", f"names unknown parameter "
-                                                                       f"{pname!r}")
-    validity = _table(raw, "validity", path)
+    sources = _sources(raw.get("sources", []), parameters, path)
+    keys = {s["key"] for s in sources if "key" in s}
+    if sources:
+        _check_provenance(params_raw, keys, path)
+    for sec in ("variability", "residual"):
+        _check_source_keys(_table(raw, sec, path), keys, path, sec)
+    dose_form = _dose_form(_table(raw, "dose_form", path), molar_mass, keys, path)
+    population, validity = _validity(_table(raw, "validity", path), tuple(routes), dose_form,
+                                     keys, path)
     return Model(
         name=name, description=str(head.get("description", "")), structure=structure,
         elimination=elimination, routes=tuple(routes), parameters=MappingProxyType(parameters),
         effects=tuple(effects), metabolite=metabolite, molar_mass=molar_mass,
         variability=_freeze(variability), residual=_freeze(residual),
-        covariates=_freeze(covariates), validity=_freeze(validity),
+        covariates=_freeze(covariates), validity=MappingProxyType(validity),
         sources=tuple(_freeze(s) for s in sources), path=path, raw=_freeze(_thaw(raw)),
+        dose_form=dose_form, population=population,
     )
+
+
+_SOURCE_KEYS = {"key", "citation", "doi", "parameters", "where", "note", "second_hand", "authors",
+                "title", "journal", "year", "volume", "number", "pages", "type", "url",
+                "publisher"}
+
+
+def _sources(sources, parameters, path) -> list:
+    if not isinstance(sources, list):
+        raise ModelFileError(path, "sources", "must be an array of tables ([[sources]])")
+    seen = set()
+    for i, s in enumerate(sources):
+        if not isinstance(s, dict) or not isinstance(s.get("citation"), str) \
+                or not s["citation"].strip():
+            raise ModelFileError(path, f"sources[{i}].citation", "every source needs a citation")
+        bad = set(s) - _SOURCE_KEYS
+        if bad:
+            raise ModelFileError(path, f"sources[{i}].{sorted(bad)[0]}",
+                                 f"unknown key; expected some of {sorted(_SOURCE_KEYS)}")
+        key = s.get("key")
+        if key is not None:
+            if not isinstance(key, str) or not key.strip() or key in seen:
+                raise ModelFileError(path, f"sources[{i}].key", f"must be a unique non-empty "
+                                                                f"name, got {key!r}")
+            seen.add(key)
+        for fld in ("doi", "where", "note", "second_hand", "title", "journal", "volume",
+                    "number", "pages", "type", "url", "publisher"):
+            if fld in s and not isinstance(s[fld], str):
+                raise ModelFileError(path, f"sources[{i}].{fld}", "must be a string")
+        if "year" in s and (isinstance(s["year"], bool) or not isinstance(s["year"], int)):
+            raise ModelFileError(path, f"sources[{i}].year", "must be a whole number")
+        if "authors" in s and (not isinstance(s["authors"], list)
+                               or not all(isinstance(a, str) for a in s["authors"])):
+            raise ModelFileError(path, f"sources[{i}].authors", "must be a list of names")
+        plist = s.get("parameters", [])
+        if not isinstance(plist, list):
+            raise ModelFileError(path, f"sources[{i}].parameters", "must be a list of names")
+        for pname in plist:
+            if pname not in parameters:
+                raise ModelFileError(path, f"sources[{i}].parameters", f"names unknown parameter "
+                                                                       f"{pname!r}")
+    return sources
+
+
+def _check_provenance(params_raw, keys, path):
+    """In a file with [[sources]] every parameter says where it comes from: a source key and a
+    location (``where``), or an ``assumption`` saying why the value was chosen."""
+    for pname, entry in params_raw.items():
+        key = f"parameters.{pname}"
+        if not isinstance(entry, dict):
+            raise ModelFileError(path, f"{key}.source", "is missing: in a model with [[sources]] "
+                                                        "every parameter needs source and where, "
+                                                        "or an assumption")
+        if "assumption" in entry:
+            if not isinstance(entry["assumption"], str) or not entry["assumption"].strip():
+                raise ModelFileError(path, f"{key}.assumption", "must say why the value was "
+                                                                "chosen")
+            if "source" in entry:
+                _source_key(entry["source"], keys, path, f"{key}.source")
+            continue
+        if "source" not in entry:
+            raise ModelFileError(path, f"{key}.source", "is missing: give the key of a "
+                                                        "[[sources]] entry (and where), or an "
+                                                        "assumption")
+        _source_key(entry["source"], keys, path, f"{key}.source")
+        if not isinstance(entry.get("where"), str) or not entry["where"].strip():
+            raise ModelFileError(path, f"{key}.where", "is missing: say where in the source the "
+                                                       "value is (table, figure, section)")
+
+
+def _source_key(value, keys, path, key):
+    if not isinstance(value, str) or value not in keys:
+        raise ModelFileError(path, key, f"names {value!r}, which is not the key of a [[sources]] "
+                                        f"entry (keys: {sorted(keys)})")
+
+
+def _check_source_keys(tab, keys, path, section):
+    """A ``source`` beside the numbers of [variability] / [residual] (or their tables) must name
+    a [[sources]] key."""
+    if not isinstance(tab, dict):
+        return
+    if "source" in tab:
+        _source_key(tab["source"], keys, path, f"{section}.source")
+    for k, v in tab.items():
+        if isinstance(v, dict) and k not in ("omega", "correlation", "distribution", "cv",
+                                             "boxcox"):
+            _check_source_keys(v, keys, path, f"{section}.{k}")
+
+
+def _dose_form(tab, molar_mass, keys, path) -> DoseForm:
+    from ..units import SALT_BASE_FRACTION
+    if not tab:
+        return DoseForm("base", 1e6 / molar_mass, 1.0)
+    bad = set(tab) - ({"salt", "nmol_per_mg"} | _PROVENANCE_KEYS)
+    if bad:
+        raise ModelFileError(path, f"dose_form.{sorted(bad)[0]}", "unknown key; expected salt, "
+                                                                  "nmol_per_mg and provenance")
+    salt = tab.get("salt")
+    if salt not in SALT_BASE_FRACTION:
+        raise ModelFileError(path, "dose_form.salt", f"unknown dose form {salt!r}; expected one "
+                                                     f"of {sorted(SALT_BASE_FRACTION)}")
+    if "nmol_per_mg" in tab:
+        given = tab["nmol_per_mg"]
+        try:
+            q = ureg.Quantity(given) if isinstance(given, str) else None
+            factor = float(q.to("nmol/mg").magnitude) if q is not None else float("nan")
+        except Exception:
+            factor = float("nan")
+        if not (math.isfinite(factor) and factor > 0):
+            raise ModelFileError(path, "dose_form.nmol_per_mg", f"expected an amount of base per "
+                                                                f"mass of the dose form such as "
+                                                                f"\"3286 nmol/mg\", got {given!r}")
+        if "source" not in tab and "assumption" not in tab:
+            raise ModelFileError(path, "dose_form.source", "is missing: say where the conversion "
+                                                           "factor comes from (source and where, "
+                                                           "or assumption)")
+    else:
+        factor = SALT_BASE_FRACTION[salt] * 1e6 / molar_mass
+    if "source" in tab:
+        _source_key(tab["source"], keys, path, "dose_form.source")
+    fraction = factor * molar_mass / 1e6
+    if fraction > 1.0 + 1e-9:
+        raise ModelFileError(path, "dose_form.nmol_per_mg", f"{factor:g} nmol/mg would be more "
+                                                            f"than 1 mg of base per mg")
+    info = {k: v for k, v in tab.items() if k not in ("salt", "nmol_per_mg")}
+    return DoseForm(salt, factor, fraction, MappingProxyType(info))
+
+
+def _validity(tab, routes, dose_form, keys, path):
+    if not tab:
+        return "", {}
+    bad = set(tab) - ({"population"} | set(ROUTES) | _PROVENANCE_KEYS)
+    if bad:
+        raise ModelFileError(path, f"validity.{sorted(bad)[0]}", f"unknown key; expected "
+                                                                 f"population and a table per "
+                                                                 f"route {list(routes)}")
+    population = tab.get("population")
+    if not isinstance(population, str) or not population.strip():
+        raise ModelFileError(path, "validity.population", "is missing: say who the model was "
+                                                          "fitted to")
+    if "source" in tab:
+        _source_key(tab["source"], keys, path, "validity.source")
+    for route in ROUTES:
+        if route in tab and route not in routes:
+            raise ModelFileError(path, f"validity.{route}", f"the model does not declare the "
+                                                            f"{route} route (model.routes)")
+    out = {}
+    for route in routes:
+        sec = f"validity.{route}"
+        v = tab.get(route)
+        if not isinstance(v, dict):
+            raise ModelFileError(path, sec, f"is missing: the model declares the {route} route, "
+                                            "so say what it was fitted to on it")
+        bad = set(v) - ({"fitted", "administration", "dose", "salt", "data", "why"}
+                        | _PROVENANCE_KEYS)
+        if bad:
+            raise ModelFileError(path, f"{sec}.{sorted(bad)[0]}", "unknown key; expected fitted, "
+                                                                  "administration, dose, salt, "
+                                                                  "data, why")
+        form = dose_form
+        if "salt" in v:
+            from ..units import SALT_BASE_FRACTION
+            if v["salt"] not in SALT_BASE_FRACTION:
+                raise ModelFileError(path, f"{sec}.salt", f"unknown dose form {v['salt']!r}; "
+                                                          f"expected one of "
+                                                          f"{sorted(SALT_BASE_FRACTION)}")
+            if v["salt"] != dose_form.salt:
+                frac = SALT_BASE_FRACTION[v["salt"]]
+                form = DoseForm(v["salt"], frac * 1e6 / DMT_MOLAR_MASS, frac)
+        fitted = v.get("fitted", True)
+        if not isinstance(fitted, bool):
+            raise ModelFileError(path, f"{sec}.fitted", "must be true or false")
+        why = v.get("why", "")
+        if not fitted and (not isinstance(why, str) or not why.strip()):
+            raise ModelFileError(path, f"{sec}.why", "is missing: say why the route is not "
+                                                     "fitted and what its values were chosen "
+                                                     "to match")
+        admin = v.get("administration", list(ADMINISTRATIONS[route]))
+        if not isinstance(admin, list) or not admin or \
+                any(a not in ADMINISTRATIONS[route] for a in admin):
+            raise ModelFileError(path, f"{sec}.administration", f"must be a non-empty list from "
+                                                                f"{list(ADMINISTRATIONS[route])}")
+        dose, given = None, ""
+        if "dose" in v:
+            rng = v["dose"]
+            if not isinstance(rng, list) or len(rng) != 2:
+                raise ModelFileError(path, f"{sec}.dose", "must be [lowest, highest], e.g. "
+                                                          "[\"7 mg\", \"20 mg\"]")
+            vals = []
+            for j, d in enumerate(rng):
+                try:
+                    mg = to_canonical(d, "amount", f"{sec}.dose")
+                except (UnitError, ValidationError) as exc:
+                    raise ModelFileError(path, f"{sec}.dose", str(exc).split(": ", 1)[-1]) \
+                        from None
+                if not isinstance(d, str) or mg < 0:
+                    raise ModelFileError(path, f"{sec}.dose", f"expected amounts with a unit, "
+                                                              f"got {d!r}")
+                vals.append(mg * form.base_fraction)
+            if not vals[0] <= vals[1]:
+                raise ModelFileError(path, f"{sec}.dose", "lowest must not exceed highest")
+            dose = (vals[0], vals[1])
+            given = f"{rng[0]} to {rng[1]} {form.label} ({'/'.join(admin)})"
+        if "source" in v:
+            _source_key(v["source"], keys, path, f"{sec}.source")
+        data = v.get("data", "")
+        if not isinstance(data, str):
+            raise ModelFileError(path, f"{sec}.data", "must be a string")
+        out[route] = RouteValidity(route, fitted, tuple(admin), dose, given, data, str(why),
+                                   form)
+    return population, out
 
 
 def _role_of(pname, metabolite, effects):
@@ -512,48 +948,119 @@ def _number(value, path, key, low=-math.inf, high=math.inf) -> float:
     return float(value)
 
 
-def _variability(tab, parameters, path) -> dict:
-    out = {}
-    bad = set(tab) - {"omega", "correlation", "distribution", "cv"}
-    if bad:
-        raise ModelFileError(path, f"variability.{sorted(bad)[0]}", "unknown key")
+def _omega_block(tab, parameters, path, sec) -> tuple[dict, dict]:
+    """Variances and correlations of one random-effect level, validated."""
     omega = tab.get("omega", {})
     if not isinstance(omega, dict):
-        raise ModelFileError(path, "variability.omega", "must be a table of variances")
+        raise ModelFileError(path, f"{sec}.omega", "must be a table of variances")
     for pname, var in omega.items():
         if pname not in parameters:
-            raise ModelFileError(path, f"variability.omega.{pname}", "names a parameter the "
-                                                                     "model does not have")
-        _number(var, path, f"variability.omega.{pname}", low=0.0)
-    out["omega"] = {k: float(v) for k, v in omega.items()}
+            raise ModelFileError(path, f"{sec}.omega.{pname}", "names a parameter the model "
+                                                               "does not have")
+        _number(var, path, f"{sec}.omega.{pname}", low=0.0)
+    omega = {k: float(v) for k, v in omega.items()}
     corr = tab.get("correlation", {})
     if not isinstance(corr, dict):
-        raise ModelFileError(path, "variability.correlation", "must be a table")
-    out["correlation"] = {}
+        raise ModelFileError(path, f"{sec}.correlation", "must be a table")
+    out_corr = {}
     for pair, rho in corr.items():
-        names = [s.strip() for s in pair.split(",")]
+        names = [n.strip() for n in pair.split(",")]
         if len(names) != 2 or any(n not in omega for n in names) or names[0] == names[1]:
-            raise ModelFileError(path, f"variability.correlation.{pair}",
+            raise ModelFileError(path, f"{sec}.correlation.{pair}",
                                  "must name two different parameters that have an omega")
-        out["correlation"][pair] = _number(rho, path, f"variability.correlation.{pair}", -1.0, 1.0)
-    if out["omega"]:
-        names = list(out["omega"])
-        cov = np.diag([out["omega"][n] for n in names])
-        for pair, rho in out["correlation"].items():
-            a, b = (names.index(s.strip()) for s in pair.split(","))
-            cov[a, b] = cov[b, a] = rho * math.sqrt(cov[a, a] * cov[b, b])
+        out_corr[pair] = _number(rho, path, f"{sec}.correlation.{pair}", -1.0, 1.0)
+    if omega:
+        names = list(omega)
+        cov = np.diag([omega[n] for n in names])
+        for pair, rho in out_corr.items():
+            i, j = (names.index(n.strip()) for n in pair.split(","))
+            cov[i, j] = cov[j, i] = rho * math.sqrt(cov[i, i] * cov[j, j])
         if np.linalg.eigvalsh(cov).min() < -1e-12 * max(1.0, cov.max()):
-            raise ModelFileError(path, "variability.correlation", "the omega matrix built from "
-                                                                  "these correlations is not "
-                                                                  "positive semi-definite")
-    for key in ("distribution", "cv"):
-        if key in tab:
-            out[key] = tab[key]
+            raise ModelFileError(path, f"{sec}.correlation", "the omega matrix built from these "
+                                                             "correlations is not positive "
+                                                             "semi-definite")
+    return omega, out_corr
+
+
+def _variability(tab, parameters, path) -> dict:
+    out = {}
+    bad = set(tab) - ({"omega", "correlation", "distribution", "cv", "boxcox", "occasion"}
+                      | _PROVENANCE_KEYS)
+    if bad:
+        raise ModelFileError(path, f"variability.{sorted(bad)[0]}", "unknown key")
+    out["omega"], out["correlation"] = _omega_block(tab, parameters, path, "variability")
+    cv = tab.get("cv", {})
+    if not isinstance(cv, dict):
+        raise ModelFileError(path, "variability.cv", "must be a table of CVs")
+    for pname, c in cv.items():
+        if pname not in parameters:
+            raise ModelFileError(path, f"variability.cv.{pname}", "names a parameter the model "
+                                                                  "does not have")
+        if pname in out["omega"]:
+            raise ModelFileError(path, f"variability.cv.{pname}", "give omega or cv, not both")
+        _number(c, path, f"variability.cv.{pname}", low=0.0)
+    if cv:
+        out["cv"] = {k: float(v) for k, v in cv.items()}
+    with_iiv = set(out["omega"]) | set(cv)
+    dist = tab.get("distribution", {})
+    if not isinstance(dist, dict):
+        raise ModelFileError(path, "variability.distribution", "must be a table")
+    for pname, d in dist.items():
+        key = f"variability.distribution.{pname}"
+        if pname not in with_iiv:
+            raise ModelFileError(path, key, "names a parameter without omega or cv")
+        if d not in DISTRIBUTIONS:
+            raise ModelFileError(path, key, f"unknown distribution {d!r}; expected one of "
+                                            f"{list(DISTRIBUTIONS)}")
+        if d == "logit" and not 0.0 < parameters[pname].value < 1.0:
+            raise ModelFileError(path, key, "logit-normal needs a typical value strictly "
+                                            "between 0 and 1")
+    boxcox = tab.get("boxcox", {})
+    if not isinstance(boxcox, dict):
+        raise ModelFileError(path, "variability.boxcox", "must be a table of shape parameters")
+    for pname, lam in boxcox.items():
+        if dist.get(pname) != "boxcox":
+            raise ModelFileError(path, f"variability.boxcox.{pname}", "needs distribution = "
+                                                                      "\"boxcox\" for this "
+                                                                      "parameter")
+        _number(lam, path, f"variability.boxcox.{pname}")
+    for pname, d in dist.items():
+        if d == "boxcox" and pname not in boxcox:
+            raise ModelFileError(path, f"variability.boxcox.{pname}", "is missing: a Box-Cox "
+                                                                      "distribution needs its "
+                                                                      "shape parameter")
+    if dist:
+        out["distribution"] = dict(dist)
+    if boxcox:
+        out["boxcox"] = {k: float(v) for k, v in boxcox.items()}
+    occ = tab.get("occasion")
+    if occ is not None:
+        if not isinstance(occ, dict):
+            raise ModelFileError(path, "variability.occasion", "must be a table")
+        bad = set(occ) - ({"omega", "correlation"} | _PROVENANCE_KEYS)
+        if bad:
+            raise ModelFileError(path, f"variability.occasion.{sorted(bad)[0]}", "unknown key; "
+                                                                                 "expected omega, "
+                                                                                 "correlation")
+        o, c = _omega_block(occ, parameters, path, "variability.occasion")
+        for pname in o:
+            if dist.get(pname, "lognormal") not in ("lognormal", "boxcox"):
+                raise ModelFileError(path, f"variability.occasion.omega.{pname}", "occasion "
+                                                                                  "variability "
+                                                                                  "is defined for "
+                                                                                  "log-normal and "
+                                                                                  "Box-Cox "
+                                                                                  "parameters")
+        out["occasion"] = {"omega": o, "correlation": c}
     return out
 
 
-def _residual(tab, path, molar_mass) -> dict:
+_RESIDUAL_KEYS = {"proportional", "additive", "logit_additive", "lower", "upper"}
+
+
+def _residual(tab, path, molar_mass, effects, metabolite) -> dict:
     out = {}
+    names = {e.name for e in effects}
     for key, value in tab.items():
         if key == "proportional":
             out[key] = _number(value, path, "residual.proportional", low=0.0)
@@ -564,12 +1071,53 @@ def _residual(tab, path, molar_mass) -> dict:
                 raise ModelFileError(path, "residual.additive", str(exc).split(": ", 1)[-1])
             if out[key] < 0:
                 raise ModelFileError(path, "residual.additive", "must not be negative")
+        elif key in _PROVENANCE_KEYS:
+            continue
         elif isinstance(value, dict):
-            out[key] = dict(value)  # per-endpoint residual tables, read by the population engine
+            out[key] = _residual_table(key, value, path, names, metabolite)
         else:
             raise ModelFileError(path, f"residual.{key}", "unknown key; expected proportional, "
                                                           "additive or an endpoint table")
     return out
+
+
+def _residual_table(key, value, path, names, metabolite) -> dict:
+    """One output's residual table: the metabolite or an endpoint (read by the population
+    engine). Additive errors are bare numbers in the output's unit: the endpoint's, or mg/L (the
+    canonical concentration) for the metabolite."""
+    sec = f"residual.{key}"
+    if key == "metabolite":
+        if metabolite is None:
+            raise ModelFileError(path, sec, "the model has no [metabolite]")
+    elif key not in names:
+        raise ModelFileError(path, sec, f"names no endpoint of the model; endpoints are "
+                                        f"{sorted(names)}, or 'metabolite'")
+    bad = set(value) - (_RESIDUAL_KEYS | _PROVENANCE_KEYS)
+    if bad:
+        raise ModelFileError(path, f"{sec}.{sorted(bad)[0]}", f"unknown key; expected some of "
+                                                              f"{sorted(_RESIDUAL_KEYS)}")
+    entry = {}
+    for k in _RESIDUAL_KEYS:
+        if k in value:
+            low = 0.0 if k in ("proportional", "additive", "logit_additive") else -math.inf
+            entry[k] = _number(value[k], path, f"{sec}.{k}", low=low)
+    if "logit_additive" in entry:
+        if "lower" not in entry or "upper" not in entry:
+            raise ModelFileError(path, f"{sec}.{'lower' if 'lower' not in entry else 'upper'}",
+                                 "is missing: an error on the logit scale needs the bounds of "
+                                 "the scale")
+        if not entry["lower"] < entry["upper"]:
+            raise ModelFileError(path, f"{sec}.upper", "must be above lower")
+        if "proportional" in entry or "additive" in entry:
+            raise ModelFileError(path, f"{sec}.logit_additive", "cannot be combined with "
+                                                                "proportional or additive")
+    elif "lower" in entry or "upper" in entry:
+        raise ModelFileError(path, f"{sec}.{'lower' if 'lower' in entry else 'upper'}",
+                             "bounds belong to a logit_additive error")
+    for k in _PROVENANCE_KEYS:
+        if k in value:
+            entry[k] = value[k]
+    return entry
 
 
 def _covariates(tab, parameters, path) -> dict:
@@ -593,3 +1141,92 @@ def _covariates(tab, parameters, path) -> dict:
             _number(e, path, f"{key}.exponents.{pname}")
         out[cname] = {"reference": ref, "exponents": {k: float(v) for k, v in exps.items()}}
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# describe()
+# --------------------------------------------------------------------------------------------
+
+def _provenance(info, sources) -> str:
+    if "assumption" in info:
+        return f"ASSUMPTION: {info['assumption']}"
+    parts = []
+    if "source" in info:
+        parts.append(str(info["source"]))
+        hand = next((s.get("second_hand") for s in sources if s.get("key") == info["source"]),
+                    None)
+        if hand:
+            parts.append("second-hand")
+    if "where" in info:
+        parts.append(str(info["where"]))
+    if "note" in info:
+        parts.append(f"note: {info['note']}")
+    return "; ".join(parts) if parts else "no source given"
+
+
+def _describe(m: Model) -> str:
+    n = m.n_compartments
+    lines = [f"{m.name}: {m.description}" if m.description else m.name, ""]
+    lines.append(f"Structure: {n} compartment{'s' if n > 1 else ''}, {m.elimination} "
+                 f"elimination; routes: {', '.join(m.routes)}")
+    if m.metabolite is not None:
+        r = m.metabolite.roles
+        lines.append(f"Metabolite: {m.metabolite.name} ({m.metabolite.molar_mass:g} g/mol), "
+                     f"formed from the parent's elimination with fraction {r['FM']} "
+                     f"(mole for mole); CL = {r['CL']}, V = {r['V']}")
+    for ep in m.effects:
+        roles = ", ".join(f"{k} = {v}" for k, v in ep.roles.items())
+        link = "effect compartment" if ep.link == "effect_compartment" else "direct"
+        lines.append(f"Endpoint {ep.name}: {ep.model}, {link}, driven by the {ep.driver} "
+                     f"[{ep.unit}]; {roles}")
+    lines += ["", "Parameters (as written; source):"]
+    width = max((len(k) for k in m.parameters), default=4)
+    for name, p in m.parameters.items():
+        lines.append(f"  {name:<{width}}  {p.given:<14}  {_provenance(p.info, m.sources)}")
+    var = m.variability
+    if var.get("omega") or var.get("cv"):
+        lines += ["", "Inter-individual variability (variance of eta):"]
+        dist = var.get("distribution", {})
+        for name, w in {**var.get("omega", {}), **var.get("cv", {})}.items():
+            kind = "cv" if name in var.get("cv", {}) else "omega^2"
+            d = dist.get(name, "lognormal")
+            extra = f", lambda = {var['boxcox'][name]:g}" if d == "boxcox" else ""
+            lines.append(f"  {name:<{width}}  {kind} = {w:g} ({d}{extra})")
+        for pair, rho in var.get("correlation", {}).items():
+            lines.append(f"  correlation {pair} = {rho:g}")
+        occ = var.get("occasion")
+        if occ:
+            lines.append("Between-occasion variability (variance of kappa):")
+            for name, w in occ["omega"].items():
+                lines.append(f"  {name:<{width}}  omega^2 = {w:g}")
+    res = m.residual
+    if res:
+        lines += ["", "Residual error:"]
+        top = {k: v for k, v in res.items() if not isinstance(v, (dict, MappingProxyType))}
+        if top:
+            lines.append("  plasma DMT: " + ", ".join(f"{k} {v:g}" for k, v in top.items()))
+        for k, v in res.items():
+            if isinstance(v, (dict, MappingProxyType)):
+                lines.append(f"  {k}: " + ", ".join(f"{a} {b:g}" for a, b in v.items()
+                                                    if a in _RESIDUAL_KEYS))
+    f = m.dose_form
+    if f is not None and f.salt != "base":
+        lines += ["", f"Dose form of the data: {f.label}; {f.nmol_per_mg:.1f} nmol DMT per mg "
+                      f"(base fraction {f.base_fraction:.4f}); {_provenance(f.info, m.sources)}"]
+    if m.validity:
+        lines += ["", f"Fitted to: {m.population}"]
+        for v in m.validity.values():
+            if v.fitted:
+                rng = v.dose_given or "dose range not stated"
+                lines.append(f"  {v.route}: {', '.join(v.administration)}; {rng}"
+                             + (f"; {v.data}" if v.data else ""))
+            else:
+                lines.append(f"  {v.route}: NOT FITTED TO DATA: {v.why}")
+    if m.sources:
+        lines += ["", "Sources:"]
+        for s in m.sources:
+            doi = f" doi:{s['doi']}" if s.get("doi") else ""
+            lines.append(f"  [{s.get('key', '?')}] {s['citation']}{doi}")
+            if s.get("second_hand"):
+                lines.append(f"      second-hand: {s['second_hand']}")
+    return "\n".join(lines)

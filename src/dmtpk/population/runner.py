@@ -215,6 +215,7 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     n, seed, chunk_size = int(n), int(seed), int(chunk_size)
     model = load_model(model)
     t = times_to_canonical(times)
+    model.check_regimen(regimen)  # warns once outside the model's fitted range
     spec = _build_spec(model, regimen, t, seed, omega, correlation, distribution, covariates, n,
                        residual, thresholds, targets, rtol, atol, method)
     engine = "closed_form" if spec.linear else "ode"
