@@ -1,24 +1,39 @@
 """Command-line interface: a thin layer over the public API.
 
-``dmtpk models`` lists the shipped models; ``dmtpk demo`` simulates a virtual population on a
-shipped DMT model for the three routes (IV bolus, IV bolus + infusion, inhaled), prints the
-distributions of the key metrics and writes a percentile-band plot.
-User mistakes give one line on stderr and exit code 2; outputs are written atomically.
+::
+
+    dmtpk models                          list the shipped models (name, routes, sources)
+    dmtpk models show NAME                parameters with units, variability and citations
+    dmtpk simulate MODEL --route iv --dose "20 mg" [--salt fumarate] [--until "60 min"]
+                   [--out result.csv] [--plot result.png]
+    dmtpk population MODEL --route inhaled --dose "60 mg" --n 100000 --seed 1
+                   [--backend numba|dask --scheduler ADDRESS] [--out summary.csv]
+                   [--bands bands.csv] [--plot bands.png]
+    dmtpk run SCENARIO.toml [--force]     a batch described in a scenario file
+    dmtpk demo [--plot dmtpk-demo.png]    the three routes on a virtual population
+
+User mistakes give one line on stderr and exit code 2; an interrupted run exits with 130.
+Outputs are written atomically (a temporary file renamed into place), only after every
+simulation has finished, and an existing file is kept unless ``--force`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DmtpkError
+from .errors import DmtpkError, ValidationError
 from .library import list_models, load_model
-from .regimen import Bolus, Infusion, Inhalation, as_regimen
+from .regimen import Bolus, Infusion, Inhalation, Regimen, as_regimen
+from .scenario import (Arm, Scenario, ScenarioResult, check_outputs, curve_columns,
+                       load_scenario, metric_unit, run_scenario, time_grid, write_atomic,
+                       write_csv)
 
 __all__ = ["main"]
 
@@ -33,39 +48,315 @@ DEMO_REGIMENS = (
     ("inhaled 60 mg", Inhalation("60 mg")),
 )
 
+#: Readable names of the metrics in printed tables.
+METRIC_LABELS = {"cmax": "Cmax", "tmax": "Tmax", "auc": "AUC", "half_life": "t1/2 terminal",
+                 "onset": "onset", "peak": "peak", "time_to_peak": "time to peak",
+                 "offset": "offset", "duration": "duration"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit code 2)."""
+
+    def error(self, message):  # noqa: D401 - argparse's hook
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
 
 def _write_atomic(path: Path, write, force: bool) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``."""
-    if path.exists() and not force:
-        raise DmtpkError(f"{path} exists; use --force to overwrite it")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise DmtpkError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _cmd_models(args) -> int:
-    for name in list_models():
-        m = load_model(name)
-        print(f"{name:28s} routes: {', '.join(m.routes):12s} endpoints: "
-              f"{', '.join(e.name for e in m.effects) or '-'}")
-    return 0
+    write_atomic(path, write, force)
 
 
 def _fmt(x: float) -> str:
-    return "-" if x != x else f"{x:.3g}"
+    return "-" if x != x else f"{x:.4g}"
+
+
+def _table(header, rows) -> str:
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+                     for row in [header] + rows)
+
+
+def _metric_label(model, key: str, thresholds: dict) -> str:
+    if "." not in key:
+        return METRIC_LABELS[key]
+    ep, what = key.split(".", 1)
+    label = f"{ep} {METRIC_LABELS[what]}"
+    if what in ("onset", "offset", "duration"):
+        endpoint = model.endpoint(ep)
+        rel = ">" if endpoint.sign > 0 else "<"
+        label += f" ({rel} {thresholds.get(ep, endpoint.threshold):g})"
+    return label
+
+
+# -- models ------------------------------------------------------------------------------------
+
+def _short_source(src) -> str:
+    authors = src.get("authors")
+    year = src.get("year", "")
+    if authors:
+        first = str(authors[0]).split(",")[0]
+        return f"{first}{' et al.' if len(authors) > 1 else ''} {year}".strip()
+    return str(src.get("key") or src.get("citation", ""))[:40]
+
+
+def _quiet_load(name):
+    from .model.spec import ModelValidityWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelValidityWarning)
+        return load_model(name)
+
+
+def _cmd_models(args) -> int:
+    if getattr(args, "models_command", None) == "show":
+        print(load_model(args.name).describe())
+        return 0
+    rows, footnote = [], False
+    for name in list_models():
+        m = _quiet_load(name)
+        routes = []
+        for r in m.routes:
+            v = m.validity.get(r)
+            routes.append(r + ("*" if v is not None and not v.fitted else ""))
+            footnote |= v is not None and not v.fitted
+        rows.append((name, ", ".join(routes), ", ".join(e.name for e in m.effects) or "-",
+                     "; ".join(_short_source(s) for s in m.sources) or "-"))
+    print(_table(("model", "routes", "endpoints", "sources"), rows))
+    if footnote:
+        print("* route not fitted to data: its parameters are assumptions "
+              "(dmtpk models show NAME)")
+    return 0
+
+
+# -- simulate / population ---------------------------------------------------------------------
+
+def _value(text):
+    """A command-line value: a bare number is in the canonical unit (mg, mg/min, min, kg), as
+    in the Python API; anything else is a quantity string such as "20 mg"."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _regimen(args) -> Regimen:
+    """The regimen described by --route, --dose, --rate, --duration, --at, --bolus, --every."""
+    for k in ("dose", "rate", "duration", "at", "bolus", "every", "until", "step", "weight"):
+        setattr(args, k, _value(getattr(args, k)))
+    route = args.route
+    given = {k: getattr(args, k) for k in ("dose", "rate", "duration")}
+    if route != "infusion":
+        for k in ("rate", "duration", "bolus"):
+            if getattr(args, k) is not None:
+                raise ValidationError(f"--{k}", "applies to --route infusion only")
+        if args.dose is None:
+            raise ValidationError("--dose", f"is required for --route {route}")
+    if route != "inhaled" and (args.f is not None):
+        raise ValidationError("--f", "applies to --route inhaled only")
+    if route == "iv":
+        ev = Bolus(args.dose, at=args.at, salt=args.salt)
+    elif route == "inhaled":
+        ev = Inhalation(args.dose, at=args.at, salt=args.salt,
+                        **({"f": args.f} if args.f is not None else {}))
+    else:
+        if sum(v is not None for v in given.values()) < 2:
+            raise ValidationError("--route infusion", "give two of --dose, --rate and "
+                                                      "--duration")
+        ev = Infusion(**given, at=args.at, salt=args.salt)
+    regimen = as_regimen(ev)
+    if (args.every is None) != (args.times is None):
+        raise ValidationError("--every", "give both --every (interval) and --times (number of "
+                                         "doses), or neither")
+    if args.every is not None:
+        regimen = regimen.every(args.every, times=args.times)
+    if route == "infusion" and args.bolus is not None:
+        regimen = Regimen((Bolus(args.bolus, at=args.at, salt=args.salt),)) + regimen
+    return regimen
+
+
+def _describe_regimen(args, regimen) -> str:
+    parts = []
+    for ev in regimen:
+        if isinstance(ev, Bolus):
+            parts.append(f"IV bolus {ev.dose:.4g} mg")
+        elif isinstance(ev, Infusion):
+            parts.append(f"IV infusion {ev.rate:.4g} mg/min for {ev.duration:.4g} min")
+        else:
+            parts.append(f"inhaled {ev.dose:.4g} mg")
+        parts[-1] += f" at {ev.at:g} min" if ev.at else ""
+    text = " + ".join(parts) + " of DMT base"
+    if args.salt != "base":
+        text += f" (given as {args.salt})"
+    return text
+
+
+def _thresholds(args, model) -> dict:
+    out = {}
+    for item in args.threshold or []:
+        name, sep, value = item.rpartition("=")
+        if not sep:
+            if not model.effects:
+                raise ValidationError("--threshold", f"model {model.name!r} has no endpoint")
+            name = model.effects[0].name
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ValidationError("--threshold", f"expected a number or ENDPOINT=NUMBER, got "
+                                                 f"{item!r}") from None
+        model.endpoint(name)
+    return out
+
+
+def _scenario_from_args(args, model, population: bool) -> Scenario:
+    regimen = _regimen(args)
+    missing = regimen.routes - set(model.routes)
+    if missing:
+        raise ValidationError("--route", f"model {model.name!r} has route(s) "
+                                         f"{list(model.routes)}, not {sorted(missing)[0]!r}")
+    times = time_grid(args.until, args.step)
+    label = _describe_regimen(args, regimen)
+    outputs = {}
+    if population:
+        for key, value in (("metrics", args.out), ("curves", args.bands), ("plot", args.plot)):
+            if value is not None:
+                outputs[key] = Path(value)
+    else:
+        for key, value in (("curves", args.out), ("plot", args.plot)):
+            if value is not None:
+                outputs[key] = Path(value)
+    if "plot" in outputs and outputs["plot"].suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ValidationError("--plot", "the file name must end in .png, .pdf or .svg")
+    for key in ("metrics", "curves"):
+        if key in outputs and outputs[key].suffix.lower() != ".csv":
+            raise ValidationError("--out" if key != "curves" or not population else "--bands",
+                                  "the file name must end in .csv")
+    check_outputs(outputs.values(), args.force)
+    from types import MappingProxyType
+    kw = dict(name=model.name, description="", model=model.path, arms=(Arm(label, regimen),),
+              times=times, thresholds=MappingProxyType(_thresholds(args, model)),
+              outputs=MappingProxyType(outputs))
+    if population:
+        if args.scheduler is not None and args.backend != "dask":
+            raise ValidationError("--scheduler", "needs --backend dask")
+        covs = {} if args.weight is None else {"WT": args.weight}
+        kw.update(n=args.n, seed=args.seed, backend=args.backend, scheduler=args.scheduler,
+                  keep=args.keep, covariates=MappingProxyType(covs))
+    return Scenario(**kw)
+
+
+def _print_header(model, scenario) -> None:
+    print(f"model {model.name}: {model.description}")
+    t = scenario.times
+    print(f"times: 0 to {t[-1]:g} min, every {t[1] - t[0]:g} min")
+
+
+def _print_single(res: ScenarioResult) -> None:
+    th = dict(res.scenario.thresholds)
+    for label, ms in res.metrics().items():
+        print(f"regimen: {label}")
+        rows = [(_metric_label(res.model, k, th), _fmt(v), metric_unit(res.model, k))
+                for k, v in ms.items()]
+        print(_table(("metric", "value", "unit"), rows))
+
+
+def _print_population(res: ScenarioResult) -> None:
+    sc = res.scenario
+    lo, _, hi = sc.percentiles
+    th = dict(sc.thresholds)
+    first = True
+    for label, ms in res.metrics().items():
+        r = res.runs[label]
+        if first:
+            print(f"population: {r.n} subjects, seed {r.seed}, engine {r.engine}; median and "
+                  f"{lo:g}th-{hi:g}th percentile interval")
+            first = False
+        print(f"regimen: {label}")
+        rows = []
+        for k, (q, nan) in ms.items():
+            rows.append((_metric_label(res.model, k, th), _fmt(q[1]),
+                         f"{_fmt(q[0])} - {_fmt(q[2])}", metric_unit(res.model, k),
+                         f"{nan:.1%}" if nan > 0 else ""))
+        print(_table(("metric", "median", f"{lo:g}-{hi:g}%", "unit", "never reached"), rows))
+
+
+def _write_outputs(res: ScenarioResult, force: bool) -> None:
+    for path in res.write(force=force):
+        print(f"written: {path}")
+
+
+def _cmd_simulate(args) -> int:
+    model = load_model(args.model)
+    scenario = _scenario_from_args(args, model, population=False)
+    _print_header(model, scenario)
+    res = run_scenario(scenario)
+    _print_single(res)
+    outs = scenario.outputs
+    if "curves" in outs:
+        r = next(iter(res.runs.values()))
+        cols = curve_columns(r)
+        arrays = list(cols.values())
+        print(f"written: {write_csv(outs['curves'], tuple(cols), zip(*arrays), args.force)}")
+    if "plot" in outs:
+        from .plot import result_overview
+        fig = result_overview(next(iter(res.runs.values())), log=args.log)
+        write_atomic(outs["plot"], lambda p: fig.savefig(
+            p, dpi=120, format=outs["plot"].suffix[1:].lower()), args.force)
+        print(f"written: {outs['plot']}")
+    return 0
+
+
+def _cmd_population(args) -> int:
+    if args.n < 1:
+        raise ValidationError("--n", f"must be at least 1, got {args.n}")
+    if args.seed < 0:
+        raise ValidationError("--seed", f"must not be negative, got {args.seed}")
+    if args.individuals and args.keep != "all":
+        raise ValidationError("--individuals", "needs --keep all (per-subject curves)")
+    model = load_model(args.model)
+    scenario = _scenario_from_args(args, model, population=True)
+    _print_header(model, scenario)
+    res = run_scenario(scenario)
+    _print_population(res)
+    outs = scenario.outputs
+    if "metrics" in outs:
+        path = write_csv(outs["metrics"], res.metric_header(), res.metric_rows(), args.force)
+        print(f"written: {path}")
+    if "curves" in outs:
+        header, rows = res.curve_rows()
+        print(f"written: {write_csv(outs['curves'], header, rows, args.force)}")
+    if "plot" in outs:
+        from .plot import population_overview
+        fig = population_overview(next(iter(res.runs.values())), q=scenario.percentiles,
+                                  individuals=args.individuals)
+        write_atomic(outs["plot"], lambda p: fig.savefig(
+            p, dpi=120, format=outs["plot"].suffix[1:].lower()), args.force)
+        print(f"written: {outs['plot']}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    scenario = load_scenario(args.scenario)
+    check_outputs(scenario.outputs.values(), args.force)
+    model = load_model(scenario.model)
+    print(f"scenario {scenario.name}" + (f": {scenario.description}" if scenario.description
+                                          else ""))
+    _print_header(model, scenario)
+    res = run_scenario(scenario)
+    if res.is_population:
+        _print_population(res)
+    else:
+        _print_single(res)
+    _write_outputs(res, args.force)
+    return 0
 
 
 def _cmd_demo(args) -> int:
     from .population import simulate_population
     model = load_model(args.model)
+    if args.plot:
+        check_outputs([Path(args.plot)], args.force)
     times = np.linspace(0.0, 60.0, 241)
     ep = model.effects[0] if model.effects else None
     print(f"model {model.name}: {model.description}")
@@ -88,9 +379,7 @@ def _cmd_demo(args) -> int:
         name = ep.name if ep is not None else ""
         rows.append((label, cell("cmax"), cell("auc"), cell(f"{name}.peak"),
                      cell(f"{name}.onset"), cell(f"{name}.duration")))
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    for row in [header] + rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    print(_table(header, rows))
     if args.plot:
         from .plot import compare_bands
         fig = compare_bands([r for _, r in results], [label for label, _ in results])
@@ -99,10 +388,69 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+# -- parser ------------------------------------------------------------------------------------
+
+def _regimen_options(p) -> None:
+    p.add_argument("model", metavar="MODEL", help="model name (dmtpk models) or .toml path")
+    p.add_argument("--route", required=True, choices=("iv", "infusion", "inhaled"),
+                   help="iv: bolus; infusion: zero-order IV infusion; inhaled: vaporised dose")
+    p.add_argument("--dose", help='amount, e.g. "20 mg", "0.3 mg/kg", "100 umol"')
+    p.add_argument("--rate", help='infusion rate, e.g. "1.4 mg/min"')
+    p.add_argument("--duration", help='infusion duration, e.g. "30 min"')
+    p.add_argument("--bolus", help="IV loading bolus given with the infusion (route infusion)")
+    p.add_argument("--at", default="0 min", help='time of the dose (default "0 min")')
+    p.add_argument("--salt", default="base", choices=("base", "fumarate", "hemifumarate"),
+                   help="form the dose is stated in; converted to DMT base (default base)")
+    p.add_argument("--f", type=float, default=None,
+                   help="bioavailability of an inhaled dose (default: the model's F_INH)")
+    p.add_argument("--every", help='repeat the dose at this interval, e.g. "10 min"')
+    p.add_argument("--times", type=int, help="number of doses in all (with --every)")
+    p.add_argument("--until", default="60 min", help='end of the simulation (default "60 min")')
+    p.add_argument("--step", default="0.25 min", help='output step (default "0.25 min")')
+    p.add_argument("--threshold", action="append", metavar="[ENDPOINT=]VALUE",
+                   help="effect threshold for onset and duration (default: the model's)")
+    p.add_argument("--weight", help='body weight, e.g. "70 kg" (for per-kg doses)')
+    p.add_argument("--plot", help="write a figure here (.png, .pdf or .svg)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dmtpk", description="PK/PD simulation of DMT")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("models", help="list the shipped models").set_defaults(func=_cmd_models)
+    p = _Parser(prog="dmtpk", description="PK/PD simulation of DMT")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    m = sub.add_parser("models", help="list the shipped models; 'models show NAME' for one")
+    msub = m.add_subparsers(dest="models_command", metavar="[show NAME]")
+    show = msub.add_parser("show", help="parameters with units, variability and citations")
+    show.add_argument("name", metavar="NAME", help="model name or .toml path")
+    m.set_defaults(func=_cmd_models)
+
+    s = sub.add_parser("simulate", help="simulate the typical subject; print the key metrics")
+    _regimen_options(s)
+    s.add_argument("--out", help="write the time courses here (.csv)")
+    s.add_argument("--log", action="store_true", help="log concentration axis in the plot")
+    s.set_defaults(func=_cmd_simulate)
+
+    pp = sub.add_parser("population", help="simulate a virtual population; print the metric "
+                                           "distributions")
+    _regimen_options(pp)
+    pp.add_argument("--n", type=int, required=True, help="number of subjects")
+    pp.add_argument("--seed", type=int, required=True, help="random seed")
+    pp.add_argument("--backend", default="numba", choices=("numba", "dask"),
+                    help="local threads (numba, default) or a Dask cluster")
+    pp.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+    pp.add_argument("--keep", default="summary", choices=("summary", "all"),
+                    help="stream summaries in bounded memory (default) or keep every subject")
+    pp.add_argument("--individuals", type=int, default=0,
+                    help="draw this many individual curves in the plot (needs --keep all)")
+    pp.add_argument("--out", help="write the metric distributions here (.csv)")
+    pp.add_argument("--bands", help="write the percentile bands over time here (.csv)")
+    pp.set_defaults(func=_cmd_population)
+
+    r = sub.add_parser("run", help="run a scenario file (model, regimens, population, outputs)")
+    r.add_argument("scenario", metavar="SCENARIO.toml")
+    r.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    r.set_defaults(func=_cmd_run)
+
     d = sub.add_parser("demo", help="simulate a population on a shipped model for IV bolus, "
                                     "bolus + infusion and inhaled dosing; print the metric "
                                     "distributions and plot percentile bands")
@@ -115,14 +463,47 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``dmtpk`` console script."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``dmtpk`` console script; returns the exit code."""
     try:
-        return args.func(args)
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage mistake (2), already reported
+        return int(exc.code or 0)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)  # clean up temporary files on kill -TERM
+    except ValueError:  # pragma: no cover - not the main thread
+        previous = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                return args.func(args)
+            finally:
+                for w in caught:
+                    print(f"dmtpk: warning: {w.message}", file=sys.stderr)
     except DmtpkError as exc:
         print(f"dmtpk: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (dmtpk models | head): stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:  # pragma: no cover
+            pass
+        return 1
+    except KeyboardInterrupt:
+        print("dmtpk: interrupted; no output written for the unfinished step", file=sys.stderr)
+        return 130
+    except OSError as exc:  # disk full, permission denied...
+        print(f"dmtpk: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,10 +1,27 @@
-"""Plots (matplotlib). Each function takes an optional ``ax`` and returns the Figure; no global
-pyplot state is touched."""
+"""Plots (matplotlib). Each function takes an optional ``ax`` (or builds its own figure) and
+returns the Figure; no global pyplot state is touched, so figures are safe in scripts, notebooks
+and servers alike. Labels carry units: time [min], concentrations [ng/mL], responses in the
+endpoint's unit.
+
+Single subject: :func:`concentration` (linear or log axis), :func:`concentration_lin_log`,
+:func:`effect` (threshold and time beyond it shaded), :func:`hysteresis`,
+:func:`result_overview`, :func:`compare`. Populations: :func:`population_bands` (percentile band,
+median, optional individual curves), :func:`population_overview`, :func:`compare_bands`,
+:func:`metric_distributions`. Across doses: :func:`dose_response`.
+"""
 
 from __future__ import annotations
 
-__all__ = ["concentration", "effect", "result_overview", "compare", "population_bands",
-           "compare_bands"]
+import numpy as np
+
+__all__ = ["concentration", "concentration_lin_log", "effect", "hysteresis", "result_overview",
+           "compare", "population_bands", "population_overview", "compare_bands",
+           "metric_distributions", "dose_response"]
+
+#: Axis labels of the metrics (``peak`` takes the endpoint's unit).
+_METRIC_AXIS = {"cmax": "Cmax [ng/mL]", "tmax": "Tmax [min]", "auc": "AUC [ng·min/mL]",
+                "onset": "onset [min]", "time_to_peak": "time to peak [min]",
+                "offset": "offset [min]", "duration": "duration [min]"}
 
 
 def _axes(ax, ncols=1, figsize=(6.0, 4.0)):
@@ -44,8 +61,14 @@ def effect(result, endpoint: str | None = None, ax=None, threshold: bool = True,
     if threshold and ep.threshold is not None:
         ax.axhline(ep.threshold, color="0.5", lw=0.8, ls=":")
         beyond = (y > ep.threshold) if ep.sign > 0 else (y < ep.threshold)
+        shade_label = None
+        if label is None and beyond.any():
+            m = result.metrics({ep.name: ep.threshold}).effects.get(ep.name)
+            if m is not None and m.duration == m.duration:
+                rel = ">" if ep.sign > 0 else "<"
+                shade_label = f"{rel} {ep.threshold:g} for {m.duration:.3g} min"
         ax.fill_between(result.time, ep.threshold, y, where=beyond, alpha=0.2,
-                        color=line.get_color(), lw=0)
+                        color=line.get_color(), lw=0, interpolate=True, label=shade_label)
     ax.set_xlabel("time [min]")
     ax.set_ylabel(f"{ep.name} [{ep.unit}]" if ep.unit else ep.name)
     ax.legend(frameon=False)
@@ -134,4 +157,174 @@ def compare_bands(results, labels, endpoint: str | None = None, q=(5, 50, 95)):
     if n > 1:
         axes[1].set_title("response")
     fig.suptitle(model.name)
+    return fig
+
+
+def concentration_lin_log(result, effect_site: bool = True):
+    """Plasma (and effect-site) concentration on a linear axis (left) and a log axis (right):
+    the log axis shows the distribution and elimination phases as straight lines."""
+    fig, axes = _axes(None, ncols=2, figsize=(10.0, 3.8))
+    concentration(result, ax=axes[0], effect_site=effect_site)
+    concentration(result, ax=axes[1], log=True, effect_site=effect_site)
+    positive = result.concentration[result.concentration > 0]
+    if positive.size:
+        axes[1].set_ylim(bottom=max(positive.min(), positive.max() * 1e-4))
+    axes[0].set_title("linear scale")
+    axes[1].set_title("log scale")
+    fig.suptitle(result.model.name)
+    return fig
+
+
+def hysteresis(result, endpoint: str | None = None, ax=None):
+    """Response against plasma concentration (a loop: the effect lags the plasma) and against
+    the effect-site concentration (one curve, the concentration-response relation)."""
+    fig, ax = _axes(ax)
+    ep = result.model.endpoint(endpoint) if endpoint else result.model.effects[0]
+    y = result.effects[ep.name]
+    line, = ax.plot(result.concentration, y, label="against plasma concentration")
+    k = int(np.argmax(y))
+    step = max(1, len(y) // 12)
+    for i in range(0, len(y) - step, step):  # arrows in the direction of time
+        if i == k:
+            continue
+        ax.annotate("", xy=(result.concentration[i + 1], y[i + 1]),
+                    xytext=(result.concentration[i], y[i]),
+                    arrowprops={"arrowstyle": "->", "color": line.get_color(), "lw": 0.8})
+    if ep.link == "effect_compartment":
+        ax.plot(result.effect_sites[ep.name], y, ls="--", color="0.3",
+                label="against effect-site concentration")
+    ax.set_xlabel("concentration [ng/mL]")
+    ax.set_ylabel(f"{ep.name} [{ep.unit}]" if ep.unit else ep.name)
+    ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def population_overview(result, q=(5, 50, 95), individuals: int = 0, endpoint=None):
+    """One population: plasma concentration bands (left) and the endpoint's bands (right)."""
+    model = result.model
+    n = 2 if model.effects else 1
+    fig, axes = _axes(None, ncols=n, figsize=(5.5 * n, 4.0))
+    axes = list(axes) if n > 1 else [axes]
+    population_bands(result, "concentration", q=q, individuals=individuals, ax=axes[0])
+    if n > 1:
+        ep = endpoint or model.effects[0].name
+        population_bands(result, ep, q=q, individuals=individuals, ax=axes[1])
+        axes[1].set_title("response")
+    axes[0].set_title("plasma")
+    fig.suptitle(f"{model.name}: {result.n:,} subjects, seed {result.seed}")
+    return fig
+
+
+def _metric_axis(model, key: str) -> str:
+    base = key.split(".")[-1]
+    if base == "peak" and "." in key:
+        ep = model.endpoint(key.split(".")[0])
+        return f"{ep.name} peak [{ep.unit}]" if ep.unit else f"{ep.name} peak"
+    text = _METRIC_AXIS.get(base, key)
+    return f"{key.split('.')[0]} {text}" if "." in key else text
+
+
+def metric_distributions(results, metrics=None, labels=None, bins: int = 40, q=(5, 50, 95)):
+    """Histograms of per-subject metrics (``keep="all"``), one panel per metric, with the
+    median and the interval between the outer percentiles marked.
+
+    Parameters
+    ----------
+    results : PopulationResult or sequence of PopulationResult
+        Several populations are overlaid (same bins).
+    metrics : sequence of str, optional
+        Keys of ``result.metrics``: ``"cmax"``, ``"auc"``, ``"<endpoint>.duration"``...
+        Default: Cmax and the first endpoint's duration beyond its threshold.
+    labels : sequence of str, optional
+    """
+    results = list(results) if isinstance(results, (list, tuple)) else [results]
+    labels = list(labels) if labels is not None else [None] * len(results)
+    model = results[0].model
+    if metrics is None:
+        metrics = ["cmax"]
+        if results[0].thresholds:
+            metrics.append(f"{next(iter(results[0].thresholds))}.duration")
+    for r in results:
+        if r.keep != "all":
+            from .errors import ValidationError
+            raise ValidationError("keep", "metric distributions need per-subject metrics: "
+                                          "simulate with keep='all'")
+    fig, axes = _axes(None, ncols=len(metrics), figsize=(4.6 * len(metrics), 3.8))
+    axes = list(np.atleast_1d(axes))
+    for ax, key in zip(axes, metrics):
+        data = [r.metrics[key] if key in r.metrics else
+                r.metric(key.split(".")[-1], key.split(".")[0] if "." in key else None)
+                for r in results]
+        finite = [d[np.isfinite(d)] for d in data]
+        allv = np.concatenate(finite) if finite else np.array([])
+        edges = np.histogram_bin_edges(allv, bins=bins) if allv.size else bins
+        for r, d, label in zip(results, finite, labels):
+            never = 1.0 - d.size / r.n
+            text = label or f"{r.n:,} subjects"
+            if never > 0:
+                text += f" ({never:.0%} never)"
+            _, _, patches = ax.hist(d, bins=edges, alpha=0.5, label=text)
+            if d.size:
+                lo, mid, hi = np.percentile(d, sorted(q))
+                color = patches[0].get_facecolor() if len(patches) else None
+                ax.axvline(mid, color=color, lw=1.5)
+                ax.axvspan(lo, hi, color=color, alpha=0.08, lw=0)
+        ax.set_xlabel(_metric_axis(model, key))
+        ax.set_ylabel("subjects")
+        ax.legend(frameon=False, fontsize="small")
+    fig.suptitle(f"{model.name}: median (line) and {q[0]:g}-{q[-1]:g}th percentiles (shaded)")
+    return fig
+
+
+def dose_response(doses, results, metric: str = "duration", endpoint: str | None = None,
+                  q=(5, 50, 95), ax=None, label: str | None = None, dose_unit: str = "mg",
+                  color=None):
+    """A metric (default: the effect's duration beyond its threshold) against dose.
+
+    Parameters
+    ----------
+    doses : sequence of float
+        The dose of each result, in ``dose_unit`` (for the axis only).
+    results : sequence of Result or PopulationResult
+        One per dose. Typical-subject results give a line; populations give the median line and
+        the band between the outer percentiles of ``q``.
+    metric : str
+        ``"cmax"``, ``"auc"``, ``"tmax"`` or an effect metric (``"duration"``, ``"peak"``,
+        ``"onset"``...).
+    """
+    fig, ax = _axes(ax)
+    doses = np.asarray(doses, dtype=float)
+    results = list(results)
+    model = results[0].model
+    effect_metric = metric not in ("cmax", "tmax", "auc", "half_life")
+    ep = None
+    if effect_metric:
+        ep = model.endpoint(endpoint) if endpoint else model.effects[0]
+    key = f"{ep.name}.{metric}" if effect_metric else metric
+    if all(hasattr(r, "metric_percentiles") for r in results):
+        qs = sorted(q)
+        pct = np.array([r.metric_percentiles(qs).get(key, np.full(len(qs), np.nan))
+                        for r in results])
+        mid = len(qs) // 2
+        line, = ax.plot(doses, pct[:, mid], marker="o", color=color,
+                        label=label or f"median ({results[0].n:,} subjects)")
+        ax.fill_between(doses, pct[:, 0], pct[:, -1], color=line.get_color(), alpha=0.2, lw=0,
+                        label=f"{qs[0]:g}-{qs[-1]:g}th percentile" if label is None else None)
+    else:
+        values = []
+        for r in results:
+            m = r.metrics()
+            if effect_metric:
+                e = m.effects.get(ep.name)
+                values.append(np.nan if e is None else getattr(e, metric))
+            else:
+                values.append(getattr(m.exposure, metric))
+        ax.plot(doses, values, marker="o", color=color, label=label or "typical subject")
+    ax.set_xlabel(f"dose [{dose_unit}]")
+    ax.set_ylabel(_metric_axis(model, key))
+    if effect_metric and metric in ("onset", "offset", "duration") and ep.threshold is not None:
+        rel = ">" if ep.sign > 0 else "<"
+        thr = getattr(results[0], "thresholds", {}).get(ep.name, ep.threshold)
+        ax.set_title(f"time with {ep.name} {rel} {thr:g}", fontsize="medium")
+    ax.legend(frameon=False, fontsize="small")
     return fig

@@ -141,9 +141,9 @@ def _check(raw, regimen, t_end):
 @example(data=None)  # the fixed example below: every feature at once
 def test_scipy_engine_agrees_with_exact_engine(data):
     """Random linear model (1-3 compartments, optional inhaled depot, metabolite and effect
-    compartment driven by the parent or the metabolite) and random regimen (boluses, infusions, inhalations at random times): every
-    output of the SciPy engine equals the exact engine's within 1e-6 relative above 1e-6 of the
-    peak."""
+    compartment driven by the parent or the metabolite) and random regimen (boluses, infusions,
+    inhalations at random times): every output of the SciPy engine equals the exact engine's
+    within 1e-6 relative above 1e-6 of the peak."""
     if data is None:
         raw = {"model": {"name": "all", "structure": "three_compartment",
                          "routes": ["iv", "inhaled"]},

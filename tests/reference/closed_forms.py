@@ -72,7 +72,7 @@ def one_cmt_bolus(t, dose, v, k, t0=0.0):
 
 
 def one_cmt_infusion(t, rate, duration, v, k, t0=0.0):
-    r"""One-compartment zero-order infusion of rate :math:`R` over :math:`T` starting at :math:`t_0`.
+    r"""One-compartment zero-order infusion, rate :math:`R` over :math:`T` from :math:`t_0`.
 
     During the infusion (:math:`0 \le \tau = t - t_0 \le T`)
     :math:`C = \frac{R}{k V}\,(1 - e^{-k\tau})`; after it

@@ -221,7 +221,9 @@ def _ce_crossings(dose, ke0, cthr, t_dose=0.0, t_max=1e4):
     (0.5, 5.0, 3.0, 2.0, 0.0),
     (1.38, 2.0, 5.0, 2.87, 0.0),
     (0.05, 10.0, 4.0, 1.5, 3.5),    # KE0 < k: slow equilibration, Ce peaks late
-    (0.15, 5.0, 3.0, 2.0, 1.0),     # KE0 == k exactly: the closed form's limit
+    # KE0 == k exactly: the closed form's limit, and the exact engine's matrix-exponential
+    # path, which evaluates one expm per time (~10-20 s for the metrics' 4001-point grid).
+    pytest.param(0.15, 5.0, 3.0, 2.0, 1.0, marks=pytest.mark.slow),
 ])
 def test_effect_compartment_onset_offset(ke0, dose, thr, gamma, t_dose):
     """Onset and offset equal the roots of the closed-form Ce(t) = Cthr (brentq) within

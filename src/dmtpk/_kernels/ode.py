@@ -53,14 +53,14 @@ MAX_STEPS = 200000
 
 
 @njit(cache=True, inline="always")
-def _rhs(x, a, b, vmax, km, v1, fm_mass, c, e, m, out):
-    """out = A x + b, minus the Michaelis-Menten flux from ``c`` (into ``e`` and ``m``)."""
+def _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
+    """out = A x + b (A as its nnz non-zero entries), minus the Michaelis-Menten flux from
+    ``c`` (into ``e`` and ``m``)."""
     n = x.size
     for i in range(n):
-        acc = b[i]
-        for j in range(n):
-            acc += a[i, j] * x[j]
-        out[i] = acc
+        out[i] = b[i]
+    for k in range(nnz):
+        out[nz_i[k]] += nz_v[k] * x[nz_j[k]]
     if vmax > 0.0:
         conc = x[c] / v1
         flux = vmax * conc / (km + conc)
@@ -123,8 +123,8 @@ def _lu_factor(w, piv):
 
 
 @njit(cache=True)
-def _segment(x, t0, t1, last, a, b, vmax, km, v1, fm_mass, c, e, m, times, k_out, states,
-             rtol, atol, ws, w, piv):
+def _segment(x, t0, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m,
+             times, k_out, states, rtol, atol, ws, w, piv):
     """Integrate from t0 to t1 (state ``x`` is overwritten with x(t1)); store the states at
     output times t0 <= times[k] < t1 (<= t1 when ``last``) into ``states[k]``, from ``k_out``.
 
@@ -154,7 +154,7 @@ def _segment(x, t0, t1, last, a, b, vmax, km, v1, fm_mass, c, e, m, times, k_out
         return STATUS_OK, k_out, t0
     t = t0
     h = min(span, 0.05)
-    _rhs(x, a, b, vmax, km, v1, fm_mass, c, e, m, k1)
+    _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k1)
     stiff_count = 0
     nonstiff_count = 0
     stiff = False
@@ -170,24 +170,24 @@ def _segment(x, t0, t1, last, a, b, vmax, km, v1, fm_mass, c, e, m, times, k_out
         if not stiff:
             for i in range(n):
                 ys[i] = x[i] + h * A21 * k1[i]
-            _rhs(ys, a, b, vmax, km, v1, fm_mass, c, e, m, k2)
+            _rhs(ys, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k2)
             for i in range(n):
                 ys[i] = x[i] + h * (A31 * k1[i] + A32 * k2[i])
-            _rhs(ys, a, b, vmax, km, v1, fm_mass, c, e, m, k3)
+            _rhs(ys, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k3)
             for i in range(n):
                 ys[i] = x[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
-            _rhs(ys, a, b, vmax, km, v1, fm_mass, c, e, m, k4)
+            _rhs(ys, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k4)
             for i in range(n):
                 ys[i] = x[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
-            _rhs(ys, a, b, vmax, km, v1, fm_mass, c, e, m, k5)
+            _rhs(ys, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k5)
             for i in range(n):
                 ys[i] = x[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i]
                                     + A65 * k5[i])
-            _rhs(ys, a, b, vmax, km, v1, fm_mass, c, e, m, k6)
+            _rhs(ys, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k6)
             for i in range(n):
                 y1[i] = x[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i]
                                     + A76 * k6[i])
-            _rhs(y1, a, b, vmax, km, v1, fm_mass, c, e, m, k7)
+            _rhs(y1, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k7)
             for i in range(n):
                 err[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i]
                               + E7 * k7[i])
@@ -209,18 +209,25 @@ def _segment(x, t0, t1, last, a, b, vmax, km, v1, fm_mass, c, e, m, times, k_out
                     if nonstiff_count >= 6:
                         stiff_count = 0
                 t_new = t + h
+                prepared = False
                 while k_out < m_t and (times[k_out] < t_new or (last and times[k_out] <= t_new)):
                     if times[k_out] > t1:
                         break
+                    if not prepared:  # dense-output coefficients, once per step
+                        for i in range(n):
+                            rc2 = y1[i] - x[i]
+                            rc3 = h * k1[i] - rc2
+                            err[i] = rc2
+                            k2[i] = rc3
+                            ys[i] = rc2 - h * k7[i] - rc3
+                            r5[i] = h * (D1 * k1[i] + D3 * k3[i] + D4 * k4[i] + D5 * k5[i]
+                                         + D6 * k6[i] + D7 * k7[i])
+                        prepared = True
                     th = (times[k_out] - t) / h
                     th1 = 1.0 - th
                     for i in range(n):
-                        rc2 = y1[i] - x[i]
-                        rc3 = h * k1[i] - rc2
-                        rc4 = rc2 - h * k7[i] - rc3
-                        rc5 = h * (D1 * k1[i] + D3 * k3[i] + D4 * k4[i] + D5 * k5[i]
-                                   + D6 * k6[i] + D7 * k7[i])
-                        states[k_out, i] = x[i] + th * (rc2 + th1 * (rc3 + th * (rc4 + th1 * rc5)))
+                        states[k_out, i] = x[i] + th * (err[i] + th1 * (k2[i] + th * (
+                            ys[i] + th1 * r5[i])))
                     k_out += 1
                 for i in range(n):
                     x[i] = y1[i]
@@ -245,13 +252,13 @@ def _segment(x, t0, t1, last, a, b, vmax, km, v1, fm_mass, c, e, m, times, k_out
                     w[m, c] -= GAMMA_ROS2 * h * fm_mass * d
             if _lu_factor(w, piv) != 0:
                 return STATUS_STEP_UNDERFLOW, k_out, t
-            _rhs(x, a, b, vmax, km, v1, fm_mass, c, e, m, k1)
+            _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k1)
             for i in range(n):
                 k2[i] = k1[i]  # f(x), kept for the Hermite interpolation
             _lu_solve_inplace(w, piv, k1)
             for i in range(n):
                 ys[i] = x[i] + h * k1[i]
-            _rhs(ys, a, b, vmax, km, v1, fm_mass, c, e, m, k3)
+            _rhs(ys, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k3)
             for i in range(n):
                 k3[i] -= 2.0 * k1[i]
             _lu_solve_inplace(w, piv, k3)
@@ -261,7 +268,7 @@ def _segment(x, t0, t1, last, a, b, vmax, km, v1, fm_mass, c, e, m, times, k_out
             en = _norm(err, x, y1, rtol, atol)
             if en <= 1.0:
                 t_new = t + h
-                _rhs(y1, a, b, vmax, km, v1, fm_mass, c, e, m, k4)
+                _rhs(y1, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k4)
                 while k_out < m_t and (times[k_out] < t_new or (last and times[k_out] <= t_new)):
                     if times[k_out] > t1:
                         break
@@ -313,6 +320,17 @@ def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, e
             kas[1 + j] = extra_kas[j]
     a = work[:n]
     fill_system_jit(theta, layout, mass_ratio, kas, a)
+    nz_i = np.empty(n * n, dtype=np.int64)
+    nz_j = np.empty(n * n, dtype=np.int64)
+    nz_v = np.empty(n * n)
+    nnz = 0
+    for i in range(n):
+        for j in range(n):
+            if a[i, j] != 0.0:
+                nz_i[nnz] = i
+                nz_j[nnz] = j
+                nz_v[nnz] = a[i, j]
+                nnz += 1
     f_inh = theta[route_pos[0]] if route_pos[0] >= 0 else 1.0
     lag_inh = theta[route_pos[1]] if route_pos[1] >= 0 else 0.0
     # Effective record times, amounts and targets.
@@ -377,8 +395,8 @@ def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, e
                 x[target[r]] += amount[r]
         last = i_b + 1 >= n_break or bk[i_b + 1] > t_end
         t1 = t_end if last else bk[i_b + 1]
-        st, k_out, tf = _segment(x, t0, t1, last, a, b, vmax, km, v1, fm_mass, c, e, m, times,
-                                 k_out, states, rtol, atol, ws, w, piv)
+        st, k_out, tf = _segment(x, t0, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1,
+                                 fm_mass, c, e, m, times, k_out, states, rtol, atol, ws, w, piv)
         if st != STATUS_OK:
             return st, tf
         i_b += 1

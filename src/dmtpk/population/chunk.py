@@ -106,7 +106,8 @@ def _fallback(spec, theta_row, w, compiled):
     return np.array(rows) * 1000.0, np.array([resp for _, resp in eps])
 
 
-def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None) -> dict:
+def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None,
+              metrics: bool = True) -> dict:
     """Simulate subjects ``start`` to ``stop - 1``.
 
     Returns a dict with ``conc`` (n, n_rows, n_times) in ng/mL, ``effects`` (n, n_ep, n_times),
@@ -114,7 +115,8 @@ def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None) -
     (n, n_ep, 5), ``observations`` (by output name, when residual error is on) and
     ``targets`` (by name, boolean per subject). ``out`` may hold preallocated arrays for
     ``conc``, ``effects``, ``exposure`` and ``effect_metrics`` (C-contiguous, first axis the
-    chunk's subjects), which are then filled in place.
+    chunk's subjects), which are then filled in place. With ``metrics=False`` the per-subject
+    metrics are left out (``keep="all"`` computes them on demand from the curves).
     """
     from .._kernels.metrics import grid_metrics
     n = stop - start
@@ -165,15 +167,18 @@ def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None) -
         compiled = _model(spec).compiled
         for i in degenerate:
             conc[i], eff[i] = _fallback(spec, theta[i], weight[i], compiled)
-    exposure = out.get("exposure")
-    if exposure is None:
-        exposure = np.empty((n, 3))
-    emetrics = out.get("effect_metrics")
-    if emetrics is None:
-        emetrics = np.empty((n, n_ep, 5))
-    grid_metrics(t, conc[:, 0, :], eff, spec.thresholds, spec.signs, exposure, emetrics)
-    out = {"conc": conc, "effects": eff, "theta": theta, "covariates": cov_values,
-           "exposure": exposure, "effect_metrics": emetrics, "n_fallback": int(degenerate.size)}
+    result = {"conc": conc, "effects": eff, "theta": theta, "covariates": cov_values,
+              "n_fallback": int(degenerate.size)}
+    if metrics:
+        exposure = out.get("exposure")
+        if exposure is None:
+            exposure = np.empty((n, 3))
+        emetrics = out.get("effect_metrics")
+        if emetrics is None:
+            emetrics = np.empty((n, n_ep, 5))
+        grid_metrics(t, conc[:, 0, :], eff, spec.thresholds, spec.signs, exposure, emetrics)
+        result.update(exposure=exposure, effect_metrics=emetrics)
+    out = result
     if spec.residual is not None:
         obs = {}
         for name, entry in spec.residual.outputs.items():

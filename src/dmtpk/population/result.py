@@ -50,7 +50,6 @@ class PopulationResult:
     observations: dict | None = None
     parameters: dict = field(default_factory=dict)
     covariates: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
     summaries: dict = field(default_factory=dict)
     target_counts: dict = field(default_factory=dict)
     n_fallback: int = 0
@@ -116,6 +115,32 @@ class PopulationResult:
         return self.summaries[output].percentiles(q)
 
     # -- metrics -----------------------------------------------------------------------------
+    @property
+    def metrics(self) -> dict:
+        """Per-subject metrics (``keep="all"``), computed from the curves on first use:
+        ``cmax``, ``tmax``, ``auc`` and ``<endpoint>.<onset|peak|time_to_peak|offset|duration>``
+        for endpoints with a threshold, each of shape (n,)."""
+        if self.keep != "all":
+            return {}
+        cached = self.__dict__.get("_metrics")
+        if cached is None:
+            from .._kernels.metrics import grid_metrics
+            spec = self.spec
+            eff = np.stack([self.effects[e] for e in spec.ep_names], axis=1) if spec.ep_names \
+                else np.zeros((self.n, 0, self.time.size))
+            exposure = np.empty((self.n, 3))
+            em = np.empty((self.n, len(spec.ep_names), 5))
+            grid_metrics(self.time, np.ascontiguousarray(self.concentration), eff,
+                         spec.thresholds, spec.signs, exposure, em)
+            cached = {nm: exposure[:, j] for j, nm in enumerate(("cmax", "tmax", "auc"))}
+            for k, ep in enumerate(spec.ep_names):
+                if not np.isnan(spec.thresholds[k]):
+                    for f, nm in enumerate(("onset", "peak", "time_to_peak", "offset",
+                                            "duration")):
+                        cached[f"{ep}.{nm}"] = em[:, k, f]
+            self.__dict__["_metrics"] = cached
+        return cached
+
     def metric(self, name: str, endpoint: str | None = None) -> np.ndarray:
         """Per-subject metric (``keep="all"``): ``cmax`` (ng/mL), ``tmax`` (min), ``auc``
         (ng·min/mL), or for an endpoint ``onset``, ``peak``, ``time_to_peak``, ``offset``,

@@ -250,28 +250,31 @@ def _dask_client(client, n_workers):
     return Client(cluster), cluster
 
 
-def _allocate(spec, n):
+def _allocate(spec, n, metrics=True):
     m = spec.times.size
     n_ep = spec.ep.shape[0]
-    return {"conc": np.empty((n, spec.rows.size, m)), "effects": np.empty((n, n_ep, m)),
-            "exposure": np.empty((n, 3)), "effect_metrics": np.empty((n, n_ep, 5))}
+    out = {"conc": np.empty((n, spec.rows.size, m)), "effects": np.empty((n, n_ep, m))}
+    if metrics:
+        out.update(exposure=np.empty((n, 3)), effect_metrics=np.empty((n, n_ep, 5)))
+    return out
 
 
 def _run_all(spec, n, chunks, backend, client, n_workers, bar):
     """Every subject into preallocated arrays (chunks of the Numba backend write in place)."""
-    full = _allocate(spec, n)
+    full = _allocate(spec, n, metrics=False)  # metrics come on demand from the curves
     parts = []
     if backend == "numba":
         for s, e in chunks:
             views = {k: v[s:e] for k, v in full.items()}
-            parts.append(_slim(run_chunk(spec, s, e, out=views)))
+            parts.append(_slim(run_chunk(spec, s, e, out=views, metrics=False)))
             if bar is not None:
                 bar.update(e - s)
         return full, parts
     cl, own = _dask_client(client, n_workers)
     try:
         spec_f = cl.scatter(spec, broadcast=True)
-        futures = [cl.submit(run_chunk, spec_f, s, e, pure=False) for s, e in chunks]
+        futures = [cl.submit(run_chunk, spec_f, s, e, None, False, pure=False)
+                   for s, e in chunks]
         for f, (s, e) in zip(futures, chunks):
             part = f.result()
             for k in full:
@@ -307,13 +310,6 @@ def _collect_all(result, spec, full, parts):
     result.parameters = {nm: theta[:, j] for j, nm in enumerate(spec.param_names)}
     result.covariates = {k: np.concatenate([p["covariates"][k] for p in parts])
                          for k in parts[0]["covariates"]}
-    exposure = full["exposure"]
-    result.metrics = {nm: exposure[:, j] for j, nm in enumerate(("cmax", "tmax", "auc"))}
-    em = full["effect_metrics"]
-    for k, ep in enumerate(spec.ep_names):
-        if not np.isnan(spec.thresholds[k]):
-            for f, nm in enumerate(("onset", "peak", "time_to_peak", "offset", "duration")):
-                result.metrics[f"{ep}.{nm}"] = em[:, k, f]
     if spec.residual is not None:
         result.observations = {nm: np.concatenate([p["observations"][nm] for p in parts])
                                for nm in spec.residual.names}

@@ -1,0 +1,637 @@
+"""Scenario files: a simulation study as one reproducible TOML file.
+
+A scenario names a model, the regimens to compare, the time grid, optionally a virtual population
+(size, seed, backend) and the files to write. ``dmtpk run SCENARIO.toml`` runs it; from Python,
+:func:`load_scenario` then :func:`run_scenario`. The same seed gives the same subjects, so the
+file is the whole record of a Monte Carlo study.
+
+Format::
+
+    [scenario]
+    name = "routes"                       # optional; used in titles
+    description = "IV bolus vs bolus + infusion"
+    model = "eckernas2022"                # library name, or a .toml path relative to this file
+    until = "60 min"                      # end of the time grid (default 60 min)
+    step = "0.25 min"                     # grid step (default 0.25 min)
+    thresholds = { intensity = 5 }        # optional: per endpoint, for the effect metrics
+
+    [population]                          # optional; without it the typical subject is simulated
+    n = 10000
+    seed = 1
+    backend = "numba"                     # numba | dask
+    scheduler = "tcp://host:8786"         # optional, dask only (default: a local cluster)
+    keep = "summary"                      # summary (default, bounded memory) | all
+    percentiles = [5, 50, 95]             # outer pair = the interval reported (default 5, 50, 95)
+    covariates = { WT = 70 }              # optional, as simulate_population's covariates
+
+    [[regimens]]
+    label = "IV bolus 20 mg fumarate"
+    events = [{ type = "bolus", dose = "20 mg", salt = "fumarate" }]
+
+    [[regimens]]
+    label = "16 mg + 1.4 mg/min for 30 min"
+    events = [
+      { type = "bolus", dose = "16 mg", salt = "fumarate" },
+      { type = "infusion", rate = "1.4 mg/min", duration = "30 min", salt = "fumarate" },
+    ]
+
+    [outputs]                             # optional; paths relative to this file
+    metrics = "routes-metrics.csv"        # metric table (population: median and interval)
+    curves = "routes-curves.csv"          # time courses (population: percentile bands)
+    plot = "routes.png"                   # comparison figure
+
+Event keys: ``type`` (``bolus``, ``infusion``, ``inhalation``), and the arguments of
+:class:`~dmtpk.Bolus`, :class:`~dmtpk.Infusion` or :class:`~dmtpk.Inhalation` (``dose``,
+``rate``, ``duration``, ``at``, ``salt``; ``f``, ``ka``, ``lag`` for inhalations), plus
+``every`` and ``times`` to repeat the event. Every mistake is reported with the file and the key.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from .errors import DmtpkError, ValidationError
+from .library import load_model
+from .regimen import Bolus, Infusion, Inhalation, Regimen, as_regimen
+from .units import to_canonical
+
+__all__ = ["Scenario", "Arm", "ScenarioError", "ScenarioResult", "load_scenario",
+           "scenario_from_dict", "run_scenario", "event_from_spec", "time_grid",
+           "result_metrics", "population_metrics", "write_atomic", "METRIC_UNITS"]
+
+#: Event types of a scenario and the keys each accepts (besides ``type``, ``every``, ``times``).
+EVENT_TYPES = {
+    "bolus": (Bolus, ("dose", "at", "salt")),
+    "infusion": (Infusion, ("dose", "rate", "duration", "at", "salt")),
+    "inhalation": (Inhalation, ("dose", "at", "salt", "f", "ka", "lag")),
+}
+_SCENARIO_KEYS = {"name", "description", "model", "until", "step", "thresholds"}
+_POPULATION_KEYS = {"n", "seed", "backend", "scheduler", "keep", "percentiles", "covariates",
+                    "chunk_size"}
+_OUTPUT_KEYS = {"metrics", "curves", "plot"}
+_TABLES = {"scenario", "population", "regimens", "outputs"}
+
+#: Unit of each metric (effect metrics by their suffix; ``peak`` is in the endpoint's unit).
+METRIC_UNITS = {"cmax": "ng/mL", "tmax": "min", "auc": "ng·min/mL", "half_life": "min",
+                "onset": "min", "time_to_peak": "min", "offset": "min", "duration": "min"}
+
+
+class ScenarioError(DmtpkError, ValueError):
+    """A scenario file (or the equivalent mapping) is malformed.
+
+    Parameters
+    ----------
+    path : str
+        The file, or ``"<dict>"``.
+    key : str
+        The key at fault, e.g. ``"regimens[2].events[1].dose"``.
+    message : str
+        What is wrong and what is allowed.
+    """
+
+    def __init__(self, path: str, key: str, message: str):
+        self.path = str(path)
+        self.key = key
+        super().__init__(f"{self.path}: [{key}] {message}" if key else f"{self.path}: {message}")
+
+
+# -- building blocks shared with the command line ------------------------------------------------
+
+def time_grid(until="60 min", step="0.25 min") -> np.ndarray:
+    """Uniform output times from 0 to ``until`` every ``step`` (min), ``until`` included.
+
+    Raises
+    ------
+    ValidationError
+        Non-positive values, or ``until`` not a whole number of steps.
+    """
+    end = to_canonical(until, "time", "until")
+    dt = to_canonical(step, "time", "step")
+    if not (math.isfinite(end) and end > 0):
+        raise ValidationError("until", f"must be a positive time, got {until!r}")
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValidationError("step", f"must be a positive time, got {step!r}")
+    k = int(round(end / dt))
+    if k < 1 or abs(k * dt - end) > 1e-9 * max(end, 1.0):
+        raise ValidationError("until", f"{until!r} is not a whole number of steps of {step!r}")
+    if k > 1_000_000:
+        raise ValidationError("step", f"{k + 1} output times is too many; use a larger step")
+    return np.linspace(0.0, end, k + 1)
+
+
+def event_from_spec(spec: dict, key: str = "event") -> Regimen:
+    """One dose event (repeated when ``every`` and ``times`` are given) from a mapping.
+
+    Parameters
+    ----------
+    spec : mapping
+        ``type`` (``"bolus"``, ``"infusion"``, ``"inhalation"``) and the event's arguments.
+    key : str
+        Name of the entry, for messages.
+    """
+    if not isinstance(spec, dict):
+        raise ValidationError(key, f"an event is a table with a 'type', got {spec!r}")
+    spec = dict(spec)
+    kind = spec.pop("type", None)
+    if kind not in EVENT_TYPES:
+        raise ValidationError(f"{key}.type", f"expected one of {sorted(EVENT_TYPES)}, "
+                                             f"got {kind!r}")
+    cls, allowed = EVENT_TYPES[kind]
+    every, times = spec.pop("every", None), spec.pop("times", None)
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ValidationError(key, f"unknown key(s) {unknown} for a {kind}; allowed: "
+                                   f"{sorted(allowed) + ['every', 'times']}")
+    try:
+        event = cls(**spec)
+    except TypeError as exc:  # e.g. a bolus without its dose
+        raise ValidationError(key, f"a {kind} needs {_required(kind)} ({exc})") from None
+    except DmtpkError as exc:
+        raise ValidationError(key, str(exc)) from None
+    if (every is None) != (times is None):
+        raise ValidationError(key, "give both 'every' (interval) and 'times' (number of doses) "
+                                   "to repeat an event, or neither")
+    if every is None:
+        return Regimen((event,))
+    try:
+        return event.every(every, times=times)
+    except DmtpkError as exc:
+        raise ValidationError(key, str(exc)) from None
+
+
+def _required(kind: str) -> str:
+    return {"bolus": "a dose", "inhalation": "a dose",
+            "infusion": "two of dose, rate and duration"}[kind]
+
+
+def _label_of(regimen: Regimen) -> str:
+    parts = []
+    for ev in regimen:
+        if isinstance(ev, Bolus):
+            parts.append(f"IV bolus {ev.dose:.4g} mg")
+        elif isinstance(ev, Infusion):
+            parts.append(f"infusion {ev.rate:.4g} mg/min x {ev.duration:.4g} min")
+        else:
+            parts.append(f"inhaled {ev.dose:.4g} mg")
+        if ev.at:
+            parts[-1] += f" at {ev.at:g} min"
+    return " + ".join(parts) + " (base)"
+
+
+def result_metrics(result, thresholds: dict | None = None) -> dict:
+    """Metrics of one subject as a flat mapping: ``cmax``, ``tmax``, ``auc``, ``half_life`` and
+    ``<endpoint>.onset``, ``.peak``, ``.time_to_peak``, ``.offset``, ``.duration``."""
+    m = result.metrics(thresholds)
+    out = dict(m.exposure.as_dict())
+    for name, e in m.effects.items():
+        for k in ("onset", "peak", "time_to_peak", "offset", "duration"):
+            out[f"{name}.{k}"] = float(getattr(e, k))
+    return out
+
+
+def population_metrics(result, q=(5, 50, 95)) -> dict:
+    """Per metric: (values at the percentiles ``q``, share of subjects without the metric)."""
+    pct = result.metric_percentiles(q)
+    nan = result.metric_nan_fraction()
+    return {k: (np.asarray(v, dtype=float), float(nan.get(k, 0.0))) for k, v in pct.items()}
+
+
+def metric_unit(model, key: str) -> str:
+    """Unit of a metric key (``"cmax"``, ``"intensity.peak"``...)."""
+    base = key.split(".")[-1]
+    if base == "peak" and "." in key:
+        return model.endpoint(key.split(".")[0]).unit or ""
+    return METRIC_UNITS.get(base, "")
+
+
+def write_atomic(path, write, force: bool = False) -> Path:
+    """Write a file through a temporary file in the same folder, then rename it into place.
+
+    A failure (or an interruption) while writing leaves neither a partial file nor the
+    temporary one; an existing file is kept unless ``force``.
+
+    Parameters
+    ----------
+    path : str or Path
+    write : callable
+        ``write(temporary_path)`` writes the content.
+    force : bool
+        Overwrite an existing file.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise DmtpkError(f"{path} exists; use --force to overwrite it")
+    if path.is_dir():
+        raise DmtpkError(f"{path} is a folder, not a file name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise DmtpkError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_outputs(paths, force: bool) -> None:
+    """Fail early, before any simulation, if an output exists (without ``force``), sits in a
+    missing folder, or is named twice."""
+    seen = set()
+    for p in paths:
+        if p is None:
+            continue
+        p = Path(p)
+        if p.resolve() in seen:
+            raise DmtpkError(f"{p} is named for two outputs")
+        seen.add(p.resolve())
+        if p.exists() and not force:
+            raise DmtpkError(f"{p} exists; use --force to overwrite it")
+        if p.is_dir():
+            raise DmtpkError(f"{p} is a folder, not a file name")
+        folder = p.parent if str(p.parent) else Path(".")
+        if not folder.is_dir():
+            raise DmtpkError(f"{p}: folder {folder} does not exist")
+
+
+# -- scenario files ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arm:
+    """One regimen of a scenario."""
+
+    label: str
+    regimen: Regimen
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario; build it with :func:`load_scenario` or :func:`scenario_from_dict`.
+
+    Attributes
+    ----------
+    model : str
+        Library name or path of the model file.
+    arms : tuple of Arm
+    times : ndarray
+        Output times (min).
+    n : int or None
+        Population size, or None for the typical subject only.
+    outputs : mapping
+        ``metrics``, ``curves``, ``plot`` -> Path (absent keys are not written).
+    """
+
+    name: str
+    description: str
+    model: str
+    arms: tuple
+    times: np.ndarray
+    thresholds: MappingProxyType
+    n: int | None = None
+    seed: int = 0
+    backend: str = "numba"
+    scheduler: str | None = None
+    keep: str = "summary"
+    percentiles: tuple = (5.0, 50.0, 95.0)
+    covariates: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    chunk_size: int | None = None
+    outputs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    path: str = "<dict>"
+
+
+def load_scenario(path) -> Scenario:
+    """Read and validate a scenario file (TOML); relative paths are taken from its folder."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ScenarioError(str(p), "", "file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(str(p), "", "is a folder, not a scenario file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(p), "", f"not valid TOML: {exc}") from None
+    return scenario_from_dict(raw, str(p), base_dir=p.parent)
+
+
+def _table(raw, name, path, required=False):
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise ScenarioError(path, name, "missing")
+        return {}
+    if not isinstance(value, dict):
+        raise ScenarioError(path, name, f"must be a table, got {value!r}")
+    return value
+
+
+def _unknown(table, allowed, key, path):
+    extra = sorted(set(table) - set(allowed))
+    if extra:
+        raise ScenarioError(path, key, f"unknown key(s) {extra}; allowed: {sorted(allowed)}")
+
+
+def _int(value, key, path, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ScenarioError(path, key, f"must be a whole number >= {low}, got {value!r}")
+    return value
+
+
+def scenario_from_dict(raw: dict, path: str = "<dict>", base_dir=None) -> Scenario:
+    """Validate a scenario given as a mapping (the parsed TOML); see the module docstring."""
+    if not isinstance(raw, dict):
+        raise ScenarioError(path, "", f"a scenario is a mapping, got {type(raw).__name__}")
+    _unknown(raw, _TABLES, "", path)
+    base = Path(base_dir) if base_dir is not None else Path(".")
+    sc = _table(raw, "scenario", path, required=True)
+    _unknown(sc, _SCENARIO_KEYS, "scenario", path)
+    model = sc.get("model")
+    if not isinstance(model, str) or not model:
+        raise ScenarioError(path, "scenario.model", f"a model name or .toml path is required, "
+                                                    f"got {model!r}")
+    if model.endswith(".toml") and not Path(model).is_absolute():
+        model = str(base / model)
+    try:
+        times = time_grid(sc.get("until", "60 min"), sc.get("step", "0.25 min"))
+    except DmtpkError as exc:
+        raise ScenarioError(path, "scenario", str(exc)) from None
+    thresholds = sc.get("thresholds", {})
+    if not isinstance(thresholds, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in thresholds.values()):
+        raise ScenarioError(path, "scenario.thresholds", "must map endpoint names to numbers, "
+                                                         f"got {thresholds!r}")
+
+    regimens = raw.get("regimens")
+    if not isinstance(regimens, list) or not regimens:
+        raise ScenarioError(path, "regimens", "at least one [[regimens]] table is required")
+    arms, labels = [], set()
+    for i, arm in enumerate(regimens, start=1):
+        key = f"regimens[{i}]"
+        if not isinstance(arm, dict):
+            raise ScenarioError(path, key, f"must be a table, got {arm!r}")
+        _unknown(arm, {"label", "events"}, key, path)
+        events = arm.get("events")
+        if not isinstance(events, list) or not events:
+            raise ScenarioError(path, f"{key}.events", "a list of at least one event is required")
+        regimen = Regimen(())
+        for j, ev in enumerate(events, start=1):
+            try:
+                regimen = regimen + event_from_spec(ev, f"{key}.events[{j}]")
+            except ValidationError as exc:
+                raise ScenarioError(path, exc.field, str(exc)[len(exc.field) + 2:]) from None
+        label = arm.get("label", _label_of(regimen))
+        if not isinstance(label, str) or not label:
+            raise ScenarioError(path, f"{key}.label", f"must be a text, got {label!r}")
+        if label in labels:
+            raise ScenarioError(path, f"{key}.label", f"{label!r} is used twice")
+        labels.add(label)
+        arms.append(Arm(label, regimen))
+
+    pop = _table(raw, "population", path)
+    _unknown(pop, _POPULATION_KEYS, "population", path)
+    n = seed = None
+    extra = {}
+    if pop:
+        if "n" not in pop or "seed" not in pop:
+            raise ScenarioError(path, "population", "a population needs n and seed")
+        n = _int(pop["n"], "population.n", path, 1)
+        seed = _int(pop["seed"], "population.seed", path, 0)
+        backend = pop.get("backend", "numba")
+        if backend not in ("numba", "dask"):
+            raise ScenarioError(path, "population.backend", f"expected 'numba' or 'dask', got "
+                                                            f"{backend!r}")
+        scheduler = pop.get("scheduler")
+        if scheduler is not None and (backend != "dask" or not isinstance(scheduler, str)):
+            raise ScenarioError(path, "population.scheduler", "an address (text), with "
+                                                              "backend = 'dask' only")
+        keep = pop.get("keep", "summary")
+        if keep not in ("summary", "all"):
+            raise ScenarioError(path, "population.keep", f"expected 'summary' or 'all', got "
+                                                         f"{keep!r}")
+        q = pop.get("percentiles", [5, 50, 95])
+        if not isinstance(q, list) or len(q) != 3 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in q) \
+                or not 0 <= q[0] < q[1] < q[2] <= 100:
+            raise ScenarioError(path, "population.percentiles", "three increasing percentiles "
+                                                                f"in 0-100, got {q!r}")
+        covs = pop.get("covariates", {})
+        if not isinstance(covs, dict):
+            raise ScenarioError(path, "population.covariates", f"must be a table, got {covs!r}")
+        chunk = pop.get("chunk_size")
+        if chunk is not None:
+            chunk = _int(chunk, "population.chunk_size", path, 1)
+        extra = dict(backend=backend, scheduler=scheduler, keep=keep,
+                     percentiles=tuple(float(v) for v in q),
+                     covariates=MappingProxyType(dict(covs)), chunk_size=chunk)
+
+    out = _table(raw, "outputs", path)
+    _unknown(out, _OUTPUT_KEYS, "outputs", path)
+    outputs = {}
+    for k, v in out.items():
+        if not isinstance(v, str) or not v:
+            raise ScenarioError(path, f"outputs.{k}", f"must be a file name, got {v!r}")
+        outputs[k] = Path(v) if Path(v).is_absolute() else base / v
+    if "plot" in outputs and outputs["plot"].suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ScenarioError(path, "outputs.plot", "must end in .png, .pdf or .svg")
+    for k in ("metrics", "curves"):
+        if k in outputs and outputs[k].suffix.lower() != ".csv":
+            raise ScenarioError(path, f"outputs.{k}", "must end in .csv")
+    return Scenario(name=str(sc.get("name", Path(path).stem)), description=str(sc.get(
+        "description", "")), model=model, arms=tuple(arms), times=times,
+        thresholds=MappingProxyType(dict(thresholds)), n=n,
+        seed=seed if seed is not None else 0, outputs=MappingProxyType(outputs), path=str(path),
+        **extra)
+
+
+# -- running ---------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class ScenarioResult:
+    """What a scenario produced: one :class:`~dmtpk.Result` (typical subject) or
+    :class:`~dmtpk.PopulationResult` per regimen, keyed by label."""
+
+    scenario: Scenario
+    model: object
+    runs: dict
+
+    @property
+    def is_population(self) -> bool:
+        return self.scenario.n is not None
+
+    def metrics(self) -> dict:
+        """label -> metric key -> value (typical subject) or (percentile values, share
+        without the metric) (population)."""
+        if self.is_population:
+            return {lb: population_metrics(r, self.scenario.percentiles)
+                    for lb, r in self.runs.items()}
+        return {lb: result_metrics(r, dict(self.scenario.thresholds))
+                for lb, r in self.runs.items()}
+
+    def metric_rows(self) -> list[tuple]:
+        """Rows of the metric table: (regimen, metric, unit, value) for a typical subject, or
+        (regimen, metric, unit, low, median, high, share without) for a population."""
+        rows = []
+        for label, ms in self.metrics().items():
+            for key, v in ms.items():
+                unit = metric_unit(self.model, key)
+                if self.is_population:
+                    q, nan = v
+                    rows.append((label, key, unit, float(q[0]), float(q[1]), float(q[2]), nan))
+                else:
+                    rows.append((label, key, unit, float(v)))
+        return rows
+
+    def metric_header(self) -> tuple:
+        if self.is_population:
+            lo, mid, hi = self.scenario.percentiles
+            return ("regimen", "metric", "unit", f"p{lo:g}", f"p{mid:g}", f"p{hi:g}",
+                    "share without")
+        return ("regimen", "metric", "unit", "value")
+
+    def curve_rows(self):
+        """Header and rows of the time courses (typical subject: every output; population: the
+        percentiles of each output at each time)."""
+        model = self.model
+        if self.is_population:
+            outputs = ["concentration"] + [ep.name for ep in model.effects]
+            qs = self.scenario.percentiles
+            header = ("regimen", "output", "unit", "time [min]") + tuple(f"p{q:g}" for q in qs)
+            rows = []
+            for label, r in self.runs.items():
+                for out in outputs:
+                    unit = "ng/mL" if out == "concentration" else model.endpoint(out).unit
+                    pct = r.percentiles(qs, out)
+                    for k, t in enumerate(r.time):
+                        rows.append((label, out, unit, float(t)) + tuple(float(p) for p in
+                                                                         pct[:, k]))
+            return header, rows
+        header, rows = None, []
+        for label, r in self.runs.items():
+            cols = curve_columns(r)
+            if header is None:
+                header = ("regimen",) + tuple(cols)
+            arrays = list(cols.values())
+            for k in range(r.time.size):
+                rows.append((label,) + tuple(float(a[k]) for a in arrays))
+        return header, rows
+
+    def figure(self, individuals: int = 0):
+        """The comparison figure: time courses (typical subject) or percentile bands."""
+        from . import plot
+        labels = list(self.runs)
+        results = list(self.runs.values())
+        if self.is_population:
+            fig = plot.compare_bands(results, labels, q=self.scenario.percentiles)
+        else:
+            fig = plot.compare(results, labels)
+        if self.scenario.description:
+            fig.suptitle(f"{self.model.name}: {self.scenario.description}", fontsize="medium")
+        return fig
+
+    def write(self, force: bool = False) -> list[Path]:
+        """Write the scenario's outputs atomically; returns the paths written."""
+        outs = self.scenario.outputs
+        check_outputs(outs.values(), force)
+        written = []
+        if "metrics" in outs:
+            written.append(write_csv(outs["metrics"], self.metric_header(), self.metric_rows(),
+                                     force))
+        if "curves" in outs:
+            header, rows = self.curve_rows()
+            written.append(write_csv(outs["curves"], header, rows, force))
+        if "plot" in outs:
+            fig = self.figure()
+            written.append(write_atomic(outs["plot"], lambda p: fig.savefig(
+                p, dpi=120, format=outs["plot"].suffix[1:].lower()), force))
+        return written
+
+
+def curve_columns(result) -> dict:
+    """A single subject's outputs as columns named with units (as ``Result.to_dataframe``)."""
+    cols = {"time [min]": result.time, "Cp [ng/mL]": result.concentration}
+    if result.metabolite_concentration is not None:
+        cols[f"C_{result.model.metabolite.name} [ng/mL]"] = result.metabolite_concentration
+    for ep in result.model.effects:
+        cols[f"Ce_{ep.name} [ng/mL]"] = result.effect_sites[ep.name]
+        cols[f"{ep.name} [{ep.unit}]" if ep.unit else ep.name] = result.effects[ep.name]
+    return cols
+
+
+def write_csv(path, header, rows, force: bool = False) -> Path:
+    """Write a CSV atomically; floats with full precision."""
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            for row in rows:
+                w.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v
+                            for v in row])
+    return write_atomic(path, write, force)
+
+
+def _client(scenario):
+    if scenario.backend != "dask" or scenario.scheduler is None:
+        return None
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise DmtpkError("the dask backend needs dask.distributed: pip install "
+                         "'dmtpk[dask]'") from None
+    try:
+        return Client(scenario.scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise DmtpkError(f"cannot reach the Dask scheduler at {scenario.scheduler}: "
+                         f"{exc}") from None
+
+
+def run_scenario(scenario, progress: bool | None = None) -> ScenarioResult:
+    """Run every regimen of a scenario (a :class:`Scenario` or a file path).
+
+    Returns
+    -------
+    ScenarioResult
+        Outputs are not written; call :meth:`ScenarioResult.write`.
+    """
+    from .population import simulate_population
+    from .simulate import simulate
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    model = load_model(scenario.model)
+    thresholds = dict(scenario.thresholds)
+    for name in thresholds:
+        model.endpoint(name)
+    for arm in scenario.arms:
+        missing = as_regimen(arm.regimen).routes - set(model.routes)
+        if missing:
+            raise ValidationError("route", f"regimen {arm.label!r} uses route(s) "
+                                           f"{sorted(missing)}; model {model.name!r} has "
+                                           f"{list(model.routes)}")
+    runs = {}
+    if scenario.n is None:
+        for arm in scenario.arms:
+            runs[arm.label] = simulate(model, arm.regimen, scenario.times)
+        return ScenarioResult(scenario, model, runs)
+    client = _client(scenario)
+    try:
+        for arm in scenario.arms:
+            runs[arm.label] = simulate_population(
+                model, arm.regimen, scenario.times, n=scenario.n, seed=scenario.seed,
+                backend=scenario.backend, keep=scenario.keep, chunk_size=scenario.chunk_size,
+                covariates=dict(scenario.covariates) or None, thresholds=thresholds or None,
+                client=client, progress=progress)
+    finally:
+        if client is not None:
+            client.close()
+    return ScenarioResult(scenario, model, runs)
