@@ -7,7 +7,9 @@ available, Cmax and Tmax are refined between grid points, so they do not depend 
 
 Effect (on the continuous solution): onset and offset are the first and last times the response
 crosses its threshold, found by root finding (Brent's method to 1e-10 min) on brackets from a
-dense grid, never by interpolating the output grid. Duration is the total time beyond the
+dense grid, never by interpolating the output grid. Peaks (Cmax, peak response) are located on
+the same dense grid and refined by a bounded scalar search, which stops near sqrt(eps) x t
+(about 1e-7 min at t = 60 min). Duration is the total time beyond the
 threshold ("beyond" is above for a response the drug raises and below for one it lowers).
 """
 
@@ -108,7 +110,15 @@ def _refine_extreme(fn, t: np.ndarray, y: np.ndarray, sign: int) -> tuple[float,
     return best_t, best_y
 
 
-def exposure_metrics(t: np.ndarray, c: np.ndarray, fn=None) -> ExposureMetrics:
+def _dense_grid(t0: float, t1: float, t: np.ndarray, extra_times) -> np.ndarray:
+    """The output grid, a dense uniform grid and the event times in [t0, t1], merged."""
+    extra = np.asarray(extra_times, dtype=float)
+    return np.unique(np.concatenate([np.asarray(t, dtype=float),
+                                     np.linspace(t0, t1, DENSE_POINTS),
+                                     extra[(extra >= t0) & (extra <= t1)]]))
+
+
+def exposure_metrics(t: np.ndarray, c: np.ndarray, fn=None, extra_times=()) -> ExposureMetrics:
     """Exposure metrics of a concentration profile.
 
     Parameters
@@ -118,11 +128,21 @@ def exposure_metrics(t: np.ndarray, c: np.ndarray, fn=None) -> ExposureMetrics:
     c : ndarray, shape (n,)
         Concentrations (ng/mL).
     fn : callable, optional
-        Continuous concentration, times -> ng/mL, used to refine Cmax and Tmax.
+        Continuous concentration, times -> ng/mL. Cmax and Tmax are then searched on a dense
+        grid (plus ``extra_times``, the event times) and refined between its points, so they do
+        not depend on the output grid (a profile may fall and rise again between two output
+        times, as after a bolus followed by a lagged dose).
+    extra_times : sequence of float
+        Event times to include in the dense grid.
     """
-    tmax, cmax = _refine_extreme(fn, t, c, +1)
-    return ExposureMetrics(cmax=cmax, tmax=tmax, auc=auc_linear_up_log_down(t, c),
-                           half_life=terminal_half_life(t, c))
+    if fn is None:
+        tmax, cmax = _refine_extreme(None, t, c, +1)
+    else:
+        grid = _dense_grid(float(t[0]), float(t[-1]), t, extra_times)
+        tmax, cmax = _refine_extreme(fn, grid, fn(grid), +1)
+    return ExposureMetrics(cmax=float(cmax), tmax=float(tmax),
+                           auc=auc_linear_up_log_down(t, c),
+                           half_life=float(terminal_half_life(t, c)))
 
 
 def threshold_crossings(fn, grid: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -163,9 +183,7 @@ def effect_metrics(name: str, fn, t0: float, t1: float, threshold: float, direct
     extra_times : sequence of float
         Times to include in the bracketing grid (event times, where the response may jump).
     """
-    grid = np.linspace(t0, t1, DENSE_POINTS)
-    extra = np.asarray(extra_times, dtype=float)
-    grid = np.unique(np.concatenate([grid, extra[(extra >= t0) & (extra <= t1)]]))
+    grid = _dense_grid(t0, t1, np.array([t0, t1]), extra_times)
     s = float(direction)
 
     def g(x):

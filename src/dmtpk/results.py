@@ -156,7 +156,8 @@ class Result:
         thresholds = dict(thresholds or {})
         for name in thresholds:
             self.model.endpoint(name)  # raises for an unknown endpoint
-        exposure = exposure_metrics(self.time, self.concentration, self.concentration_at)
+        exposure = exposure_metrics(self.time, self.concentration, self.concentration_at,
+                                    extra_times=self.events.breaks)
         effects = {}
         t0, t1 = float(self.time[0]), float(self.time[-1])
         for ep in self.model.effects:

@@ -235,7 +235,8 @@ def write_atomic(path, write, force: bool = False) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DmtpkError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}",
+                               dir=folder)
     os.close(fd)
     try:
         write(tmp)

@@ -133,6 +133,22 @@ BLOCK = 256
 MAX_POLES = 6
 
 
+@njit(cache=True, inline="always")
+def record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh, weight):
+    """(F, lag in min, amount scale) of event-table record ``r`` for one subject: NaN F or lag
+    means the model's inhaled-route value (F_INH, TLAG_INH) for an inhaled record, 1 and 0
+    otherwise; per-kg records scale by the body weight."""
+    route = ev_route[r]
+    f = ev_f[r]
+    lag = ev_lag[r]
+    if math.isnan(f):
+        f = f_inh if route == 1 else 1.0
+    if math.isnan(lag):
+        lag = lag_inh if route == 1 else 0.0
+    scale = weight if ev_perkg[r] else 1.0
+    return f, lag, scale
+
+
 @njit(cache=True)
 def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_time, ev_amt,
                     ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_ka, ev_evid, ev_perkg, td, kind,
@@ -197,13 +213,8 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
         if ev_evid[r] != 1:
             continue
         route = ev_route[r]
-        f = ev_f[r]
-        lag = ev_lag[r]
-        if math.isnan(f):
-            f = f_inh if route == 1 else 1.0
-        if math.isnan(lag):
-            lag = lag_inh if route == 1 else 0.0
-        scale = weight if ev_perkg[r] else 1.0
+        f, lag, scale = record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh,
+                                      weight)
         td[nd] = ev_time[r] + lag
         if ev_rate[r] > 0:
             kind[nd] = 1

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from .linear import (BLOCK, EP_CODE, EP_E0, EP_EC50, EP_EMAX, EP_FRACTIONAL, EP_GAMMA, EP_SIGN,
-                     EP_SLOPE, EP_STATE, pd_curve)
+                     EP_SLOPE, EP_STATE, pd_curve, record_values)
 from .system import (L_CENTRAL, L_DEPOT, L_ELIM, L_METAB, L_NSTATES, P_FM, P_KA, P_MV, P_V1,
                      fill_system)
 
@@ -344,13 +344,8 @@ def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, e
             t_eff[r] = np.inf
             continue
         route = ev_route[r]
-        f = ev_f[r]
-        lag = ev_lag[r]
-        if math.isnan(f):
-            f = f_inh if route == 1 else 1.0
-        if math.isnan(lag):
-            lag = lag_inh if route == 1 else 0.0
-        scale = weight if ev_perkg[r] else 1.0
+        f, lag, scale = record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh,
+                                      weight)
         t_eff[r] = ev_time[r] + lag
         if route == 1:
             dj = depot_of_row[r]

@@ -71,12 +71,27 @@ class LinearTrajectory:
             if np.any(b):
                 y = y + _phi1_tau(self.lam, tau) * (self.vinv @ b)
             return y @ self.v.T
+        # Matrix exponential of the augmented matrix [[A, b], [0, 0]], stepped through the
+        # sorted offsets; step matrices are cached by step length (a uniform grid needs one).
         n = x0.size
         aug = np.zeros((n + 1, n + 1))
         aug[:n, :n] = self.a
         aug[:n, n] = b
+        cache = {}
+        order = np.argsort(tau, kind="stable")
+        out = np.empty((tau.size, n))
         xe = np.append(x0, 1.0)
-        return np.array([(expm(aug * t) @ xe)[:n] for t in tau]).reshape(tau.size, n)
+        prev = 0.0
+        for k in order:
+            dt = float(tau[k]) - prev
+            if dt != 0.0:
+                step = cache.get(dt)
+                if step is None:
+                    step = cache[dt] = expm(aug * dt)
+                xe = step @ xe
+                prev = float(tau[k])
+            out[k] = xe[:n]
+        return out
 
     def __call__(self, t) -> np.ndarray:
         t = np.asarray(t, dtype=float)

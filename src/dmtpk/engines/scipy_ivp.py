@@ -122,8 +122,11 @@ def solve_ode(a: np.ndarray, breaks: np.ndarray, jumps: np.ndarray, rates: np.nd
             x = x + (t1 - t0) * fun(t0, x)
             segments.append((x0, None, t1))
             continue
-        res = solve_ivp(fun, (t0, t1), x, method=method, rtol=rtol, atol=atol,
-                        dense_output=True, **kwargs)
+        try:
+            res = solve_ivp(fun, (t0, t1), x, method=method, rtol=rtol, atol=atol,
+                            dense_output=True, **kwargs)
+        except ValueError as exc:  # e.g. tolerances so small that steps stop advancing
+            raise SolverError(f"solve_ivp ({method}) failed: {exc}", time=float(t0)) from None
         if res.status < 0:
             raise SolverError(f"solve_ivp ({method}) failed: {res.message}", time=float(res.t[-1]))
         segments.append((x.copy(), res.sol, t1))
