@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 
 from .errors import ValidationError
-from .metrics import EffectMetrics, ExposureMetrics, effect_metrics, exposure_metrics
+from .metrics import ExposureMetrics, effect_metrics, exposure_metrics
 from .model.spec import Model
 from .regimen.table import ResolvedEvents
 from .units import MG_PER_L_TO_NG_PER_ML

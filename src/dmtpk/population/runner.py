@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 
 import numpy as np
@@ -15,7 +13,6 @@ from ..regimen.table import EventTable
 from ..units import times_to_canonical, to_canonical
 from .chunk import ChunkSpec, check_target, run_chunk
 from .result import PopulationResult
-from .sampling import BLOCK_SIZE
 from .summary import StreamingQuantiles
 from .variability import build_covariates, build_residual, build_variability
 
