@@ -105,11 +105,6 @@ def durations_beyond(t, y, thr, s, out):
         out[i] = time_beyond(t, y[i], thr, s)
 
 
-#: Columns handled together by one thread in :func:`hist_add`: a row's values for them share
-#: a cache line, and their histograms (COLUMN_BLOCK x n_bins counts) stay in cache.
-COLUMN_BLOCK = 4
-
-
 @njit(cache=True)
 def _raise_level(counts, j, lv, target):
     """Merge bin pairs of column j from level lv up to ``target``."""
@@ -124,55 +119,49 @@ def _raise_level(counts, j, lv, target):
     return lv
 
 
-#: Rows per tile in :func:`hist_add`.
-ROW_TILE = 2048
-
-
-@njit(cache=True)
-def hist_add(x, center, width, level, counts, vmin, vmax, n_nan):
-    """Add the rows of ``x`` (n, n_cols; any memory layout) to per-column histograms.
+@njit(parallel=True, cache=True)
+def hist_add_columns(xt, center, width, level, counts, vmin, vmax, n_nan):
+    """Add values to per-column histograms; ``xt`` holds one column per row (n_cols, n),
+    C-contiguous, so each column is read as one contiguous run.
 
     Each value maps to the fine index f = floor((x - center) / width) of its column; at level L
     a bin holds the fine indices [b 2^L, (b + 1) 2^L), bins b in [-nb/2, nb/2). A value that
     does not fit raises its column's level (merging bin pairs, which is exact) just as far as
     needed, so a column ends at the lowest level that holds every value it has seen, and the
-    counts do not depend on the order or grouping of the rows. Threads own whole blocks of
-    columns, so the result does not depend on the thread count either.
+    counts do not depend on the order or grouping of the values. Threads own whole columns, so
+    the result does not depend on the thread count either.
     """
-    n, ncol = x.shape
-    for r0 in range(0, n, ROW_TILE):  # a tile of rows stays in cache across column blocks
-        _hist_tile(x[r0:min(n, r0 + ROW_TILE)], center, width, level, counts, vmin, vmax,
-                   n_nan)
-
-
-@njit(parallel=True, cache=True)
-def _hist_tile(x, center, width, level, counts, vmin, vmax, n_nan):
-    n, ncol = x.shape
+    ncol, n = xt.shape
     nb = counts.shape[1]
     half = nb // 2
-    n_blocks = (ncol + COLUMN_BLOCK - 1) // COLUMN_BLOCK
-    for jb in prange(n_blocks):
-        j0 = jb * COLUMN_BLOCK
-        j1 = min(ncol, j0 + COLUMN_BLOCK)
+    for j in prange(ncol):
+        inv = 1.0 / width[j]
+        c0 = center[j]
+        lo = vmin[j]
+        hi = vmax[j]
+        lv = level[j]
+        nan = 0
         for i in range(n):
-            for j in range(j0, j1):
-                v = x[i, j]
-                if math.isnan(v):
-                    n_nan[j] += 1
-                    continue
-                if v < vmin[j]:
-                    vmin[j] = v
-                if v > vmax[j]:
-                    vmax[j] = v
-                q = math.floor((v - center[j]) / width[j])
-                f = np.int64(min(max(q, -4.0e18), 4.0e18))
-                lv = level[j]
+            v = xt[j, i]
+            if v != v:
+                nan += 1
+                continue
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+            q = math.floor((v - c0) * inv)
+            f = np.int64(min(max(q, -4.0e18), 4.0e18))
+            b = f >> lv
+            if b < -half or b >= half:
+                need = lv
+                while (f >> need) < -half or (f >> need) >= half:
+                    need += 1
+                lv = _raise_level(counts, j, lv, need)
                 b = f >> lv
-                if b < -half or b >= half:
-                    need = lv
-                    while (f >> need) < -half or (f >> need) >= half:
-                        need += 1
-                    lv = _raise_level(counts, j, lv, need)
-                    level[j] = lv
-                    b = f >> lv
-                counts[j, b + half] += 1
+            counts[j, b + half] += 1
+        vmin[j] = lo
+        vmax[j] = hi
+        level[j] = lv
+        n_nan[j] += nan
+
