@@ -87,7 +87,7 @@ def test_thread_count_does_not_change_results(tmp_path, threads):
 def dask_client():
     distributed = pytest.importorskip("dask.distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address=":0")
     client = distributed.Client(cluster)
     yield client
     client.close()

@@ -246,7 +246,7 @@ def _dask_client(client, n_workers):
         raise ImportError("backend='dask' needs dask.distributed: pip install 'dmtpk[dask]'") \
             from None
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)
+                           host="127.0.0.1", dashboard_address=":0")
     return Client(cluster), cluster
 
 
