@@ -20,6 +20,7 @@ from .model.spec import Model
 from .population import PopulationResult, simulate_population
 from .regimen import Bolus, EventTable, Infusion, Inhalation, Regimen
 from .results import Result
+from .scenario import load_scenario, run_scenario
 from .simulate import simulate
 from .units import ureg
 
@@ -29,6 +30,7 @@ __all__ = [
     "load_model", "list_models", "Model", "cite",
     "Bolus", "Infusion", "Inhalation", "Regimen", "EventTable",
     "simulate", "Result", "simulate_population", "PopulationResult",
+    "load_scenario", "run_scenario",
     "read_nonmem", "write_nonmem", "NonmemDataset", "simulate_dataset", "DatasetResult",
     "DatasetError",
     "ureg",

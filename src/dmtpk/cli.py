@@ -141,6 +141,21 @@ def _value(text):
         return text
 
 
+def _as_option(exc: ValidationError, rename: dict | None = None) -> ValidationError:
+    """The same error, naming the command-line option (``Bolus.dose`` -> ``--dose``)."""
+    name = exc.field.split(".")[-1]
+    option = (rename or {}).get(name, f"--{name}")
+    message = str(exc)[len(exc.field) + 2:]
+    return type(exc)(option, message)
+
+
+def _event(cls, rename=None, **kwargs):
+    try:
+        return cls(**kwargs)
+    except ValidationError as exc:
+        raise _as_option(exc, rename) from None
+
+
 def _regimen(args) -> Regimen:
     """The regimen described by --route, --dose, --rate, --duration, --at, --bolus, --every."""
     for k in ("dose", "rate", "duration", "at", "bolus", "every", "until", "step", "weight"):
@@ -156,23 +171,27 @@ def _regimen(args) -> Regimen:
     if route != "inhaled" and (args.f is not None):
         raise ValidationError("--f", "applies to --route inhaled only")
     if route == "iv":
-        ev = Bolus(args.dose, at=args.at, salt=args.salt)
+        ev = _event(Bolus, dose=args.dose, at=args.at, salt=args.salt)
     elif route == "inhaled":
-        ev = Inhalation(args.dose, at=args.at, salt=args.salt,
-                        **({"f": args.f} if args.f is not None else {}))
+        ev = _event(Inhalation, dose=args.dose, at=args.at, salt=args.salt,
+                    **({"f": args.f} if args.f is not None else {}))
     else:
         if sum(v is not None for v in given.values()) < 2:
             raise ValidationError("--route infusion", "give two of --dose, --rate and "
                                                       "--duration")
-        ev = Infusion(**given, at=args.at, salt=args.salt)
+        ev = _event(Infusion, **given, at=args.at, salt=args.salt)
     regimen = as_regimen(ev)
     if (args.every is None) != (args.times is None):
         raise ValidationError("--every", "give both --every (interval) and --times (number of "
                                          "doses), or neither")
     if args.every is not None:
-        regimen = regimen.every(args.every, times=args.times)
+        try:
+            regimen = regimen.every(args.every, times=args.times)
+        except ValidationError as exc:
+            raise _as_option(exc, {"interval": "--every"}) from None
     if route == "infusion" and args.bolus is not None:
-        regimen = Regimen((Bolus(args.bolus, at=args.at, salt=args.salt),)) + regimen
+        loading = _event(Bolus, {"dose": "--bolus"}, dose=args.bolus, at=args.at, salt=args.salt)
+        regimen = Regimen((loading,)) + regimen
     return regimen
 
 
@@ -237,12 +256,12 @@ def _scenario_from_args(args, model, population: bool) -> Scenario:
     kw = dict(name=model.name, description="", model=model.path, arms=(Arm(label, regimen),),
               times=times, thresholds=MappingProxyType(_thresholds(args, model)),
               outputs=MappingProxyType(outputs))
+    kw["covariates"] = MappingProxyType({} if args.weight is None else {"WT": args.weight})
     if population:
         if args.scheduler is not None and args.backend != "dask":
             raise ValidationError("--scheduler", "needs --backend dask")
-        covs = {} if args.weight is None else {"WT": args.weight}
         kw.update(n=args.n, seed=args.seed, backend=args.backend, scheduler=args.scheduler,
-                  keep=args.keep, covariates=MappingProxyType(covs))
+                  keep=args.keep)
     return Scenario(**kw)
 
 

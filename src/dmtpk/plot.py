@@ -182,14 +182,16 @@ def hysteresis(result, endpoint: str | None = None, ax=None):
     ep = result.model.endpoint(endpoint) if endpoint else result.model.effects[0]
     y = result.effects[ep.name]
     line, = ax.plot(result.concentration, y, label="against plasma concentration")
-    k = int(np.argmax(y))
-    step = max(1, len(y) // 12)
-    for i in range(0, len(y) - step, step):  # arrows in the direction of time
-        if i == k:
-            continue
-        ax.annotate("", xy=(result.concentration[i + 1], y[i + 1]),
-                    xytext=(result.concentration[i], y[i]),
-                    arrowprops={"arrowstyle": "->", "color": line.get_color(), "lw": 0.8})
+    x = result.concentration
+    # arrows in the direction of time, evenly spaced along the drawn path
+    span = lambda v: (np.ptp(v) or 1.0)  # noqa: E731
+    path = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x) / span(x),
+                                                     np.diff(y) / span(y)))])
+    if path[-1] > 0:
+        for s in np.linspace(0.0, path[-1], 12)[1:-1]:
+            i = min(int(np.searchsorted(path, s)), len(x) - 2)
+            ax.annotate("", xy=(x[i + 1], y[i + 1]), xytext=(x[i], y[i]),
+                        arrowprops={"arrowstyle": "->", "color": line.get_color(), "lw": 0.8})
     if ep.link == "effect_compartment":
         ax.plot(result.effect_sites[ep.name], y, ls="--", color="0.3",
                 label="against effect-site concentration")

@@ -14,6 +14,7 @@ Format::
     until = "60 min"                      # end of the time grid (default 60 min)
     step = "0.25 min"                     # grid step (default 0.25 min)
     thresholds = { intensity = 5 }        # optional: per endpoint, for the effect metrics
+    weight = "70 kg"                      # optional: the typical subject's weight (per-kg doses)
 
     [population]                          # optional; without it the typical subject is simulated
     n = 10000
@@ -74,7 +75,7 @@ EVENT_TYPES = {
     "infusion": (Infusion, ("dose", "rate", "duration", "at", "salt")),
     "inhalation": (Inhalation, ("dose", "at", "salt", "f", "ka", "lag")),
 }
-_SCENARIO_KEYS = {"name", "description", "model", "until", "step", "thresholds"}
+_SCENARIO_KEYS = {"name", "description", "model", "until", "step", "thresholds", "weight"}
 _POPULATION_KEYS = {"n", "seed", "backend", "scheduler", "keep", "percentiles", "covariates",
                     "chunk_size"}
 _OUTPUT_KEYS = {"metrics", "curves", "plot"}
@@ -437,6 +438,15 @@ def scenario_from_dict(raw: dict, path: str = "<dict>", base_dir=None) -> Scenar
                      percentiles=tuple(float(v) for v in q),
                      covariates=MappingProxyType(dict(covs)), chunk_size=chunk)
 
+    if "weight" in sc:
+        if pop:
+            raise ScenarioError(path, "scenario.weight", "give weights of a population under "
+                                                         "[population] covariates = { WT = ... }")
+        if not isinstance(sc["weight"], (int, float, str)) or isinstance(sc["weight"], bool):
+            raise ScenarioError(path, "scenario.weight", f"a body weight such as '70 kg', got "
+                                                         f"{sc['weight']!r}")
+        extra["covariates"] = MappingProxyType({"WT": sc["weight"]})
+
     out = _table(raw, "outputs", path)
     _unknown(out, _OUTPUT_KEYS, "outputs", path)
     outputs = {}
@@ -621,8 +631,11 @@ def run_scenario(scenario, progress: bool | None = None) -> ScenarioResult:
                                            f"{list(model.routes)}")
     runs = {}
     if scenario.n is None:
+        weight = scenario.covariates.get("WT")  # the typical subject's weight, if one is given
+        if weight is not None and not isinstance(weight, (int, float, str)):
+            raise ValidationError("covariates.WT", "the typical subject needs one body weight")
         for arm in scenario.arms:
-            runs[arm.label] = simulate(model, arm.regimen, scenario.times)
+            runs[arm.label] = simulate(model, arm.regimen, scenario.times, weight=weight)
         return ScenarioResult(scenario, model, runs)
     client = _client(scenario)
     try:

@@ -77,7 +77,7 @@ def test_simulate_iv_bolus_matches_the_api(tmp_path):
               "intensity.offset": "intensity offset (> 5)",
               "intensity.duration": "intensity duration (> 5)"}
     for key, label in labels.items():
-        value, unit = float(table[label][0]), table[label][1]
+        value = float(table[label][0])
         assert value == pytest.approx(expected[key], rel=1e-3, abs=1e-3), key
     assert table["Cmax"][1] == "ng/mL" and table["intensity duration (> 5)"][1] == "min"
     assert png.read_bytes()[:8] == PNG
@@ -250,3 +250,37 @@ def test_demo_writes_its_plot(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:8] == PNG
     assert "inhaled 60 mg" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                       protocol="tcp", host="127.0.0.1", dashboard_address=None)
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+@pytest.mark.slow
+def test_population_on_a_dask_scheduler_matches_the_local_run(tmp_path, dask_scheduler):
+    out = tmp_path / "summary.csv"
+    proc = run_cli("population", "eckernas2022", "--route", "iv", "--dose", "20 mg", "--salt",
+                   "fumarate", "--n", 2000, "--seed", 4, "--backend", "dask", "--scheduler",
+                   dask_scheduler, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    ref = dmtpk.simulate_population(load("eckernas2022"), dmtpk.Bolus("20 mg", salt="fumarate"),
+                                    TIMES, n=2000, seed=4, keep="summary")
+    pct = ref.metric_percentiles([5, 50, 95])
+    _, rows = read_csv(out)
+    got = {r[1]: np.array(r[3:6], dtype=float) for r in rows}
+    for key in ("cmax", "auc", "intensity.duration"):
+        np.testing.assert_allclose(got[key], pct[key], rtol=1e-12, err_msg=key)
+
+
+def test_simulate_per_kg_dose_with_body_weight():
+    proc = run_cli("simulate", "eckernas2022", "--route", "iv", "--dose", "0.15 mg/kg",
+                   "--weight", "80 kg")
+    assert proc.returncode == 0, proc.stderr
+    ref = dmtpk.simulate(load("eckernas2022"), dmtpk.Bolus("0.15 mg/kg"), TIMES, weight="80 kg")
+    table = parse_table(proc.stdout)
+    assert float(table["Cmax"][0]) == pytest.approx(ref.metrics().exposure.cmax, rel=1e-3)

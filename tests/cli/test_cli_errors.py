@@ -32,7 +32,7 @@ MISTAKES = {
     "unknown route": ("simulate", "eckernas2022", "--route", "oral", "--dose", "10 mg"),
     "route the model lacks": ("simulate", "eckernas2022", "--route", "inhaled", "--dose", "10"),
     "missing dose": ("simulate", "eckernas2022", "--route", "iv"),
-    "dose in a wrong unit": ("simulate", "eckernas2022", "--route", "iv", "--dose", "20 kg"),
+    "dose in a wrong unit": ("simulate", "eckernas2022", "--route", "iv", "--dose", "20 L"),
     "unknown unit": ("simulate", "eckernas2022", "--route", "iv", "--dose", "20 zorkmids"),
     "negative dose": ("simulate", "eckernas2022", "--route", "iv", "--dose", "-5 mg"),
     "unknown salt": SIM + ("--salt", "sulfate"),
@@ -42,6 +42,10 @@ MISTAKES = {
     "zero infusion duration": ("simulate", "eckernas2022", "--route", "infusion", "--rate",
                                "1 mg/min", "--duration", "0 min"),
     "every without times": SIM + ("--every", "10 min"),
+    "zero interval": SIM + ("--every", "0 min", "--times", "2"),
+    "negative loading bolus": ("simulate", "eckernas2022", "--route", "infusion", "--rate",
+                               "1 mg/min", "--duration", "3 min", "--bolus", "-1 mg"),
+    "negative dose time": SIM + ("--at", "-1 min"),
     "until not a time": SIM + ("--until", "10 mg"),
     "until not a whole number of steps": SIM + ("--until", "10.1 min"),
     "negative step": SIM + ("--step", "-1 min"),
@@ -126,6 +130,13 @@ def test_scenario_mistake_is_one_line_naming_the_file(text, capsys, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 
 
+def test_messages_name_the_command_line_option(capsys):
+    assert main(list(MISTAKES["dose in a wrong unit"])) == 2
+    assert capsys.readouterr().err.startswith("dmtpk: error: --dose: got '20 L'")
+    assert main(list(MISTAKES["zero infusion duration"])) == 2
+    assert capsys.readouterr().err.startswith("dmtpk: error: --duration: must be positive")
+
+
 def test_mistakes_in_a_real_process_have_no_traceback(tmp_path):
     for argv in (MISTAKES["dose in a wrong unit"], MISTAKES["unknown route"],
                  MISTAKES["output folder missing"]):
@@ -179,9 +190,13 @@ def _start_long_run(tmp_path):
     line = proc.stdout.readline()  # printed once the inputs are checked, before simulating
     while line and not line.startswith("times:"):
         line = proc.stdout.readline()
-    assert line.startswith("times:"), proc.stderr.read()
+    if not line.startswith("times:"):
+        _, err = proc.communicate(timeout=30)
+        pytest.fail(f"the run did not start: {err}")
     time.sleep(1.0)
-    assert proc.poll() is None, "the run finished before it could be interrupted"
+    if proc.poll() is not None:
+        proc.communicate(timeout=30)
+        pytest.fail("the run finished before it could be interrupted")
     return proc
 
 
@@ -189,7 +204,7 @@ def _start_long_run(tmp_path):
 def test_run_killed_mid_way_leaves_no_output_file(tmp_path):
     proc = _start_long_run(tmp_path)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)  # also closes the pipes
     assert proc.returncode == -signal.SIGKILL
     assert list(tmp_path.iterdir()) == []
 

@@ -13,12 +13,23 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import UnitError, ValidationError
-from ..units import DMT_MOLAR_MASS, salt_to_base, to_canonical
+from ..units import DMT_MOLAR_MASS, salt_to_base, to_canonical, ureg
 
 __all__ = ["Bolus", "Infusion", "Inhalation", "Regimen", "ROUTES"]
 
 #: Routes a model may declare, and the route of each event type.
 ROUTES = ("iv", "inhaled")
+
+
+def _per_mass(value) -> bool:
+    """True when a quantity's unit divides by a mass (mg/kg, mg/kg/min): only such a unit makes a
+    dose per body weight. A unitless string such as "10" is dimensionless too, but not per kg."""
+    from ..units import _as_quantity
+    q = _as_quantity(value, "dose") if isinstance(value, str) or hasattr(value, "units") else None
+    if q is None:
+        return False
+    return any(exp < 0 and "[mass]" in str(ureg.get_dimensionality(unit))
+               for unit, exp in q._units.items())
 
 
 def _is_molar(value) -> bool:
@@ -42,10 +53,13 @@ def _amount(value, field_name: str, salt: str, per_kg_allowed: bool = True) -> t
         if not per_kg_allowed:
             raise
         try:
+            if not _per_mass(value):
+                raise UnitError(field_name, "not per mass")
             mg = to_canonical(value, "dose_per_weight", field_name, molar_mass=DMT_MOLAR_MASS)
         except UnitError:
             raise UnitError(field_name, f"got {value!r}; expected an amount (mg, or nmol) or an "
-                                        "amount per body weight (mg/kg)") from None
+                                        "amount per body weight (mg/kg); a bare number is mg")\
+                from None
         per_kg = True
     if mg < 0:
         raise ValidationError(field_name, f"must not be negative, got {value!r}")
@@ -61,6 +75,8 @@ def _rate(value, field_name: str, salt: str) -> tuple[float, bool]:
         per_kg = False
     except UnitError:
         try:
+            if not _per_mass(value):
+                raise UnitError(field_name, "not per mass")
             r = to_canonical(value, "rate_per_weight", field_name, molar_mass=DMT_MOLAR_MASS)
         except UnitError:
             raise UnitError(field_name, f"got {value!r}; expected a rate (mg/min) or a rate per "
