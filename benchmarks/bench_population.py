@@ -131,7 +131,7 @@ def kernel_only_rate(model, regimen, n):
 
 
 BIG = """
-import resource, sys, time, math
+import sys, time, math
 sys.path.insert(0, {here!r})
 import dmtpk
 from workloads import TIMES, w_model
@@ -142,7 +142,9 @@ t0 = time.perf_counter()
 r = dmtpk.simulate_population(m, dmtpk.Bolus(20.0), TIMES, n={n}, seed=1, omega=omega,
                               keep="summary", progress=False)
 dt = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM (this process's own peak resident memory); ru_maxrss would include the parent's
+# before exec on Linux.
+peak = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] / 1024
 print(f"{{dt:.2f}} {{peak:.0f}} {{r.percentiles([50])[0, 10]:.4f}}")
 """
 

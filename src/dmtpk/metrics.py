@@ -19,7 +19,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import brentq, minimize_scalar
 
 __all__ = ["ExposureMetrics", "EffectMetrics", "auc_linear_up_log_down", "terminal_half_life",
            "exposure_metrics", "effect_metrics", "threshold_crossings"]
@@ -98,6 +97,7 @@ def _refine_extreme(fn, t: np.ndarray, y: np.ndarray, sign: int) -> tuple[float,
     best_t, best_y = float(t[i]), float(y[i])
     if fn is None:
         return best_t, best_y
+    from scipy.optimize import minimize_scalar  # imported on use: keeps `import dmtpk` light
     for lo, hi in ((max(i - 1, 0), i), (i, min(i + 1, t.size - 1))):
         if hi <= lo or t[hi] <= t[lo]:
             continue
@@ -152,6 +152,7 @@ def threshold_crossings(fn, grid: np.ndarray, threshold: float) -> tuple[np.ndar
     crossing is bracketed by consecutive grid points with a sign change and solved with Brent's
     method to 1e-10 min.
     """
+    from scipy.optimize import brentq  # imported on use: keeps `import dmtpk` light
     g = fn(grid) - threshold
     above = g > 0
     change = np.flatnonzero(above[1:] != above[:-1])

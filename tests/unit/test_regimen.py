@@ -483,3 +483,17 @@ def test_resolve_uses_model_route_parameters_in_simulate():
 
 def test_every_rejects_bool_addl():
     _field_error(dmtpk.ValidationError, "addl", Bolus(1).every, 10, addl=True)
+
+
+@pytest.mark.parametrize("text", ["10", "0.3", "5 1/min"])
+def test_unitless_or_non_mass_strings_are_not_per_kg_doses(text):
+    """pint reads "10" and "mg/kg" alike as dimensionless; a per-weight dose needs a unit that
+    divides by a mass, so these are refused instead of being read as mg/kg."""
+    with pytest.raises(dmtpk.UnitError, match="Bolus.dose"):
+        dmtpk.Bolus(text)
+
+
+def test_per_kg_rate_needs_a_mass_in_the_denominator():
+    with pytest.raises(dmtpk.UnitError, match="Infusion.rate"):
+        dmtpk.Infusion(rate="5 1/min", duration=10)
+    assert dmtpk.Infusion(rate="0.02 mg/kg/min", duration=10).per_kg is True

@@ -17,7 +17,6 @@ such limit. Doses are state jumps at event times: a bolus is never a short infus
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import expm
 
 __all__ = ["solve_linear", "LinearTrajectory"]
 
@@ -71,6 +70,7 @@ class LinearTrajectory:
             if np.any(b):
                 y = y + _phi1_tau(self.lam, tau) * (self.vinv @ b)
             return y @ self.v.T
+        from scipy.linalg import expm  # only this fallback needs it
         # Matrix exponential of the augmented matrix [[A, b], [0, 0]], stepped through the
         # sorted offsets; step matrices are cached by step length (a uniform grid needs one).
         n = x0.size

@@ -62,7 +62,6 @@ import heapq
 import math
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from ..errors import SolverError, ValidationError
 from .._kernels.system import mm_flux
@@ -211,6 +210,7 @@ class _OdeStep:
             return x
         fun, jac = self._fun(b)
         kw = {"jac": jac} if self.method in ("LSODA", "Radau", "BDF") else {}
+        from scipy.integrate import solve_ivp  # imported on use: keeps `import dmtpk` light
         res = solve_ivp(fun, (0.0, dt), x, method=self.method, rtol=self.rtol, atol=self.atol,
                         **kw)
         if res.status < 0:

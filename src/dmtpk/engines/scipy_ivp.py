@@ -8,7 +8,6 @@ Michaelis–Menten elimination included, and is the reference for nonlinear ones
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from ..errors import SolverError
 from .._kernels.system import mm_flux
@@ -74,6 +73,7 @@ def solve_ode(a: np.ndarray, breaks: np.ndarray, jumps: np.ndarray, rates: np.nd
     SolverError
         When the integrator fails; names the time.
     """
+    from scipy.integrate import solve_ivp  # imported on use: keeps `import dmtpk` light
     n = a.shape[0]
     b = np.zeros(n)
 
