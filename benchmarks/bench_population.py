@@ -208,7 +208,7 @@ def main():
         print(f"W1, 10,000,000 subjects, keep='summary': {dt} s, peak RSS {peak} MB "
               f"(median Cp at 5 min {med} ng/mL)")
     try:
-        import jax  # noqa: F401
+        import jax  # noqa: F401  (presence check only)
         print("jax is installed, but no JAX comparison is written yet")
     except ImportError:
         print("JAX comparison: not run (jax not installed; no JAX workload written yet)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from .spec import _RESIDUAL_KEYS
+from .sections import _RESIDUAL_KEYS
 
 def _provenance(info, sources) -> str:
     if "assumption" in info:
