@@ -52,6 +52,8 @@ class ChunkSpec:
     model_path: str
     targets: dict = field(default_factory=dict)
     weight_name: str | None = None
+    theta_reps: np.ndarray | None = None  # (replicates, n_params) typical values per trial
+    n_per: int = 0                        # subjects per replicate trial
 
 
 def _model(spec):
@@ -66,7 +68,9 @@ def individual(spec: ChunkSpec, start: int, stop: int):
                           spec.times.size, spec.var.n_occ)
     eta = draws["z"] @ spec.var.chol.T if spec.var.n_eta else np.zeros((stop - start, 0))
     kappa = draws["z_occ"] @ spec.var.occ_chol.T if spec.var.n_occ else None
-    theta = individual_parameters(spec.theta, spec.var, eta, kappa)
+    typical = spec.theta if spec.theta_reps is None else \
+        spec.theta_reps[np.arange(start, stop) // spec.n_per]
+    theta = individual_parameters(typical, spec.var, eta, kappa)
     cov_values = {}
     for cs in spec.covariates:
         if cs.kind == "fixed":

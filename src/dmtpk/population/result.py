@@ -35,6 +35,11 @@ class PopulationResult:
     metabolite_concentration, effect_sites, effects, observations, parameters, covariates,
     metrics
         Per-subject arrays (``keep="all"``); see the class attributes' docstrings.
+    replicate : ndarray of int, shape (n,)
+        Replicate trial of each subject (all 0 without replicates).
+    replicate_parameters : dict
+        Typical values of each replicate trial, name -> shape (replicates,), when typical
+        values carry uncertainty or trials are replicated.
     """
 
     model: object
@@ -55,6 +60,8 @@ class PopulationResult:
     n_fallback: int = 0
     thresholds: dict = field(default_factory=dict)
     spec: object = field(default=None, repr=False)
+    replicate: np.ndarray | None = None
+    replicate_parameters: dict = field(default_factory=dict)
 
     # -- outputs ---------------------------------------------------------------------------
     @property

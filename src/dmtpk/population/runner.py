@@ -82,6 +82,57 @@ def _build_spec(model, regimen, t, seed, omega, correlation, distribution, covar
         targets=tg, weight_name=weight_name)
 
 
+_POSITIVE_KINDS = ("clearance", "volume", "rate", "concentration", "rate_constant")
+
+
+def _replicate_thetas(model, seed, replicates, uncertainty) -> np.ndarray:
+    """Typical values of each replicate trial, shape (replicates, n_params): theta drawn from
+    N(theta_hat, Sigma) on the natural scale in canonical units (NONMEM's NSUBPROBLEMS with
+    uncertainty), replicate r from its own generator (child (1, r) of the seed). A draw outside a
+    parameter's domain (a non-positive clearance, volume, rate or concentration; a fraction
+    outside [0, 1]) is redrawn, deterministically, up to 1000 times."""
+    from .sampling import replicate_generator
+    theta = np.array(model.compiled.theta)
+    names = list(model.parameters)
+    if uncertainty is None:
+        return np.repeat(theta[None, :], replicates, axis=0)
+    if isinstance(uncertainty, dict):
+        unames = list(uncertainty)
+        cov = np.diag([float(uncertainty[k]) for k in unames])
+    else:
+        unames, cov = list(uncertainty[0]), np.asarray(uncertainty[1], dtype=float)
+    for k in unames:
+        if k not in names:
+            raise ValidationError(f"uncertainty.{k}", f"model {model.name!r} has no parameter "
+                                                      f"{k!r}")
+    if cov.shape != (len(unames), len(unames)) or not np.all(np.isfinite(cov)) \
+            or not np.allclose(cov, cov.T):
+        raise ValidationError("uncertainty", "needs a finite symmetric covariance matrix of "
+                                             f"shape ({len(unames)}, {len(unames)})")
+    try:
+        chol = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise ValidationError("uncertainty", "the covariance of theta is not positive "
+                                             "definite") from None
+    pos = [names.index(k) for k in unames]
+    out = np.repeat(theta[None, :], replicates, axis=0)
+    for r in range(replicates):
+        rng = replicate_generator(seed, r)
+        for _ in range(1000):
+            draw = theta[pos] + chol @ rng.standard_normal(len(pos))
+            ok = all((model.parameters[k].kind not in _POSITIVE_KINDS or v > 0)
+                     and (k not in ("F_INH", "FM") or 0.0 <= v <= 1.0)
+                     for k, v in zip(unames, draw))
+            if ok:
+                break
+        else:
+            raise ValidationError("uncertainty", "no admissible theta in 1000 draws: the "
+                                                 "uncertainty is too wide for the parameters' "
+                                                 "domains")
+        out[r, pos] = draw
+    return out
+
+
 def _output_names(spec: ChunkSpec) -> list[str]:
     names = []
     for code in spec.rows:
@@ -149,7 +200,8 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
                         residual=False, omega=None, correlation=None, distribution=None,
                         thresholds=None, targets=None, method: str = "auto", rtol: float = 1e-7,
                         atol: float = 1e-12, progress: bool | None = None, client=None,
-                        n_workers: int = 2) -> PopulationResult:
+                        n_workers: int = 2, replicates: int = 1,
+                        uncertainty=None) -> PopulationResult:
     """Simulate a virtual population.
 
     Parameters
@@ -194,6 +246,13 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     progress : bool, optional
         Progress bar (tqdm); by default shown only in a terminal when there are several
         chunks.
+    replicates : int
+        Replicated trials (NONMEM's NSUBPROBLEMS): ``replicates`` trials of ``n`` subjects each,
+        subject ``i`` in trial ``i // n`` (``PopulationResult.replicate``); summaries pool them.
+    uncertainty : dict or (names, matrix), optional
+        Uncertainty of the typical values: variances by parameter name, or a full covariance,
+        on the natural scale in canonical units; each trial draws its own typical values
+        (``PopulationResult.replicate_parameters``).
 
     Returns
     -------
@@ -201,6 +260,10 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValidationError("n", f"must be a positive whole number of subjects, got {n!r}")
+    if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) \
+            or replicates < 1:
+        raise ValidationError("replicates", f"must be a positive whole number of trials, got "
+                              f"{replicates!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValidationError("seed", f"must be a non-negative integer, got {seed!r}")
     if backend not in BACKENDS:
@@ -212,17 +275,25 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
             or chunk_size < 1:
         raise ValidationError("chunk_size", f"must be a positive integer, got {chunk_size!r}")
-    n, seed, chunk_size = int(n), int(seed), int(chunk_size)
+    n_per, replicates = int(n), int(replicates)
+    n, seed, chunk_size = n_per * replicates, int(seed), int(chunk_size)
     model = load_model(model)
     t = times_to_canonical(times)
     model.check_regimen(regimen)  # warns once outside the model's fitted range
     spec = _build_spec(model, regimen, t, seed, omega, correlation, distribution, covariates, n,
                        residual, thresholds, targets, rtol, atol, method)
+    if replicates > 1 or uncertainty is not None:
+        reps = _replicate_thetas(model, seed, replicates, uncertainty)
+        spec = ChunkSpec(**{**spec.__dict__, "theta_reps": reps, "n_per": n_per})
     engine = "closed_form" if spec.linear else "ode"
     result = PopulationResult(model=model, time=t, n=n, seed=seed, engine=engine, keep=keep,
                               thresholds={nm: float(v) for nm, v in
                                           zip(spec.ep_names, spec.thresholds) if not np.isnan(v)},
                               spec=spec)
+    result.replicate = np.arange(n) // n_per
+    if spec.theta_reps is not None:
+        result.replicate_parameters = {nm: spec.theta_reps[:, j]
+                                       for j, nm in enumerate(spec.param_names)}
     chunks = _chunks(n, chunk_size)
     bar = _progress(n, progress)
     try:

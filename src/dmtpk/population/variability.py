@@ -186,27 +186,30 @@ def _cv_to_variance(cv, dist, name) -> float:
 
 def individual_parameters(theta: np.ndarray, var: Variability, eta: np.ndarray,
                           kappa: np.ndarray | None = None) -> np.ndarray:
-    """Individual parameter rows, shape (n, n_params), from typical ``theta``, ``eta``
-    (shape (n, n_eta)) and the occasion effects ``kappa`` (shape (n, n_occ))."""
-    out = np.repeat(np.asarray(theta, dtype=float)[None, :], eta.shape[0], axis=0)
-    extra = np.zeros((eta.shape[0], len(theta)))
+    """Individual parameter rows, shape (n, n_params), from typical ``theta`` (shape
+    (n_params,), or (n, n_params) when each subject has its own typical values, as in replicated
+    trials), ``eta`` (shape (n, n_eta)) and the occasion effects ``kappa`` (shape (n, n_occ))."""
+    theta = np.asarray(theta, dtype=float)
+    out = np.array(np.broadcast_to(theta, (eta.shape[0], theta.shape[-1])))
+    theta = out.copy()  # per-subject typical values, (n, n_params)
+    extra = np.zeros(out.shape)
     if kappa is not None:
         for k, p in enumerate(var.occ_positions):
             extra[:, p] += kappa[:, k]
     for p in var.occ_positions:
         if p not in var.positions:  # occasion variability only: log-normal on theta
-            out[:, p] = theta[p] * np.exp(extra[:, p])
+            out[:, p] = theta[:, p] * np.exp(extra[:, p])
     for k, (p, dist) in enumerate(zip(var.positions, var.distributions)):
         if dist == "lognormal":
-            out[:, p] = theta[p] * np.exp(eta[:, k] + extra[:, p])
+            out[:, p] = theta[:, p] * np.exp(eta[:, k] + extra[:, p])
         elif dist == "boxcox":
             lam = var.boxcox[k]
             bc = np.expm1(lam * eta[:, k]) / lam if lam != 0.0 else eta[:, k]
-            out[:, p] = theta[p] * np.exp(bc + extra[:, p])
+            out[:, p] = theta[:, p] * np.exp(bc + extra[:, p])
         elif dist == "normal":
-            out[:, p] = theta[p] + eta[:, k]
+            out[:, p] = theta[:, p] + eta[:, k]
         else:
-            logit = math.log(theta[p] / (1.0 - theta[p]))
+            logit = np.log(theta[:, p] / (1.0 - theta[:, p]))
             out[:, p] = 1.0 / (1.0 + np.exp(-(logit + eta[:, k])))
     return out
 
