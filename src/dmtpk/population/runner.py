@@ -150,12 +150,30 @@ def _summary_columns(spec, chunk):
         cols[name] = chunk["effects"][:, k, :]
         if f"effect_site:{name}" not in cols:  # direct link: the driving plasma concentration
             cols[f"effect_site:{name}"] = chunk["conc"][:, spec.ep_row[k], :]
+    cols["_metrics"] = _metric_columns(spec, chunk)
+    return cols
+
+
+def _metric_columns(spec, chunk):
     mcols = [chunk["exposure"][:, j] for j in range(3)]
     for k, name in enumerate(spec.ep_names):
         if not np.isnan(spec.thresholds[k]):
             mcols += [chunk["effect_metrics"][:, k, f] for f in range(5)]
-    cols["_metrics"] = np.stack(mcols, axis=1)
-    return cols
+    return np.stack(mcols, axis=1)
+
+
+def _feed_time_major(summ, spec, chunk, conc_t, eff_t):
+    """Add a chunk whose curves sit in time-major buffers (``conc_t`` (n_rows, n_times, n),
+    ``eff_t`` (n_ep, n_times, n)): each output at each time is then a contiguous column, so
+    the histograms need no transposed copy. Same columns as :func:`_summary_columns`."""
+    names = _output_names(spec)
+    for r, name in enumerate(names):
+        summ[name].add_columns(conc_t[r])
+    for k, name in enumerate(spec.ep_names):
+        summ[name].add_columns(eff_t[k])
+        if f"effect_site:{name}" not in names:
+            summ[f"effect_site:{name}"].add_columns(conc_t[spec.ep_row[k]])
+    summ["_metrics"].add(_metric_columns(spec, chunk))
 
 
 def _metric_index(spec):
@@ -397,11 +415,20 @@ def _run_summary(result, spec, chunks, backend, client, n_workers, bar):
     n_fallback = 0
     if backend == "numba":
         summ = pilots
-        buffers = _allocate(spec, max(e - s for s, e in chunks))  # reused: no page faults
+        size = max(e - s for s, e in chunks)
+        # Reused buffers (no page faults per chunk); curves time-major, so that the kernel
+        # writes each output-at-a-time column contiguously for the histograms.
+        m, n_ep = spec.times.size, spec.ep.shape[0]
+        conc_t = np.empty((spec.rows.size, m, size))
+        eff_t = np.empty((n_ep, m, size))
+        metric_buf = {"exposure": np.empty((size, 3)), "effect_metrics": np.empty((size, n_ep, 5))}
         for s, e in chunks:
-            chunk = run_chunk(spec, s, e, out={k: v[:e - s] for k, v in buffers.items()})
-            for name, cols in _summary_columns(spec, chunk).items():
-                summ[name].add(cols)
+            c = e - s
+            out = {"conc": conc_t[:, :, :c].transpose(2, 0, 1),
+                   "effects": eff_t[:, :, :c].transpose(2, 0, 1),
+                   **{k: v[:c] for k, v in metric_buf.items()}}
+            chunk = run_chunk(spec, s, e, out=out)
+            _feed_time_major(summ, spec, chunk, conc_t[:, :, :c], eff_t[:, :, :c])
             for nm, ok in chunk["targets"].items():
                 counts[nm] += int(ok.sum())
             n_fallback += chunk["n_fallback"]

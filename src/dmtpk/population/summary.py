@@ -62,7 +62,8 @@ class StreamingQuantiles:
             self.add_columns(columns)
 
     def add_columns(self, columns: np.ndarray) -> None:
-        """Add a chunk given column by column, shape (n_cols, n_rows), C-contiguous."""
+        """Add a chunk given column by column, shape (n_cols, n_rows); each column should be
+        contiguous in memory for speed."""
         if columns.shape[1]:
             self._add(columns, self.center, self.width, self.level, self.counts, self.vmin,
                       self.vmax, self.n_nan)
