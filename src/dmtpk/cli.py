@@ -196,16 +196,7 @@ def _regimen(args) -> Regimen:
 
 
 def _describe_regimen(args, regimen) -> str:
-    parts = []
-    for ev in regimen:
-        if isinstance(ev, Bolus):
-            parts.append(f"IV bolus {ev.dose:.4g} mg")
-        elif isinstance(ev, Infusion):
-            parts.append(f"IV infusion {ev.rate:.4g} mg/min for {ev.duration:.4g} min")
-        else:
-            parts.append(f"inhaled {ev.dose:.4g} mg")
-        parts[-1] += f" at {ev.at:g} min" if ev.at else ""
-    text = " + ".join(parts) + " of DMT base"
+    text = regimen.describe() + " of DMT base"
     if args.salt != "base":
         text += f" (given as {args.salt})"
     return text

@@ -174,20 +174,6 @@ def _required(kind: str) -> str:
             "infusion": "two of dose, rate and duration"}[kind]
 
 
-def _label_of(regimen: Regimen) -> str:
-    parts = []
-    for ev in regimen:
-        if isinstance(ev, Bolus):
-            parts.append(f"IV bolus {ev.dose:.4g} mg")
-        elif isinstance(ev, Infusion):
-            parts.append(f"infusion {ev.rate:.4g} mg/min x {ev.duration:.4g} min")
-        else:
-            parts.append(f"inhaled {ev.dose:.4g} mg")
-        if ev.at:
-            parts[-1] += f" at {ev.at:g} min"
-    return " + ".join(parts) + " (base)"
-
-
 def result_metrics(result, thresholds: dict | None = None) -> dict:
     """Metrics of one subject as a flat mapping: ``cmax``, ``tmax``, ``auc``, ``half_life`` and
     ``<endpoint>.onset``, ``.peak``, ``.time_to_peak``, ``.offset``, ``.duration``."""
@@ -393,7 +379,7 @@ def scenario_from_dict(raw: dict, path: str = "<dict>", base_dir=None) -> Scenar
                 regimen = regimen + event_from_spec(ev, f"{key}.events[{j}]")
             except ValidationError as exc:
                 raise ScenarioError(path, exc.field, str(exc)[len(exc.field) + 2:]) from None
-        label = arm.get("label", _label_of(regimen))
+        label = arm.get("label", regimen.describe() + " (base)")
         if not isinstance(label, str) or not label:
             raise ScenarioError(path, f"{key}.label", f"must be a text, got {label!r}")
         if label in labels:

@@ -497,3 +497,11 @@ def test_per_kg_rate_needs_a_mass_in_the_denominator():
     with pytest.raises(dmtpk.UnitError, match="Infusion.rate"):
         dmtpk.Infusion(rate="5 1/min", duration=10)
     assert dmtpk.Infusion(rate="0.02 mg/kg/min", duration=10).per_kg is True
+
+
+def test_regimen_describe_in_words():
+    reg = (dmtpk.Bolus("20 mg", salt="fumarate") + dmtpk.Infusion(rate=1.0, duration=30, at=1)
+           + dmtpk.Inhalation("0.2 mg/kg", at=5))
+    # 20 mg fumarate x 188.27/304.34 = 12.372 mg base (4 significant figures: 12.37).
+    assert dmtpk.Regimen(reg.events).describe() == (
+        "IV bolus 12.37 mg + IV infusion 1 mg/min for 30 min at 1 min + inhaled 0.2 mg/kg at 5 min")

@@ -318,6 +318,22 @@ class Regimen:
         """Routes used by the events."""
         return {ev.route for ev in self.events}
 
+    def describe(self) -> str:
+        """One line in words, amounts in mg of DMT base: ``"IV bolus 12.37 mg + IV infusion
+        0.8661 mg/min for 30 min at 1 min"``."""
+        parts = []
+        for ev in self.events:
+            if isinstance(ev, Bolus):
+                text = f"IV bolus {ev.dose:.4g} mg"
+            elif isinstance(ev, Infusion):
+                text = f"IV infusion {ev.rate:.4g} mg/min for {ev.duration:.4g} min"
+            else:
+                text = f"inhaled {ev.dose:.4g} mg"
+            if ev.per_kg:
+                text = text.replace(" mg", " mg/kg", 1)
+            parts.append(text + (f" at {ev.at:g} min" if ev.at else ""))
+        return " + ".join(parts)
+
     def shifted(self, delay) -> "Regimen":
         """The same regimen ``delay`` later."""
         d = to_canonical(delay, "time", "delay")
