@@ -207,11 +207,19 @@ def main():
         dt, peak, med = out.stdout.split()
         print(f"W1, 10,000,000 subjects, keep='summary': {dt} s, peak RSS {peak} MB "
               f"(median Cp at 5 min {med} ng/mL)")
-    try:
-        import jax  # noqa: F401  (presence check only)
-        print("jax is installed, but no JAX comparison is written yet")
-    except ImportError:
-        print("JAX comparison: not run (jax not installed; no JAX workload written yet)")
+    import bench_jax
+    if not bench_jax.available():
+        print("JAX comparison: not run (install the optional extra: pip install 'dmtpk[bench]')")
+        return
+    n = 100_000 if args.quick else 500_000
+    w1 = dmtpk.simulate_population(w_model(), WORKLOADS["W1"][1], TIMES, n=n, seed=1,
+                                   omega=OMEGA)
+    w3 = dmtpk.simulate_population(w_model("michaelis_menten"), WORKLOADS["W3"][1], TIMES,
+                                   n=20_000, seed=1, omega=OMEGA_MM)
+    for name, rate, eff in bench_jax.run(w1.parameters, w3.parameters, TIMES):
+        ref = (w3 if name.startswith("W3") else w1).effect[:eff.shape[0]]
+        print(f"{name}: {rate:12,.0f} subjects/s (max |effect - dmtpk| "
+              f"{np.abs(eff - ref).max():.1e})")
 
 
 if __name__ == "__main__":
