@@ -64,7 +64,7 @@ import math
 import numpy as np
 
 from ..errors import SolverError, ValidationError
-from .._kernels.system import mm_flux
+from .scipy_ivp import system_functions
 
 __all__ = ["solve_records", "RecordError", "SS_MODES", "DEFAULT_SS_TOL"]
 
@@ -178,32 +178,7 @@ class _OdeStep:
         self.method, self.rtol, self.atol = method, rtol, atol
 
     def _fun(self, b):
-        a = self.a
-        if self.mm is None:
-            return (lambda t, x: a @ x + b), (lambda t, x: a)
-        vmax, km, v1, fm_mass = self.mm
-        c, e, m = self.c, self.e, self.m
-
-        def fun(t, x):
-            dx = a @ x + b
-            flux = mm_flux(x[c] / v1, vmax, km)
-            dx[c] -= flux
-            if e >= 0:
-                dx[e] += flux
-            if m >= 0:
-                dx[m] += fm_mass * flux
-            return dx
-
-        def jac(t, x):
-            j = a.copy()
-            d = vmax * km / (km + x[c] / v1) ** 2 / v1
-            j[c, c] -= d
-            if e >= 0:
-                j[e, c] += d
-            if m >= 0:
-                j[m, c] += fm_mass * d
-            return j
-        return fun, jac
+        return system_functions(self.a, b, self.mm, self.c, self.e, self.m)
 
     def __call__(self, x, b, dt):
         if dt <= 0.0:

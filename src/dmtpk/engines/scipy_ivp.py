@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import SolverError
 from .._kernels.system import mm_flux
 
-__all__ = ["solve_ode", "OdeTrajectory", "DEFAULT_RTOL", "DEFAULT_ATOL"]
+__all__ = ["solve_ode", "system_functions", "OdeTrajectory", "DEFAULT_RTOL", "DEFAULT_ATOL"]
 
 DEFAULT_METHOD = "LSODA"
 #: Default tolerances: relative 1e-10; absolute 1e-14 in state units (mg, or mg/L for effect
@@ -48,6 +48,42 @@ class OdeTrajectory:
         return out
 
 
+def system_functions(a: np.ndarray, b: np.ndarray, mm: np.ndarray | None, central: int,
+                     eliminated: int, metabolite: int):
+    """Right-hand side and Jacobian of :math:`\\dot x = A x + b - f_{MM}(x)` for ``solve_ivp``.
+
+    ``mm`` is None for a linear model, else (VMAX, KM, V1, metabolite mass per mg eliminated):
+    the flux VMAX C/(KM + C), C = x[central]/V1, leaves ``central`` and enters ``eliminated``
+    (and ``metabolite``) when those are >= 0.
+    """
+    if mm is None:
+        return (lambda t, x: a @ x + b), (lambda t, x: a)
+    vmax, km, v1, fm_mass = mm
+    c, e, m = central, eliminated, metabolite
+
+    def fun(t, x):
+        dx = a @ x + b
+        flux = mm_flux(x[c] / v1, vmax, km)
+        dx[c] -= flux
+        if e >= 0:
+            dx[e] += flux
+        if m >= 0:
+            dx[m] += fm_mass * flux
+        return dx
+
+    def jac(t, x):
+        j = a.copy()
+        d = vmax * km / (km + x[c] / v1) ** 2 / v1  # d flux / d x_central
+        j[c, c] -= d
+        if e >= 0:
+            j[e, c] += d
+        if m >= 0:
+            j[m, c] += fm_mass * d
+        return j
+
+    return fun, jac
+
+
 def solve_ode(a: np.ndarray, breaks: np.ndarray, jumps: np.ndarray, rates: np.ndarray,
               t_end: float, mm: np.ndarray | None = None, central: int = 0, eliminated: int = 0,
               metabolite: int = -1, method: str = DEFAULT_METHOD, rtol: float = DEFAULT_RTOL,
@@ -75,43 +111,14 @@ def solve_ode(a: np.ndarray, breaks: np.ndarray, jumps: np.ndarray, rates: np.nd
     """
     from scipy.integrate import solve_ivp  # imported on use: keeps `import dmtpk` light
     n = a.shape[0]
-    b = np.zeros(n)
-
-    if mm is None:
-        def fun(t, x):
-            return a @ x + b
-
-        def jac(t, x):
-            return a
-    else:
-        vmax, km, v1, fm_mass = mm
-
-        def fun(t, x):
-            dx = a @ x + b
-            flux = mm_flux(x[central] / v1, vmax, km)
-            dx[central] -= flux
-            dx[eliminated] += flux
-            if metabolite >= 0:
-                dx[metabolite] += fm_mass * flux
-            return dx
-
-        def jac(t, x):
-            j = a.copy()
-            c = x[central] / v1
-            d = vmax * km / (km + c) ** 2 / v1  # d flux / d x_central
-            j[central, central] -= d
-            j[eliminated, central] += d
-            if metabolite >= 0:
-                j[metabolite, central] += fm_mass * d
-            return j
-
-    kwargs = {"jac": jac} if method in ("LSODA", "Radau", "BDF") else {}
+    stiff = method in ("LSODA", "Radau", "BDF")
     segments = []
     x = np.zeros(n)
     for k, t0 in enumerate(breaks):
         x = x + jumps[k]
         t1 = breaks[k + 1] if k + 1 < breaks.size else max(t_end, t0)
-        b = rates[k]
+        fun, jac = system_functions(a, rates[k], mm, central, eliminated, metabolite)
+        kwargs = {"jac": jac} if stiff else {}
         if t1 <= t0:
             segments.append((x.copy(), None, t0))
             continue
