@@ -62,11 +62,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _write_atomic(path: Path, write, force: bool) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    write_atomic(path, write, force)
-
-
 def _fmt(x: float) -> str:
     return "-" if x != x else f"{x:.4g}"
 
@@ -393,7 +388,7 @@ def _cmd_demo(args) -> int:
     if args.plot:
         from .plot import compare_bands
         fig = compare_bands([r for _, r in results], [label for label, _ in results])
-        _write_atomic(Path(args.plot), lambda p: fig.savefig(p, dpi=120), args.force)
+        write_atomic(Path(args.plot), lambda p: fig.savefig(p, dpi=120), args.force)
         print(f"plot written to {args.plot}")
     return 0
 

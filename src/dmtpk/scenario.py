@@ -215,13 +215,7 @@ def write_atomic(path, write, force: bool = False) -> Path:
         Overwrite an existing file.
     """
     path = Path(path)
-    if path.exists() and not force:
-        raise DmtpkError(f"{path} exists; use --force to overwrite it")
-    if path.is_dir():
-        raise DmtpkError(f"{path} is a folder, not a file name")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise DmtpkError(f"{path}: folder {folder} does not exist")
+    folder = _check_output(path, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}",
                                dir=folder)
     os.close(fd)
@@ -232,6 +226,19 @@ def write_atomic(path, write, force: bool = False) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _check_output(p: Path, force: bool) -> Path:
+    """Refuse an existing file (without ``force``), a folder, or a missing parent folder;
+    return the folder the file goes in."""
+    if p.exists() and not force:
+        raise DmtpkError(f"{p} exists; use --force to overwrite it")
+    if p.is_dir():
+        raise DmtpkError(f"{p} is a folder, not a file name")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise DmtpkError(f"{p}: folder {folder} does not exist")
+    return folder
 
 
 def check_outputs(paths, force: bool) -> None:
@@ -245,13 +252,7 @@ def check_outputs(paths, force: bool) -> None:
         if p.resolve() in seen:
             raise DmtpkError(f"{p} is named for two outputs")
         seen.add(p.resolve())
-        if p.exists() and not force:
-            raise DmtpkError(f"{p} exists; use --force to overwrite it")
-        if p.is_dir():
-            raise DmtpkError(f"{p} is a folder, not a file name")
-        folder = p.parent if str(p.parent) else Path(".")
-        if not folder.is_dir():
-            raise DmtpkError(f"{p}: folder {folder} does not exist")
+        _check_output(p, force)
 
 
 # -- scenario files ------------------------------------------------------------------------------
