@@ -13,10 +13,6 @@ import math
 import numpy as np
 from numba import njit, prange
 
-EXPOSURE_FIELDS = ("cmax", "tmax", "auc")
-EFFECT_FIELDS = ("onset", "peak", "time_to_peak", "offset", "duration")
-
-
 @njit(cache=True)
 def _exposure(t, c, out):
     imax = 0

@@ -10,8 +10,20 @@ from ..errors import ValidationError
 
 __all__ = ["PopulationResult"]
 
+#: Per-subject metrics, in the column order of the kernels' exposure and effect outputs
+#: (``dmtpk._kernels.metrics.grid_metrics``).
 _EXPOSURE = ("cmax", "tmax", "auc")
 _EFFECT = ("onset", "peak", "time_to_peak", "offset", "duration")
+
+
+def metric_keys(ep_names, thresholds) -> list[str]:
+    """Names of the per-subject metrics in column order: the exposure metrics, then
+    ``<endpoint>.<effect metric>`` for each endpoint with a finite threshold."""
+    keys = list(_EXPOSURE)
+    for name, thr in zip(ep_names, thresholds):
+        if not np.isnan(thr):
+            keys += [f"{name}.{f}" for f in _EFFECT]
+    return keys
 
 
 @dataclass(eq=False)
@@ -139,12 +151,11 @@ class PopulationResult:
             em = np.empty((self.n, len(spec.ep_names), 5))
             grid_metrics(self.time, np.ascontiguousarray(self.concentration), eff,
                          spec.thresholds, spec.signs, exposure, em)
-            cached = {nm: exposure[:, j] for j, nm in enumerate(("cmax", "tmax", "auc"))}
-            for k, ep in enumerate(spec.ep_names):
+            columns = [exposure[:, j] for j in range(3)]
+            for k in range(len(spec.ep_names)):
                 if not np.isnan(spec.thresholds[k]):
-                    for f, nm in enumerate(("onset", "peak", "time_to_peak", "offset",
-                                            "duration")):
-                        cached[f"{ep}.{nm}"] = em[:, k, f]
+                    columns += [em[:, k, f] for f in range(5)]
+            cached = dict(zip(metric_keys(spec.ep_names, spec.thresholds), columns))
             self.__dict__["_metrics"] = cached
         return cached
 

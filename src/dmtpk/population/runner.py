@@ -12,7 +12,7 @@ from ..model.spec import _thaw
 from ..regimen.table import EventTable
 from ..units import times_to_canonical, to_canonical
 from .chunk import ChunkSpec, check_target, run_chunk
-from .result import PopulationResult
+from .result import PopulationResult, metric_keys
 from .summary import StreamingQuantiles
 from .variability import build_covariates, build_residual, build_variability
 
@@ -177,12 +177,7 @@ def _feed_time_major(summ, spec, chunk, conc_t, eff_t):
 
 
 def _metric_index(spec):
-    keys = ["cmax", "tmax", "auc"]
-    for k, name in enumerate(spec.ep_names):
-        if not np.isnan(spec.thresholds[k]):
-            keys += [f"{name}.{f}" for f in ("onset", "peak", "time_to_peak", "offset",
-                                              "duration")]
-    return {k: j for j, k in enumerate(keys)}
+    return {k: j for j, k in enumerate(metric_keys(spec.ep_names, spec.thresholds))}
 
 
 def _chunks(n, chunk_size):
