@@ -70,6 +70,15 @@ def _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
             out[m] += fm_mass * flux
 
 
+@njit(cache=True, inline="always")
+def _step_factor(en, exponent):
+    """Step-size factor 0.9 en^-exponent (exponent 1/(order + 1)), within [0.2, 5] after an
+    accepted step (en <= 1) and [0.2, 1] after a rejected one."""
+    if en <= 1.0:
+        return min(5.0, max(0.2, 0.9 * max(en, 1e-10) ** -exponent))
+    return min(1.0, max(0.2, 0.9 * en ** -exponent))
+
+
 @njit(cache=True)
 def _norm(err, y0, y1, rtol, atol):
     s = 0.0
@@ -233,10 +242,7 @@ def _segment(x, t0, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass
                     x[i] = y1[i]
                     k1[i] = k7[i]
                 t = t_new
-                fac = min(5.0, max(0.2, 0.9 * (en if en > 1e-10 else 1e-10) ** -0.2))
-            else:
-                fac = min(1.0, max(0.2, 0.9 * en ** -0.2))
-            h *= fac
+            h *= _step_factor(en, 0.2)
         else:
             # ROS2: W = I - gamma h J; k1 = W^-1 f(x); k2 = W^-1 (f(x + h k1) - 2 k1).
             for i in range(n):
@@ -284,10 +290,7 @@ def _segment(x, t0, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass
                 for i in range(n):
                     x[i] = y1[i]
                 t = t_new
-                fac = min(5.0, max(0.2, 0.9 * (en if en > 1e-10 else 1e-10) ** -0.5))
-            else:
-                fac = min(1.0, max(0.2, 0.9 * en ** -0.5))
-            h *= fac
+            h *= _step_factor(en, 0.5)
     return STATUS_OK, k_out, t
 
 
