@@ -13,23 +13,54 @@ import math
 import numpy as np
 from numba import njit, prange
 
-@njit(cache=True)
-def _exposure(t, c, out):
+#: Subjects per parallel task of :func:`grid_metrics` (scratch allocated once per block).
+METRIC_BLOCK = 256
+
+#: Largest u = (c0 - c1)/(c0 + c1) (a fall to c1/c0 = 0.82 over one interval) for which the
+#: log-down trapezoid uses the series of :func:`_atanh_ratio`; beyond it, the logarithm.
+LOG_SERIES_MAX = 0.1
+
+
+@njit(cache=True, inline="always")
+def _atanh_ratio(u2):
+    """atanh(u)/u = 1 + u^2/3 + u^4/5 + ... for u^2 = ``u2`` <= 0.01, to u^16/17 (the first
+    term left out, u^18/19, is below 1e-19).
+
+    With u = (c0 - c1)/(c0 + c1), ln(c0/c1) = 2 atanh(u), so the log-down trapezoid
+    (c0 - c1) dt / ln(c0/c1) equals the linear one, (c0 + c1) dt / 2, divided by this ratio:
+    no logarithm for the gentle falls that make up most of a curve.
+    """
+    return 1.0 + u2 * (1.0 / 3.0 + u2 * (1.0 / 5.0 + u2 * (1.0 / 7.0 + u2 * (
+        1.0 / 9.0 + u2 * (1.0 / 11.0 + u2 * (1.0 / 13.0 + u2 * (1.0 / 15.0 + u2 / 17.0)))))))
+
+
+@njit(cache=True, error_model="numpy")
+def _exposure(t, c, out, term):
+    """Cmax, Tmax and the linear-up/log-down AUC of one curve into ``out`` (3,); ``term``
+    (n_times) is scratch. The interval terms are computed in a loop without calls or branches
+    (the series of :func:`_atanh_ratio` for gentle falls, clamped elsewhere), which the
+    compiler vectorises; the few steep falls then get the logarithm in a second pass."""
     imax = 0
     for k in range(1, t.size):
         if c[k] > c[imax]:
             imax = k
     out[0] = c[imax]
     out[1] = t[imax]
-    auc = 0.0
-    for k in range(t.size - 1):
-        dt = t[k + 1] - t[k]
+    m = t.size - 1
+    for k in range(m):
         c0 = c[k]
         c1 = c[k + 1]
-        if c1 < c0 and c1 > 0.0 and c0 > 0.0:
-            auc += (c0 - c1) * dt / math.log(c0 / c1)
-        else:
-            auc += 0.5 * (c0 + c1) * dt
+        s = c0 + c1
+        down = c1 < c0 and c1 > 0.0
+        u = (c0 - c1) / s if down else 0.0
+        term[k] = 0.5 * s * (t[k + 1] - t[k]) / _atanh_ratio(min(u * u, LOG_SERIES_MAX ** 2))
+    auc = 0.0
+    for k in range(m):
+        c0 = c[k]
+        c1 = c[k + 1]
+        if c1 < c0 and c1 > 0.0 and c0 - c1 >= LOG_SERIES_MAX * (c0 + c1):
+            term[k] = (c0 - c1) * (t[k + 1] - t[k]) / math.log(c0 / c1)
+        auc += term[k]
     out[2] = auc
 
 
@@ -76,14 +107,22 @@ def grid_metrics(t, conc, effects, thresholds, signs, out_exposure, out_effect):
     writes ``out_exposure`` (n, 3) and ``out_effect`` (n, n_ep, 5); endpoints with a NaN
     threshold get NaN effect metrics."""
     n = conc.shape[0]
-    for i in prange(n):
-        _exposure(t, conc[i], out_exposure[i])
-        for q in range(effects.shape[1]):
-            if math.isnan(thresholds[q]):
-                for f in range(5):
-                    out_effect[i, q, f] = math.nan
-            else:
-                _effect(t, effects[i, q], thresholds[q], signs[q], out_effect[i, q])
+    n_blocks = (n + METRIC_BLOCK - 1) // METRIC_BLOCK
+    for blk in prange(n_blocks):
+        # The curve is copied into contiguous scratch so that _exposure, compiled for
+        # contiguous input only, vectorises whatever the strides of ``conc``.
+        curve = np.empty(t.size)
+        term = np.empty(t.size)
+        for i in range(blk * METRIC_BLOCK, min(n, (blk + 1) * METRIC_BLOCK)):
+            for k in range(t.size):
+                curve[k] = conc[i, k]
+            _exposure(t, curve, out_exposure[i], term)
+            for q in range(effects.shape[1]):
+                if math.isnan(thresholds[q]):
+                    for f in range(5):
+                        out_effect[i, q, f] = math.nan
+                else:
+                    _effect(t, effects[i, q], thresholds[q], signs[q], out_effect[i, q])
 
 
 @njit(cache=True)
@@ -115,49 +154,92 @@ def _raise_level(counts, j, lv, target):
     return lv
 
 
+#: Columns a thread copies out of row-major input at a time (8 doubles: one cache line of a row).
+HIST_GROUP = 8
+
+
+@njit(cache=True)
+def _count_nan(col):
+    """Number of NaN values in ``col`` (an integer sum, which the compiler vectorises)."""
+    nan = 0
+    for i in range(col.size):
+        nan += col[i] != col[i]
+    return nan
+
+
+@njit(cache=True, inline="always")
+def _fine(v, c0, inv):
+    """Fine bin index floor((v - c0) * inv), clamped to +-4e18: monotonic in v."""
+    return np.int64(math.floor(min(max((v - c0) * inv, -4.0e18), 4.0e18)))
+
+
+@njit(cache=True, fastmath={"nnan", "nsz"})
+def _fine_indices(col, c0, inv, fine):
+    """:func:`_fine` of every value of ``col`` into ``fine``, in a loop the compiler vectorises
+    (compiled with the no-NaN assumption: a NaN value gets an unspecified index, which the
+    caller skips)."""
+    for i in range(col.size):
+        fine[i] = _fine(col[i], c0, inv)
+
+
 @njit(parallel=True, cache=True)
-def hist_add_columns(xt, center, width, level, counts, vmin, vmax, n_nan):
-    """Add values to per-column histograms; ``xt`` holds one column per row (n_cols, n),
-    C-contiguous, so each column is read as one contiguous run.
+def hist_add(x, center, width, level, counts, vmin, vmax, n_nan):
+    """Add the rows of ``x`` (n, n_cols), any strides, to per-column histograms.
 
     Each value maps to the fine index f = floor((x - center) / width) of its column; at level L
-    a bin holds the fine indices [b 2^L, (b + 1) 2^L), bins b in [-nb/2, nb/2). A value that
-    does not fit raises its column's level (merging bin pairs, which is exact) just as far as
-    needed, so a column ends at the lowest level that holds every value it has seen, and the
-    counts do not depend on the order or grouping of the values. Threads own whole columns, so
-    the result does not depend on the thread count either.
+    a bin holds the fine indices [b 2^L, (b + 1) 2^L), bins b in [-nb/2, nb/2). When values do
+    not fit, the column's level rises (merging bin pairs, which is exact) just as far as needed,
+    so a column ends at the lowest level that holds every value it has seen, and the counts do
+    not depend on the order or grouping of the values. Threads own whole groups of
+    :data:`HIST_GROUP` columns, copied out of the rows once (one cache line per row) while their
+    ranges are found; each column then gets its fine indices in one vectorised pass, its level
+    raised once (from the indices of its extremes), and its counts incremented. The result does
+    not depend on the thread count either.
     """
-    ncol, n = xt.shape
+    n, ncol = x.shape
     nb = counts.shape[1]
     half = nb // 2
-    for j in prange(ncol):
-        inv = 1.0 / width[j]
-        c0 = center[j]
-        lo = vmin[j]
-        hi = vmax[j]
-        lv = level[j]
-        nan = 0
+    n_groups = (ncol + HIST_GROUP - 1) // HIST_GROUP
+    for g in prange(n_groups):
+        j0 = g * HIST_GROUP
+        j1 = min(ncol, j0 + HIST_GROUP)
+        scratch = np.empty((HIST_GROUP, n))
+        fine = np.empty(n, dtype=np.int64)
+        lo = np.full(HIST_GROUP, np.inf)
+        hi = np.full(HIST_GROUP, -np.inf)
         for i in range(n):
-            v = xt[j, i]
-            if v != v:
-                nan += 1
+            for j in range(j0, j1):
+                v = x[i, j]
+                scratch[j - j0, i] = v
+                if v < lo[j - j0]:  # false for NaN
+                    lo[j - j0] = v
+                if v > hi[j - j0]:
+                    hi[j - j0] = v
+        for j in range(j0, j1):
+            col = scratch[j - j0]
+            nan = _count_nan(col)
+            n_nan[j] += nan
+            if nan == n:
                 continue
-            if v < lo:
-                lo = v
-            if v > hi:
-                hi = v
-            q = math.floor((v - c0) * inv)
-            f = np.int64(min(max(q, -4.0e18), 4.0e18))
-            b = f >> lv
-            if b < -half or b >= half:
-                need = lv
-                while (f >> need) < -half or (f >> need) >= half:
-                    need += 1
-                lv = _raise_level(counts, j, lv, need)
-                b = f >> lv
-            counts[j, b + half] += 1
-        vmin[j] = lo
-        vmax[j] = hi
-        level[j] = lv
-        n_nan[j] += nan
-
+            c0 = center[j]
+            inv = 1.0 / width[j]
+            vmin[j] = min(vmin[j], lo[j - j0])
+            vmax[j] = max(vmax[j], hi[j - j0])
+            _fine_indices(col, c0, inv, fine)
+            # The column's extreme indices, from its extreme values (the index is monotonic):
+            # the level that holds them holds every value of the column.
+            f_lo = _fine(lo[j - j0], c0, inv)
+            f_hi = _fine(hi[j - j0], c0, inv)
+            lv = level[j]
+            need = lv
+            while (f_lo >> need) < -half or (f_hi >> need) >= half:
+                need += 1
+            lv = _raise_level(counts, j, lv, need)
+            level[j] = lv
+            if nan == 0:
+                for i in range(n):
+                    counts[j, (fine[i] >> lv) + half] += 1
+            else:
+                for i in range(n):
+                    if col[i] == col[i]:
+                        counts[j, (fine[i] >> lv) + half] += 1

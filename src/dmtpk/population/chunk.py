@@ -15,7 +15,7 @@ from ..errors import SolverError, ValidationError
 from .sampling import draw_subjects
 from .variability import apply_residual, individual_parameters
 
-__all__ = ["ChunkSpec", "run_chunk", "evaluate_target"]
+__all__ = ["ChunkSpec", "run_chunk", "solve_subjects", "evaluate_target"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,13 +61,26 @@ def _model(spec):
     return model_from_dict(spec.model_raw, spec.model_path)
 
 
+def _times_transpose(z, chol):
+    """``z @ chol.T`` (n, k) without BLAS: a BLAS call wakes its thread pool, whose threads then
+    spin and take the cores from the compiled kernels that follow (measured: a third of the
+    time of a streamed summary). ``chol`` is small (k x k)."""
+    out = np.zeros((z.shape[0], chol.shape[0]))
+    for j in range(chol.shape[0]):
+        for k in range(chol.shape[1]):
+            if chol[j, k] != 0.0:
+                out[:, j] += z[:, k] * chol[j, k]
+    return out
+
+
 def individual(spec: ChunkSpec, start: int, stop: int):
     """Individual parameters (stop-start, n_params), covariates by name, body weight, draws."""
     names = [r for r in (spec.residual.names if spec.residual else ())]
     draws = draw_subjects(spec.seed, start, stop, spec.var.n_eta, spec.covariates, names,
                           spec.times.size, spec.var.n_occ)
-    eta = draws["z"] @ spec.var.chol.T if spec.var.n_eta else np.zeros((stop - start, 0))
-    kappa = draws["z_occ"] @ spec.var.occ_chol.T if spec.var.n_occ else None
+    eta = _times_transpose(draws["z"], spec.var.chol) if spec.var.n_eta \
+        else np.zeros((stop - start, 0))
+    kappa = _times_transpose(draws["z_occ"], spec.var.occ_chol) if spec.var.n_occ else None
     typical = spec.theta if spec.theta_reps is None else \
         spec.theta_reps[np.arange(start, stop) // spec.n_per]
     theta = individual_parameters(typical, spec.var, eta, kappa)
@@ -110,21 +123,20 @@ def _fallback(spec, theta_row, w, compiled):
     return np.array(rows) * 1000.0, np.array([resp for _, resp in eps])
 
 
-def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None,
-              metrics: bool = True) -> dict:
-    """Simulate subjects ``start`` to ``stop - 1``.
+def solve_subjects(spec: ChunkSpec, start: int, theta: np.ndarray, weight: np.ndarray,
+                   out: dict | None = None, metrics: bool = True) -> dict:
+    """Curves (and, with ``metrics``, per-subject metrics) of the subjects whose individual
+    parameters are ``theta`` (n, n_params), subject ``start`` first: the compiled kernel, the
+    exact engine for subjects the closed form cannot take, and clear errors for invalid
+    parameters or failed solves (subjects named by their position).
 
-    Returns a dict with ``conc`` (n, n_rows, n_times) in ng/mL, ``effects`` (n, n_ep, n_times),
-    ``theta`` (n, n_params), ``covariates``, ``exposure`` (n, 3), ``effect_metrics``
-    (n, n_ep, 5), ``observations`` (by output name, when residual error is on) and
-    ``targets`` (by name, boolean per subject). ``out`` may hold preallocated arrays for
-    ``conc``, ``effects``, ``exposure`` and ``effect_metrics`` (C-contiguous, first axis the
-    chunk's subjects), which are then filled in place. With ``metrics=False`` the per-subject
-    metrics are left out (``keep="all"`` computes them on demand from the curves).
+    Returns a dict with ``conc``, ``effects``, ``n_fallback`` and, with ``metrics``,
+    ``exposure`` and ``effect_metrics``, as :func:`run_chunk`; ``out`` may hold preallocated
+    arrays for them.
     """
     from .._kernels.metrics import grid_metrics
-    n = stop - start
-    theta, cov_values, weight, eta, draws = individual(spec, start, stop)
+    n = theta.shape[0]
+    theta = np.ascontiguousarray(theta)  # one subject's parameters side by side in memory
     t = spec.times
     n_ep = spec.ep.shape[0]
     out = out or {}
@@ -171,8 +183,7 @@ def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None,
         compiled = _model(spec).compiled
         for i in degenerate:
             conc[i], eff[i] = _fallback(spec, theta[i], weight[i], compiled)
-    result = {"conc": conc, "effects": eff, "theta": theta, "covariates": cov_values,
-              "n_fallback": int(degenerate.size)}
+    result = {"conc": conc, "effects": eff, "n_fallback": int(degenerate.size)}
     if metrics:
         exposure = out.get("exposure")
         if exposure is None:
@@ -182,7 +193,25 @@ def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None,
             emetrics = np.empty((n, n_ep, 5))
         grid_metrics(t, conc[:, 0, :], eff, spec.thresholds, spec.signs, exposure, emetrics)
         result.update(exposure=exposure, effect_metrics=emetrics)
-    out = result
+    return result
+
+
+def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None,
+              metrics: bool = True) -> dict:
+    """Simulate subjects ``start`` to ``stop - 1``.
+
+    Returns a dict with ``conc`` (n, n_rows, n_times) in ng/mL, ``effects`` (n, n_ep, n_times),
+    ``theta`` (n, n_params), ``covariates``, ``exposure`` (n, 3), ``effect_metrics``
+    (n, n_ep, 5), ``observations`` (by output name, when residual error is on) and
+    ``targets`` (by name, boolean per subject). ``out`` may hold preallocated arrays for
+    ``conc``, ``effects``, ``exposure`` and ``effect_metrics`` (C-contiguous, first axis the
+    chunk's subjects), which are then filled in place. With ``metrics=False`` the per-subject
+    metrics are left out (``keep="all"`` computes them on demand from the curves).
+    """
+    theta, cov_values, weight, eta, draws = individual(spec, start, stop)
+    out = solve_subjects(spec, start, theta, weight, out, metrics)
+    out.update(theta=theta, covariates=cov_values)
+    conc, eff = out["conc"], out["effects"]
     if spec.residual is not None:
         obs = {}
         for name, entry in spec.residual.outputs.items():

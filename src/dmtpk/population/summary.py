@@ -28,8 +28,8 @@ class StreamingQuantiles:
     """Histogram-based percentiles of ``n_cols`` columns fed in chunks of rows."""
 
     def __init__(self, pilot: np.ndarray, n_bins: int = N_BINS):
-        from .._kernels.metrics import hist_add_columns  # Numba, imported only when used
-        self._add = hist_add_columns
+        from .._kernels.metrics import hist_add  # Numba, imported only when used
+        self._add = hist_add
         pilot = np.asarray(pilot, dtype=float)
         with warnings.catch_warnings():  # an all-NaN column (a metric nobody has) is fine
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -51,21 +51,14 @@ class StreamingQuantiles:
         self.n_nan = np.zeros(pilot.shape[1], dtype=np.int64)
 
     def add(self, rows: np.ndarray) -> None:
-        """Add a chunk, shape (n_rows, n_cols)."""
+        """Add a chunk, shape (n_rows, n_cols); any strides (a view into row-major curves is
+        read in place)."""
         rows = np.asarray(rows, dtype=float)
+        if rows.ndim != 2 or rows.shape[1] != self.counts.shape[0]:
+            raise ValueError(f"expected rows of {self.counts.shape[0]} columns, got shape "
+                             f"{rows.shape}")
         if rows.shape[0]:
-            buf = self.__dict__.get("_buffer")
-            if buf is None or buf.size < rows.size:
-                buf = self.__dict__["_buffer"] = np.empty(rows.size)  # reused across chunks
-            columns = buf[:rows.size].reshape(rows.shape[1], rows.shape[0])
-            np.copyto(columns, rows.T)
-            self.add_columns(columns)
-
-    def add_columns(self, columns: np.ndarray) -> None:
-        """Add a chunk given column by column, shape (n_cols, n_rows); each column should be
-        contiguous in memory for speed."""
-        if columns.shape[1]:
-            self._add(columns, self.center, self.width, self.level, self.counts, self.vmin,
+            self._add(rows, self.center, self.width, self.level, self.counts, self.vmin,
                       self.vmax, self.n_nan)
 
     def merge(self, other: "StreamingQuantiles") -> None:
