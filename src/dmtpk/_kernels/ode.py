@@ -258,32 +258,25 @@ LANES = 8
 def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, km, v1, fm_mass, c, e, m, has_mm, out):
     """:func:`_rhs` of every lane (the columns of ``x``, (n, lanes)), the same operations in
     the same order as for one subject, so a lane's result does not depend on its neighbours."""
-    n, nl = x.shape
+    n = x.shape[0]
     for i in range(n):
-        for ll in range(nl):
+        for ll in range(LANES):
             out[i, ll] = b[i, ll]
-    for ll in range(nl):
+    for ll in range(LANES):
         out[c, ll] += ab[ll]
     for k in range(nnz):
         i = nz_i[k]
         j = nz_j[k]
-        for ll in range(nl):
+        for ll in range(LANES):
             out[i, ll] += nzv[k, ll] * x[j, ll]
     if has_mm:
-        for ll in range(nl):
+        for ll in range(LANES):
             conc = x[c, ll] / v1[ll]
             flux = vmax[ll] * conc / (km[ll] + conc)
             out[c, ll] -= flux
             out[e, ll] += flux
             if m >= 0:
                 out[m, ll] += fm_mass[ll] * flux
-
-
-@njit(cache=True, inline="always")
-def _absorption_lanes(dep, n_dep, t, cstage, hu, t0, ab):
-    """Absorption flux of every lane at its stage time t + cstage h."""
-    for ll in range(ab.size):
-        ab[ll] = _absorption(dep, ll, n_dep, t[ll] + cstage * hu[ll] - t0)
 
 
 @njit(cache=True, inline="always")
@@ -303,48 +296,86 @@ def _stiffness(k6, k7, ys, y1, ll, h, stiff_count, nonstiff_count):
 
 
 @njit(cache=True, inline="always")
-def _dense_coefficients(x, y1, k1, k3, k4, k5, k6, k7, ll, h, dc):
-    """Coefficients (``dc``, (4, n)) of DOPRI5's continuous extension over lane ``ll``'s step
-    from x to y1."""
+def _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, h, th, out):
+    """DOPRI5's continuous extension of lane ``ll``'s step from x to y1 at fraction ``th`` of
+    the step, into ``out``."""
+    th1 = 1.0 - th
     for i in range(x.shape[0]):
         d2 = y1[i, ll] - x[i, ll]
         d3 = h * k1[i, ll] - d2
-        dc[0, i] = d2
-        dc[1, i] = d3
-        dc[2, i] = d2 - h * k7[i, ll] - d3
-        dc[3, i] = h * (D1 * k1[i, ll] + D3 * k3[i, ll] + D4 * k4[i, ll] + D5 * k5[i, ll]
-                        + D6 * k6[i, ll] + D7 * k7[i, ll])
+        d4 = d2 - h * k7[i, ll] - d3
+        d5 = h * (D1 * k1[i, ll] + D3 * k3[i, ll] + D4 * k4[i, ll] + D5 * k5[i, ll]
+                  + D6 * k6[i, ll] + D7 * k7[i, ll])
+        out[i] = x[i, ll] + th * (d2 + th1 * (d3 + th * (d4 + th1 * d5)))
 
 
-@njit(cache=True, inline="always")
-def _dense_value(x, dc, ll, th, out):
-    """The continuous extension of lane ``ll`` at fraction ``th`` of the step into ``out``."""
-    th1 = 1.0 - th
-    for i in range(x.shape[0]):
-        out[i] = x[i, ll] + th * (dc[0, i] + th1 * (dc[1, i] + th * (dc[2, i] + th1 * dc[3, i])))
+@njit(cache=True)
+def _next_segment(ll, x, b, b_red, dep, is_dep, t_eff, target, amount, bk, n_break, ev_rate,
+                  ev_dur, times, states, seg, t, h, t0, t1, last, k_out, steps, stiff_count,
+                  nonstiff_count, need_k1, finished):
+    """Start lane ``ll``'s next segment (between two successive times at which its inputs
+    change): apply the doses, set the inputs, write the outputs at exactly its start, and
+    reset the step. Segments of zero length are passed through; a lane with none left (or
+    whose next one starts after the last output) is ``finished``."""
+    t_end = times[times.size - 1]
+    while seg[ll] < n_break[ll]:
+        i_b = seg[ll]
+        ts = bk[ll, i_b]
+        while i_b + 1 < n_break[ll] and bk[ll, i_b + 1] == ts:
+            i_b += 1
+        if ts > t_end:
+            break
+        seg[ll] = i_b + 1
+        _start_segment(ts, ev_rate, ev_dur, t_eff[ll], target[ll], amount[ll], is_dep, dep, ll,
+                       x, b, b_red)
+        lst = i_b + 1 >= n_break[ll] or bk[ll, i_b + 1] > t_end
+        te = t_end if lst else bk[ll, i_b + 1]
+        # Outputs at exactly the start take the state after its events.
+        k = k_out[ll]
+        while k < times.size and times[k] <= ts:
+            if times[k] == ts:
+                for i in range(x.shape[0]):
+                    states[ll, k, i] = x[i, ll]
+            k += 1
+        k_out[ll] = k
+        if te > ts:
+            t0[ll] = ts
+            t1[ll] = te
+            last[ll] = lst
+            t[ll] = ts
+            h[ll] = min(te - ts, H_START)
+            steps[ll] = 0
+            stiff_count[ll] = 0
+            nonstiff_count[ll] = 0
+            need_k1[ll] = True
+            return
+    finished[ll] = True
 
 
 @njit(cache=True, error_model="numpy")
-def _segment_lanes(x, t0, t1, last, nz_i, nz_j, nzv, nnz_red, b_red, dep, n_dep, vmax, km, v1,
-                   fm_mass, c, e, m, has_mm, times, k_out, states, rtol, atol, lw, t, h, done,
-                   handoff, status, fail_time, hu, ab, en, dc):
-    """Integrate the lanes (columns of ``x``, (n, lanes): one subject each) from t0 to t1 with
-    the Dormand-Prince 5(4) pair; ``x`` is overwritten with x(t1). Outputs at
-    t0 < times[k] < t1 (<= t1 when ``last``) go to ``states[l, k]``, from ``k_out[l]``.
+def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, vmax, km, v1,
+                     fm_mass, c, e, m, has_mm, t_eff, target, amount, bk, n_break, ev_rate,
+                     ev_dur, times, rtol, atol, states, status, fail_time, finished, work):
+    """Integrate LANES subjects side by side over the whole dosing history: lane ``l`` is
+    column ``l`` of ``x`` ((n, LANES), zero at the start), its outputs go to ``states[l]``.
 
-    The depots (``dep``, (lanes, depots, 4): their amounts at t0 and input rates) are solved
-    in closed form: the integrated system is the first ``nnz_red`` entries of A (no depot row
-    or column, values ``nzv`` per lane) with inputs ``b_red`` (no depot input) and the
-    absorption flux as a known function of time, so absorption is neither a stiffness
-    (KA = 100 /min) nor an accuracy limit on the step.
+    Each lane keeps its own segments (its dosing times, lags included), time, step size, error
+    norm, acceptance, stiffness count and outputs; the Dormand-Prince stages, the right-hand
+    sides and the error estimates are loops across lanes, which the compiler vectorises. Lanes
+    ``finished`` from the start (unused) ride along with a zero step.
 
-    Each lane keeps its own time ``t``, step ``h``, error norm, acceptance, stiffness count and
-    outputs; only the stages are shared loops, which the compiler vectorises across lanes.
-    Lanes already ``done`` (finished, failed or unused) ride along with a zero step. A lane
-    that turns stiff stops, marked in ``handoff`` with its time and next step, for the caller
-    to finish with :func:`_segment_stiff`; failures go to ``status`` and ``fail_time``.
+    Between events the depots (``dep``, (LANES, depots, 4)) are solved in closed form: the
+    integrated system is the first ``nnz_red`` entries of A (no depot row or column, values
+    ``nzv`` per lane) with the depots' absorption flux as a known input, so absorption is
+    neither a stiffness (KA = 100 /min) nor an accuracy limit on the step. A lane that turns
+    stiff (Hairer & Wanner sect. IV.2: h rho > 3.25 on 15 accepted steps) finishes its segment
+    alone with :func:`_segment_stiff`, depots back in the integrated state. Failures go to
+    ``status`` and ``fail_time``.
     """
-    n, nl = x.shape
+    n = x.shape[0]
+    nl = LANES
+    m_t = times.size
+    lw = np.empty((11, n, nl))
     k1 = lw[0]
     k2 = lw[1]
     k3 = lw[2]
@@ -355,36 +386,72 @@ def _segment_lanes(x, t0, t1, last, nz_i, nz_j, nzv, nnz_red, b_red, dep, n_dep,
     y1 = lw[7]
     ys = lw[8]
     err = lw[9]
-    m_t = times.size
-    n_int = n - n_dep  # states the error norm runs over (the depots are exact)
+    kk = lw[10]
+    b = np.zeros((n, nl))
+    b_red = np.zeros((n, nl))
+    t = np.zeros(nl)
+    h = np.zeros(nl)
+    t0 = np.zeros(nl)
+    t1 = np.zeros(nl)
+    hu = np.zeros(nl)
+    ab = np.zeros(nl)
+    en = np.zeros(nl)
+    last = np.zeros(nl, dtype=np.bool_)
+    need_k1 = np.zeros(nl, dtype=np.bool_)
+    accepted = np.zeros(nl, dtype=np.bool_)
+    seg = np.zeros(nl, dtype=np.int64)
+    k_out = np.zeros(nl, dtype=np.int64)
     steps = np.zeros(nl, dtype=np.int64)
     stiff_count = np.zeros(nl, dtype=np.int64)
     nonstiff_count = np.zeros(nl, dtype=np.int64)
+    x1 = np.empty(n)
+    b1 = np.empty(n)
+    nz_v1 = np.empty(nnz)
+    ws = work[n:n + 11]
+    w = work[n + 11:n + 11 + n]
+    piv = np.empty(n, dtype=np.int64)
+    n_int = n - n_dep  # states the error norm runs over (the depots are exact)
     for ll in range(nl):
-        t[ll] = t0
-        h[ll] = min(t1 - t0, H_START)
-        hu[ll] = 0.0
-    _absorption_lanes(dep, n_dep, t, 0.0, hu, t0, ab)
-    _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m, has_mm,
-               k1)
+        if finished[ll]:
+            continue
+        if n_break[ll] == 0:
+            finished[ll] = True
+            continue
+        while k_out[ll] < m_t and times[k_out[ll]] < bk[ll, 0]:
+            k_out[ll] += 1  # nothing has been given yet: zero state
+        _next_segment(ll, x, b, b_red, dep, is_dep, t_eff, target, amount, bk, n_break,
+                      ev_rate, ev_dur, times, states, seg, t, h, t0, t1, last, k_out, steps,
+                      stiff_count, nonstiff_count, need_k1, finished)
     while True:
+        # Derivative at the start of new segments (FSAL gives it otherwise).
+        new = False
+        for ll in range(nl):
+            new = new or need_k1[ll]
+        if new:
+            for ll in range(nl):
+                ab[ll] = _absorption(dep, ll, n_dep, t[ll] - t0[ll])
+            _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
+                       has_mm, kk)
+            for i in range(n):
+                for ll in range(nl):
+                    if need_k1[ll]:
+                        k1[i, ll] = kk[i, ll]
+            for ll in range(nl):
+                need_k1[ll] = False
         active = 0
         for ll in range(nl):
             hu[ll] = 0.0
-            if done[ll]:
-                continue
-            if not t[ll] < t1:
-                done[ll] = True
+            if finished[ll]:
                 continue
             steps[ll] += 1
             if steps[ll] > MAX_STEPS or h[ll] < 1e-12 * max(1.0, abs(t[ll])):
                 status[ll] = STATUS_TOO_MANY_STEPS if steps[ll] > MAX_STEPS \
                     else STATUS_STEP_UNDERFLOW
                 fail_time[ll] = t[ll]
-                done[ll] = True
+                finished[ll] = True
                 continue
-            if t[ll] + h[ll] >= t1 or t[ll] + 1.01 * h[ll] >= t1:
-                h[ll] = t1 - t[ll]
+            if t[ll] + h[ll] >= t1[ll] or t[ll] + 1.01 * h[ll] >= t1[ll]:
+                h[ll] = t1[ll] - t[ll]
             hu[ll] = h[ll]
             active += 1
         if active == 0:
@@ -392,27 +459,31 @@ def _segment_lanes(x, t0, t1, last, nz_i, nz_j, nzv, nnz_red, b_red, dep, n_dep,
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * A21 * k1[i, ll]
-        _absorption_lanes(dep, n_dep, t, C2, hu, t0, ab)
+        for ll in range(nl):
+            ab[ll] = _absorption(dep, ll, n_dep, t[ll] + C2 * hu[ll] - t0[ll])
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k2)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A31 * k1[i, ll] + A32 * k2[i, ll])
-        _absorption_lanes(dep, n_dep, t, C3, hu, t0, ab)
+        for ll in range(nl):
+            ab[ll] = _absorption(dep, ll, n_dep, t[ll] + C3 * hu[ll] - t0[ll])
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k3)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A41 * k1[i, ll] + A42 * k2[i, ll]
                                                  + A43 * k3[i, ll])
-        _absorption_lanes(dep, n_dep, t, C4, hu, t0, ab)
+        for ll in range(nl):
+            ab[ll] = _absorption(dep, ll, n_dep, t[ll] + C4 * hu[ll] - t0[ll])
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k4)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A51 * k1[i, ll] + A52 * k2[i, ll]
                                                  + A53 * k3[i, ll] + A54 * k4[i, ll])
-        _absorption_lanes(dep, n_dep, t, C5, hu, t0, ab)
+        for ll in range(nl):
+            ab[ll] = _absorption(dep, ll, n_dep, t[ll] + C5 * hu[ll] - t0[ll])
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k5)
         for i in range(n):
@@ -420,7 +491,8 @@ def _segment_lanes(x, t0, t1, last, nz_i, nz_j, nzv, nnz_red, b_red, dep, n_dep,
                 ys[i, ll] = x[i, ll] + hu[ll] * (A61 * k1[i, ll] + A62 * k2[i, ll]
                                                  + A63 * k3[i, ll] + A64 * k4[i, ll]
                                                  + A65 * k5[i, ll])
-        _absorption_lanes(dep, n_dep, t, 1.0, hu, t0, ab)  # stages 6 and 7 are both at t + h
+        for ll in range(nl):  # stages 6 and 7 are both at t + h
+            ab[ll] = _absorption(dep, ll, n_dep, t[ll] + hu[ll] - t0[ll])
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k6)
         for i in range(n):
@@ -443,35 +515,64 @@ def _segment_lanes(x, t0, t1, last, nz_i, nz_j, nzv, nnz_red, b_red, dep, n_dep,
             en[ll] = math.sqrt(en[ll] / n_int)
         for ll in range(nl):
             hl = hu[ll]
+            accepted[ll] = hl != 0.0 and en[ll] <= 1.0
             if hl == 0.0:
                 continue
-            if en[ll] <= 1.0:
+            if accepted[ll]:
                 stiff_count[ll], nonstiff_count[ll] = _stiffness(
                     k6, k7, ys, y1, ll, hl, stiff_count[ll], nonstiff_count[ll])
                 t_new = t[ll] + hl
-                prepared = False
                 k = k_out[ll]
-                while k < m_t and (times[k] < t_new or (last and times[k] <= t_new)):
-                    if times[k] > t1:
+                while k < m_t and (times[k] < t_new or (last[ll] and times[k] <= t_new)):
+                    if times[k] > t1[ll]:
                         break
-                    if not prepared:  # dense-output coefficients, once per step
-                        _dense_coefficients(x, y1, k1, k3, k4, k5, k6, k7, ll, hl, dc)
-                        prepared = True
                     out = states[ll, k]
-                    _dense_value(x, dc, ll, (times[k] - t[ll]) / hl, out)
+                    _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, hl,
+                                  (times[k] - t[ll]) / hl, out)
                     for j in range(n_dep):
                         out[np.int64(dep[ll, j, D_STATE])] = _depot_amount(dep, ll, j,
-                                                                           times[k] - t0)
+                                                                           times[k] - t0[ll])
                     k += 1
                 k_out[ll] = k
-                for i in range(n):
+                t[ll] = t_new
+            h[ll] = hl * _step_factor(en[ll], 0.2)
+        for i in range(n):
+            for ll in range(nl):
+                if accepted[ll]:
                     x[i, ll] = y1[i, ll]
                     k1[i, ll] = k7[i, ll]
-                t[ll] = t_new
-                if stiff_count[ll] >= 15:
-                    handoff[ll] = True
-                    done[ll] = True
-            h[ll] = hl * _step_factor(en[ll], 0.2)
+        for ll in range(nl):
+            if not accepted[ll]:
+                continue
+            stiff = stiff_count[ll] >= 15
+            if stiff:
+                # The depots rejoin the integrated state; ROS2 finishes the segment.
+                _set_depots(dep, ll, n_dep, t[ll] - t0[ll], x, ll)
+                if t[ll] < t1[ll]:
+                    for i in range(n):
+                        x1[i] = x[i, ll]
+                        b1[i] = b[i, ll]
+                    for k in range(nnz):
+                        nz_v1[k] = nzv[k, ll]
+                    st, k_out[ll], tf = _segment_stiff(
+                        x1, t[ll], h[ll], t1[ll], last[ll], al[ll], nz_i, nz_j, nz_v1, nnz, b1,
+                        vmax[ll], km[ll], v1[ll], fm_mass[ll], c, e, m, times, k_out[ll],
+                        states[ll], rtol, atol, ws, w, piv)
+                    for i in range(n):
+                        x[i, ll] = x1[i]
+                    if st != STATUS_OK:
+                        status[ll] = st
+                        fail_time[ll] = tf
+                        finished[ll] = True
+                        continue
+                    t[ll] = t1[ll]
+            if t[ll] < t1[ll]:
+                continue
+            if not stiff:
+                _set_depots(dep, ll, n_dep, t1[ll] - t0[ll], x, ll)
+            _next_segment(ll, x, b, b_red, dep, is_dep, t_eff, target, amount, bk, n_break,
+                          ev_rate, ev_dur, times, states, seg, t, h, t0, t1, last, k_out,
+                          steps, stiff_count, nonstiff_count, need_k1, finished)
 
 
 @njit(cache=True)
@@ -580,22 +681,21 @@ def _start_segment(t0, ev_rate, ev_dur, t_eff, target, amount, is_dep, dep, ll, 
 
 
 @njit(cache=True)
-def _ode_group(g0, g1, nl, theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time,
-               ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row,
+def _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, ev_amt,
+               ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row,
                extra_kas, times, rtol, atol, states, status, fail_time, work):
-    """States of subjects g0 to g1 - 1 (at most ``nl``) at ``times`` into ``states[l]``
-    ((nl, n_times, n)), integrated side by side in ``nl`` lanes (unused lanes repeat the last
-    subject and are ignored). Returns False, having integrated nothing, when the subjects
-    cannot share lanes (different dosing times, system pattern or elimination type, or an
-    invalid parameter): the caller then gives each its own single lane, which always works.
-    ``work`` is scratch of shape (11 + 2 n, n). Each subject's result is the same to the bit
-    whatever its neighbours, since every lane does the same operations in the same order."""
-    m_t, n = states.shape[1], states.shape[2]
+    """States of subjects g0 to g1 - 1 (at most LANES) at ``times`` into ``states[l]``
+    ((LANES, n_times, n)), integrated side by side (:func:`_integrate_lanes`; unused lanes
+    repeat the last subject and are ignored). Returns False, having integrated nothing, when
+    the subjects cannot share lanes (a different pattern of non-zero entries in A, or
+    Michaelis-Menten elimination switched off for some only: a parameter exactly zero); the
+    caller then gives each subject a group of its own, which always works. ``work`` is scratch
+    of shape (11 + 2 n, n). A subject's result is the same to the bit whatever its
+    neighbours: every lane does the same operations in the same order."""
+    nl = LANES
+    n = states.shape[2]
     n_rec = ev_time.size
     n_dep = 1 + extra_kas.size if layout[L_DEPOT] >= 0 else 0
-    c = layout[L_CENTRAL]
-    e = layout[L_ELIM]
-    m = layout[L_METAB]
     g = g1 - g0
     al = np.empty((nl, n, n))
     dep = np.empty((nl, n_dep, 4))
@@ -604,6 +704,7 @@ def _ode_group(g0, g1, nl, theta, weight, layout, mass_ratio, route_pos, mm_pos,
     target = np.empty((nl, n_rec), dtype=np.int64)
     amount = np.empty((nl, n_rec))
     bk = np.empty((nl, 2 * n_rec))
+    n_break = np.zeros(nl, dtype=np.int64)
     vmax = np.empty(nl)
     km = np.empty(nl)
     v1 = np.empty(nl)
@@ -614,110 +715,40 @@ def _ode_group(g0, g1, nl, theta, weight, layout, mass_ratio, route_pos, mm_pos,
     nz_j1 = np.empty(n * n, dtype=np.int64)
     nz_v = np.empty(n * n)
     nzv = np.empty((n * n, nl))
-    n_break = nnz_red = nnz = 0
+    finished = np.zeros(nl, dtype=np.bool_)
+    nnz_red = nnz = 0
+    for ll in range(nl):
+        status[ll] = STATUS_OK
+        fail_time[ll] = 0.0
+        finished[ll] = ll >= g
     for ll in range(nl):
         i = g0 + min(ll, g - 1)
-        st, nb, vmax[ll], km[ll], v1[ll], fm_mass[ll] = _setup_subject(
+        st, n_break[ll], vmax[ll], km[ll], v1[ll], fm_mass[ll] = _setup_subject(
             theta[i], weight[i], layout, mass_ratio, route_pos, mm_pos, ev_time, ev_amt,
             ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row, extra_kas,
             al[ll], dep, ll, is_dep, t_eff[ll], target[ll], amount[ll], bk[ll])
         if st != STATUS_OK:
-            if nl > 1:
+            if g > 1:
                 return False
             status[0] = st
-            fail_time[0] = 0.0
             return True
         if ll == 0:
-            n_break = nb
             nnz_red, nnz = _sparsity(al[0], is_dep, nz_i, nz_j, nz_v)
         else:
-            if nb != n_break or (vmax[ll] > 0.0) != (vmax[0] > 0.0):
-                return False
-            for k in range(n_break):
-                if bk[ll, k] != bk[0, k]:
-                    return False
             r_red, r_all = _sparsity(al[ll], is_dep, nz_i1, nz_j1, nz_v)
-            if r_red != nnz_red or r_all != nnz:
+            if r_red != nnz_red or r_all != nnz or (vmax[ll] > 0.0) != (vmax[0] > 0.0):
                 return False
             for k in range(nnz):
                 if nz_i1[k] != nz_i[k] or nz_j1[k] != nz_j[k]:
                     return False
         for k in range(nnz):
             nzv[k, ll] = nz_v[k]
-    has_mm = vmax[0] > 0.0
     x = np.zeros((n, nl))
-    b = np.empty((n, nl))
-    b_red = np.empty((n, nl))
-    lw = np.empty((10, n, nl))
-    dc = np.empty((4, n))
-    t = np.empty(nl)
-    h = np.empty(nl)
-    hu = np.empty(nl)
-    ab = np.empty(nl)
-    en = np.empty(nl)
-    k_out = np.zeros(nl, dtype=np.int64)
-    done = np.zeros(nl, dtype=np.bool_)
-    handoff = np.zeros(nl, dtype=np.bool_)
-    x1 = np.empty(n)
-    b1 = np.empty(n)
-    ws = work[n:n + 11]
-    w = work[n + 11:n + 11 + n]
-    piv = np.empty(n, dtype=np.int64)
     states[:, :, :] = 0.0
-    for ll in range(nl):
-        status[ll] = STATUS_OK
-        fail_time[ll] = 0.0
-        while k_out[ll] < m_t and times[k_out[ll]] < bk[0, 0]:
-            k_out[ll] += 1  # nothing has been given yet: zero state
-    t_end = times[m_t - 1]
-    i_b = 0
-    while i_b < n_break:
-        t0 = bk[0, i_b]
-        while i_b + 1 < n_break and bk[0, i_b + 1] == t0:
-            i_b += 1
-        if t0 > t_end:
-            break
-        last = i_b + 1 >= n_break or bk[0, i_b + 1] > t_end
-        t1 = t_end if last else bk[0, i_b + 1]
-        for ll in range(nl):
-            done[ll] = ll >= g or status[ll] != STATUS_OK
-            handoff[ll] = False
-            _start_segment(t0, ev_rate, ev_dur, t_eff[ll], target[ll], amount[ll], is_dep, dep,
-                           ll, x, b, b_red)
-            # Outputs at exactly t0 take the state after the events at t0.
-            while k_out[ll] < m_t and times[k_out[ll]] <= t0:
-                if times[k_out[ll]] == t0:
-                    for i in range(n):
-                        states[ll, k_out[ll], i] = x[i, ll]
-                k_out[ll] += 1
-        if t1 > t0:
-            _segment_lanes(x, t0, t1, last, nz_i, nz_j, nzv, nnz_red, b_red, dep, n_dep, vmax,
-                           km, v1, fm_mass, c, e, m, has_mm, times, k_out, states, rtol, atol,
-                           lw, t, h, done, handoff, status, fail_time, hu, ab, en, dc)
-        for ll in range(g):
-            if status[ll] != STATUS_OK:
-                continue
-            if not handoff[ll]:
-                _set_depots(dep, ll, n_dep, t1 - t0, x, ll)
-                continue
-            # Stiff: the depots rejoin the integrated state at the lane's time, and ROS2
-            # finishes the segment.
-            _set_depots(dep, ll, n_dep, t[ll] - t0, x, ll)
-            for i in range(n):
-                x1[i] = x[i, ll]
-                b1[i] = b[i, ll]
-            for k in range(nnz):
-                nz_v[k] = nzv[k, ll]
-            st, k_out[ll], tf = _segment_stiff(
-                x1, t[ll], h[ll], t1, last, al[ll], nz_i, nz_j, nz_v, nnz, b1, vmax[ll],
-                km[ll], v1[ll], fm_mass[ll], c, e, m, times, k_out[ll], states[ll], rtol, atol,
-                ws, w, piv)
-            if st != STATUS_OK:
-                status[ll] = st
-                fail_time[ll] = tf
-            for i in range(n):
-                x[i, ll] = x1[i]
-        i_b += 1
+    _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, vmax, km, v1,
+                     fm_mass, layout[L_CENTRAL], layout[L_ELIM], layout[L_METAB],
+                     vmax[0] > 0.0, t_eff, target, amount, bk, n_break, ev_rate, ev_dur, times,
+                     rtol, atol, states, status, fail_time, finished, work)
     return True
 
 
@@ -726,18 +757,20 @@ def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, e
                 ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row, extra_kas,
                 times, rtol, atol, states, work):
     """States of one subject at ``times`` (``states``, shape (n_times, n)) by integration (a
-    single lane of :func:`_ode_group`).
+    group of its own in :func:`_ode_group`).
 
     ``depot_of_row`` gives, for inhaled records, 0 for the model's depot or j >= 1 for extra
     depot j (absorption rate ``extra_kas[j - 1]``); extra depots are states n_states + j - 1.
     ``work`` is scratch of shape (11 + 2 n, n). Returns (status, failure time).
     """
-    st = np.empty(1, dtype=np.int64)
-    tf = np.empty(1)
-    _ode_group(0, 1, 1, theta.reshape((1, theta.size)), np.full(1, weight), layout, mass_ratio,
+    st = np.empty(LANES, dtype=np.int64)
+    tf = np.empty(LANES)
+    lanes = np.empty((LANES, states.shape[0], states.shape[1]))
+    _ode_group(0, 1, theta.reshape((1, theta.size)), np.full(1, weight), layout, mass_ratio,
                route_pos, mm_pos, ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag,
-               ev_evid, ev_perkg, depot_of_row, extra_kas, times, rtol, atol,
-               states.reshape((1, states.shape[0], states.shape[1])), st, tf, work)
+               ev_evid, ev_perkg, depot_of_row, extra_kas, times, rtol, atol, lanes, st, tf,
+               work)
+    states[:, :] = lanes[0]
     return st[0], tf[0]
 
 
@@ -761,19 +794,25 @@ def ode_population(theta, weight, layout, mass_ratio, route_pos, mm_pos, ep, row
         conc = np.empty((rows.size, m_t))
         st_g = np.empty(LANES, dtype=np.int64)
         tf_g = np.empty(LANES)
+        single = np.empty((LANES, m_t, n_total))
+        st_1 = np.empty(LANES, dtype=np.int64)
+        tf_1 = np.empty(LANES)
         b_end = min(n, (blk + 1) * BLOCK)
         for g0 in range(blk * BLOCK, b_end, LANES):
             g1 = min(b_end, g0 + LANES)
-            if not _ode_group(g0, g1, LANES, theta, weight, layout, mass_ratio, route_pos,
-                              mm_pos, ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag,
-                              ev_evid, ev_perkg, depot_of_row, extra_kas, times, rtol, atol,
-                              states, st_g, tf_g, work):
+            if not _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos,
+                              ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid,
+                              ev_perkg, depot_of_row, extra_kas, times, rtol, atol, states,
+                              st_g, tf_g, work):
                 for i in range(g0, g1):
                     ll = i - g0
-                    _ode_group(i, i + 1, 1, theta, weight, layout, mass_ratio, route_pos,
-                               mm_pos, ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f,
-                               ev_lag, ev_evid, ev_perkg, depot_of_row, extra_kas, times, rtol,
-                               atol, states[ll:ll + 1], st_g[ll:ll + 1], tf_g[ll:ll + 1], work)
+                    _ode_group(i, i + 1, theta, weight, layout, mass_ratio, route_pos, mm_pos,
+                               ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag,
+                               ev_evid, ev_perkg, depot_of_row, extra_kas, times, rtol, atol,
+                               single, st_1, tf_1, work)
+                    states[ll] = single[0]
+                    st_g[ll] = st_1[0]
+                    tf_g[ll] = tf_1[0]
             for i in range(g0, g1):
                 ll = i - g0
                 th = theta[i]
