@@ -311,22 +311,6 @@ def _absorption_lanes(dep, n_dep, t, cstage, hu, t0, ab, arg, ex, bits):
 
 
 @njit(cache=True, inline="always")
-def _stiffness(k6, k7, ys, y1, ll, h, stiff_count, nonstiff_count):
-    """Stiffness test on an accepted DOPRI5 step of lane ``ll``: h rho > 3.25,
-    rho ~ |k7 - k6| / |y1 - y6| (Hairer & Wanner sect. IV.2). Returns the updated (stiff,
-    non-stiff) step counts."""
-    num = 0.0
-    den = 0.0
-    for i in range(k6.shape[0]):
-        num += (k7[i, ll] - k6[i, ll]) ** 2
-        den += (y1[i, ll] - ys[i, ll]) ** 2
-    if den > 0.0 and h * math.sqrt(num / den) > 3.25:
-        return stiff_count + 1, 0
-    nonstiff_count += 1
-    return (0 if nonstiff_count >= 6 else stiff_count), nonstiff_count
-
-
-@njit(cache=True, inline="always")
 def _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, h, th, out):
     """DOPRI5's continuous extension of lane ``ll``'s step from x to y1 at fraction ``th`` of
     the step, into ``out``."""
@@ -433,6 +417,8 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
     last = np.zeros(nl, dtype=np.bool_)
     need_k1 = np.zeros(nl, dtype=np.bool_)
     accepted = np.zeros(nl, dtype=np.bool_)
+    num = np.zeros(nl)
+    den = np.zeros(nl)
     seg = np.zeros(nl, dtype=np.int64)
     k_out = np.zeros(nl, dtype=np.int64)
     steps = np.zeros(nl, dtype=np.int64)
@@ -539,16 +525,29 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
                                        + E5 * k5[i, ll] + E6 * k6[i, ll] + E7 * k7[i, ll])
                 sc = atol + rtol * max(abs(x[i, ll]), abs(y1[i, ll]))
                 en[ll] += (err[i, ll] / sc) ** 2
+        # Stiffness measure rho^2 ~ |k7 - k6|^2 / |y1 - y6|^2 (Hairer & Wanner sect. IV.2).
         for ll in range(nl):
             en[ll] = math.sqrt(en[ll] / n_int)
+            num[ll] = 0.0
+            den[ll] = 0.0
+        for i in range(n):
+            for ll in range(nl):
+                num[ll] += (k7[i, ll] - k6[i, ll]) ** 2
+                den[ll] += (y1[i, ll] - ys[i, ll]) ** 2
         for ll in range(nl):
             hl = hu[ll]
             accepted[ll] = hl != 0.0 and en[ll] <= 1.0
             if hl == 0.0:
                 continue
             if accepted[ll]:
-                stiff_count[ll], nonstiff_count[ll] = _stiffness(
-                    k6, k7, ys, y1, ll, hl, stiff_count[ll], nonstiff_count[ll])
+                # h rho > 3.25 on 15 accepted steps (6 non-stiff ones reset the count) is stiff.
+                if den[ll] > 0.0 and hl * math.sqrt(num[ll] / den[ll]) > 3.25:
+                    stiff_count[ll] += 1
+                    nonstiff_count[ll] = 0
+                else:
+                    nonstiff_count[ll] += 1
+                    if nonstiff_count[ll] >= 6:
+                        stiff_count[ll] = 0
                 t_new = t[ll] + hl
                 k = k_out[ll]
                 while k < m_t and (times[k] < t_new or (last[ll] and times[k] <= t_new)):
