@@ -57,8 +57,9 @@ MAX_STEPS = 200000
 #: First step of each segment (min).
 H_START = 0.05
 # Columns of the depot array (one row per depot): state index, KA (1/min), amount at the start
-# of the segment (mg), zero-order input during the segment (mg/min).
-D_STATE, D_KA, D_X0, D_RATE = range(4)
+# of the segment (mg), and the amount R/KA (mg) its zero-order input R during the segment
+# would hold at steady state.
+D_STATE, D_KA, D_X0, D_SS = range(4)
 
 
 @njit(cache=True, inline="always")
@@ -86,9 +87,8 @@ def _depot_amount(dep, ll, j, tau):
     """Amount (mg) in depot j of lane ``ll`` a time ``tau`` after the segment start:
     x0 e^(-ka tau) plus the zero-order input R (mg/min) as R/ka (1 - e^(-ka tau)), exact for a
     segment without events. ``dep`` has shape (lanes, depots, 4)."""
-    ka = dep[ll, j, D_KA]
-    ss = dep[ll, j, D_RATE] / ka
-    return ss + (dep[ll, j, D_X0] - ss) * math.exp(-ka * tau)
+    ss = dep[ll, j, D_SS]
+    return ss + (dep[ll, j, D_X0] - ss) * math.exp(-dep[ll, j, D_KA] * tau)
 
 
 @njit(cache=True, inline="always")
@@ -305,9 +305,8 @@ def _absorption_lanes(dep, n_dep, t, cstage, hu, t0, ab, arg, ex, bits):
             arg[ll] = -dep[ll, j, D_KA] * (t[ll] + cstage * hu[ll] - t0[ll])
         _exp_lanes(arg, ex, bits)
         for ll in range(LANES):
-            ka = dep[ll, j, D_KA]
-            ss = dep[ll, j, D_RATE] / ka
-            ab[ll] += ka * (ss + (dep[ll, j, D_X0] - ss) * ex[ll])
+            ss = dep[ll, j, D_SS]
+            ab[ll] += dep[ll, j, D_KA] * (ss + (dep[ll, j, D_X0] - ss) * ex[ll])
 
 
 @njit(cache=True, inline="always")
@@ -687,7 +686,7 @@ def _sparsity(a, is_dep, nz_i, nz_j, nz_v):
 def _start_segment(t0, ev_rate, ev_dur, t_eff, target, amount, is_dep, dep, ll, x, b, b_red):
     """Apply lane ``ll``'s doses given at t0 to column ``ll`` of ``x`` and set the inputs
     running from t0: ``b`` (all states), ``b_red`` (without the depots) and the depots'
-    amounts and input rates in ``dep[ll]``."""
+    amounts and steady-state amounts in ``dep[ll]``."""
     n = x.shape[0]
     for i in range(n):
         b[i, ll] = 0.0
@@ -704,7 +703,7 @@ def _start_segment(t0, ev_rate, ev_dur, t_eff, target, amount, is_dep, dep, ll, 
     for j in range(dep.shape[1]):
         d = np.int64(dep[ll, j, D_STATE])
         dep[ll, j, D_X0] = x[d, ll]
-        dep[ll, j, D_RATE] = b[d, ll]
+        dep[ll, j, D_SS] = b[d, ll] / dep[ll, j, D_KA]
 
 
 @njit(cache=True)
