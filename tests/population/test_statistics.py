@@ -75,15 +75,27 @@ def test_streamed_percentiles_match_numpy(linear_model):
 
 
 def test_streaming_histogram_order_independent():
+    """Whole, in reversed parts, or as a strided (Fortran-ordered) view: the same counts; NaN
+    values are counted apart. Eleven columns, so one group of eight is partial."""
     rng = np.random.default_rng(0)
-    x = rng.lognormal(size=(5000, 3)) * np.array([1.0, 100.0, 1e-3])
+    x = rng.lognormal(size=(5000, 11)) * np.geomspace(1e-3, 1e3, 11)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[:, 4] = np.nan  # a metric no subject has
     a = StreamingQuantiles(x[:100])
     b = StreamingQuantiles(x[:100])
+    c = StreamingQuantiles(x[:100])
     a.add(x)
     for part in np.array_split(x[::-1], 7):
         b.add(part)
-    assert np.array_equal(a.counts, b.counts)
-    assert np.array_equal(a.percentiles([5, 50, 95]), b.percentiles([5, 50, 95]))
+    c.add(np.asfortranarray(x))
+    for other in (b, c):
+        assert np.array_equal(a.counts, other.counts)
+        assert np.array_equal(a.n_nan, other.n_nan)
+        assert np.array_equal(a.percentiles([5, 50, 95]), other.percentiles([5, 50, 95]),
+                              equal_nan=True)
+    assert np.array_equal(a.n_nan, np.isnan(x).sum(axis=0))
+    assert np.array_equal(a.count, (~np.isnan(x)).sum(axis=0))
+    assert np.array_equal(a.vmin, np.nanmin(np.where(np.isnan(x), np.inf, x), axis=0))
 
 
 def test_proportional_residual_statistics(linear_model):
@@ -163,3 +175,14 @@ def test_drawn_weights_respect_bounds_and_median():
     w = r.covariates["WT"]
     assert w.min() >= 50 and w.max() <= 100
     assert abs(np.median(w) - 70) < 1.0  # truncation nearly symmetric on the log scale
+
+
+def test_grid_auc_matches_linear_up_log_down(linear_model, mm_model):
+    """The compiled AUC (a series in place of the logarithm on gentle falls) against
+    ``dmtpk.metrics.auc_linear_up_log_down`` (numpy, logarithms) on the same curves, including
+    a coarse grid where most falls are steep and the logarithm is taken: 1e-13 relative."""
+    from dmtpk.metrics import auc_linear_up_log_down
+    for model, times in ((linear_model, TIMES), (mm_model, TIMES[::8])):
+        pop = dmtpk.simulate_population(model, REG, times, n=200, seed=10)
+        ref = np.array([auc_linear_up_log_down(times, c) for c in pop.concentration])
+        np.testing.assert_allclose(pop.metric("auc"), ref, rtol=1e-13)
