@@ -88,7 +88,10 @@ def test_streaming_histogram_order_independent():
     for part in np.array_split(x[::-1], 7):
         b.add(part)
     c.add(np.asfortranarray(x))
-    for other in (b, c):
+    d = StreamingQuantiles(x[:100], max_count=x.shape[0])  # 32-bit counts
+    d.add(x)
+    assert d.counts.dtype == np.int32 and a.counts.dtype == np.int64
+    for other in (b, c, d):
         assert np.array_equal(a.counts, other.counts)
         assert np.array_equal(a.n_nan, other.n_nan)
         assert np.array_equal(a.percentiles([5, 50, 95]), other.percentiles([5, 50, 95]),

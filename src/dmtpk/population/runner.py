@@ -401,7 +401,7 @@ def _collect_all(result, spec, full, parts):
 
 def _run_summary(result, spec, chunks, backend, client, n_workers, bar):
     pilot_chunk = run_chunk(spec, 0, min(PILOT, result.n))
-    pilots = {name: StreamingQuantiles(cols)
+    pilots = {name: StreamingQuantiles(cols, max_count=result.n)
               for name, cols in _summary_columns(spec, pilot_chunk).items()}
     counts = {nm: 0 for nm in spec.targets}
     n_fallback = 0
