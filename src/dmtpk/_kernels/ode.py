@@ -250,7 +250,7 @@ def _segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1,
 
 
 #: Subjects integrated side by side: each keeps its own time and step size, and every stage
-#: runs as one loop over them that the compiler vectorises (8 doubles: one AVX-512 register).
+#: runs as one loop over them (8 doubles: one AVX-512 register).
 LANES = 8
 
 
@@ -284,11 +284,11 @@ LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln 2 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _exp_lanes(arg, out, bits):
-    """exp of each of the LANES values of ``arg`` into ``out`` (``bits``: int64 scratch) in a
-    loop the compiler vectorises (libm's exp does not): exp(r) 2^k with k = round(x / ln 2),
-    r = x - k ln 2 (|r| <= ln 2 / 2) and the Taylor series of exp(r) to r^13/13!, whose
-    remainder is below 5e-18; within 1 ulp of libm. Arguments are clamped to [-700, 700]
-    (exp(-700) = 1e-304 stands for anything smaller)."""
+    """exp of each of the LANES values of ``arg`` into ``out`` (``bits``: int64 scratch) in
+    loops without calls, which the compiler may vectorise (a call to libm's exp cannot be):
+    exp(r) 2^k with k = round(x / ln 2), r = x - k ln 2 (|r| <= ln 2 / 2) and the Taylor series
+    of exp(r) to r^13/13!, whose remainder is below 5e-18; within 1 ulp of libm. Arguments
+    are clamped to [-700, 700] (exp(-700) = 1e-304 stands for anything smaller)."""
     for ll in range(LANES):
         v = min(max(arg[ll], -700.0), 700.0)
         k = math.floor(v / LN2_HI + 0.5)
@@ -385,8 +385,8 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
 
     Each lane keeps its own segments (its dosing times, lags included), time, step size, error
     norm, acceptance, stiffness count and outputs; the Dormand-Prince stages, the right-hand
-    sides and the error estimates are loops across lanes, which the compiler vectorises. Lanes
-    ``finished`` from the start (unused) ride along with a zero step.
+    sides and the error estimates are loops across lanes. Lanes ``finished`` from the start
+    (unused) ride along with a zero step.
 
     Between events the depots (``dep``, (LANES, depots, 4)) are solved in closed form: the
     integrated system is the first ``nnz_red`` entries of A (no depot row or column, values
