@@ -4,7 +4,7 @@ whose subjects differ in their dosing times (a lag time with variability) and in
 Checks: a subject's result does not depend on how subjects are grouped (each subject alone,
 chunk_size=1, against lanes of eight in the default chunks, bit for bit); agreement with SciPy
 (solve_ivp, rtol 1e-10, the single-subject engine) to 1e-6 when the lag varies; a depot that no
-dose reaches needs no valid KA; the lanes' vectorised exp against numpy's exp.
+dose reaches needs no valid KA.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import dmtpk
-from dmtpk._kernels.ode import LANES, _exp_lanes
+from dmtpk._kernels.ode import LANES
 
 from .conftest import TIMES, w_model
 from .test_kernels_vs_engines import _check
@@ -58,18 +58,3 @@ def test_undosed_depot_needs_no_valid_ka():
     assert (pop.parameters["KA"] <= 0).any()
     assert np.all(np.isfinite(pop.concentration))
     _check(model, dmtpk.Bolus(20.0), 1e-6, n=4)
-
-
-def test_exp_lanes_against_numpy():
-    """Range reduction plus a Taylor series: within 2 ulp of numpy's exp on [-700, 700]."""
-    rng = np.random.default_rng(3)
-    x = np.concatenate([rng.uniform(-700, 700, 4000), rng.uniform(-1, 1, 4000),
-                        [0.0, -0.5 * np.log(2), 0.5 * np.log(2), -700.0, 700.0, -1e-300]])
-    x = x[: x.size // LANES * LANES]
-    out = np.empty(LANES)
-    bits = np.empty(LANES, dtype=np.int64)
-    got = np.empty_like(x)
-    for k in range(0, x.size, LANES):
-        _exp_lanes(np.ascontiguousarray(x[k:k + LANES]), out, bits)
-        got[k:k + LANES] = out
-    assert np.max(np.abs(got / np.exp(x) - 1)) < 4.5e-16

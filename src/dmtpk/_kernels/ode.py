@@ -279,44 +279,18 @@ def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, km, v1, fm_mass, c, e, m, h
                 out[m, ll] += fm_mass[ll] * flux
 
 
-LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln 2 = HI + LO
-
-
 @njit(cache=True, inline="always", error_model="numpy")
-def _exp_lanes(arg, out, bits):
-    """exp of each of the LANES values of ``arg`` into ``out`` (``bits``: int64 scratch) in
-    loops without calls, which the compiler may vectorise (a call to libm's exp cannot be):
-    exp(r) 2^k with k = round(x / ln 2), r = x - k ln 2 (|r| <= ln 2 / 2) and the Taylor series
-    of exp(r) to r^13/13!, whose remainder is below 5e-18; within 1 ulp of libm. Arguments
-    are clamped to [-700, 700] (exp(-700) = 1e-304 stands for anything smaller)."""
-    for ll in range(LANES):
-        v = min(max(arg[ll], -700.0), 700.0)
-        k = math.floor(v / LN2_HI + 0.5)
-        r = (v - k * LN2_HI) - k * LN2_LO
-        out[ll] = 1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (
-            1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (
-                1.0 / 362880.0 + r * (1.0 / 3628800.0 + r * (1.0 / 39916800.0 + r * (
-                    1.0 / 479001600.0 + r / 6227020800.0))))))))))))
-        bits[ll] = (np.int64(k) + 1023) << 52
-    scale = bits.view(np.float64)
-    for ll in range(LANES):
-        out[ll] *= scale[ll]
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _absorption_lanes(dep, n_dep, t, cstage, hu, t0, ab, arg, ex, bits):
+def _absorption_lanes(dep, n_dep, t, cstage, hu, t0, ab):
     """Absorption flux (mg/min) into the central compartment of every lane at its stage time
-    t + cstage h: the sum over its depots of KA times :func:`_depot_amount` (with
-    :func:`_exp_lanes`)."""
+    t + cstage h: the sum over its depots of KA times :func:`_depot_amount`. (A polynomial exp
+    written to be vectorised across lanes ran slower than libm's: 10.3 against 8.9 us per W3
+    subject.)"""
     for ll in range(LANES):
         ab[ll] = 0.0
     for j in range(n_dep):
         for ll in range(LANES):
-            arg[ll] = -dep[ll, j, D_KA] * (t[ll] + cstage * hu[ll] - t0[ll])
-        _exp_lanes(arg, ex, bits)
-        for ll in range(LANES):
-            ss = dep[ll, j, D_SS]
-            ab[ll] += dep[ll, j, D_KA] * (ss + (dep[ll, j, D_X0] - ss) * ex[ll])
+            ab[ll] += dep[ll, j, D_KA] * _depot_amount(dep, ll, j,
+                                                       t[ll] + cstage * hu[ll] - t0[ll])
 
 
 @njit(cache=True, inline="always")
@@ -419,9 +393,6 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
     t1 = np.zeros(nl)
     hu = np.zeros(nl)
     ab = np.zeros(nl)
-    arg = np.zeros(nl)
-    ex = np.zeros(nl)
-    bits = np.zeros(nl, dtype=np.int64)
     en = np.zeros(nl)
     last = np.zeros(nl, dtype=np.bool_)
     need_k1 = np.zeros(nl, dtype=np.bool_)
@@ -457,7 +428,7 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
         for ll in range(nl):
             new = new or need_k1[ll]
         if new:
-            _absorption_lanes(dep, n_dep, t, 0.0, hu, t0, ab, arg, ex, bits)
+            _absorption_lanes(dep, n_dep, t, 0.0, hu, t0, ab)
             _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                        has_mm, kk)
             for i in range(n):
@@ -487,27 +458,27 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * A21 * k1[i, ll]
-        _absorption_lanes(dep, n_dep, t, C2, hu, t0, ab, arg, ex, bits)
+        _absorption_lanes(dep, n_dep, t, C2, hu, t0, ab)
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k2)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A31 * k1[i, ll] + A32 * k2[i, ll])
-        _absorption_lanes(dep, n_dep, t, C3, hu, t0, ab, arg, ex, bits)
+        _absorption_lanes(dep, n_dep, t, C3, hu, t0, ab)
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k3)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A41 * k1[i, ll] + A42 * k2[i, ll]
                                                  + A43 * k3[i, ll])
-        _absorption_lanes(dep, n_dep, t, C4, hu, t0, ab, arg, ex, bits)
+        _absorption_lanes(dep, n_dep, t, C4, hu, t0, ab)
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k4)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A51 * k1[i, ll] + A52 * k2[i, ll]
                                                  + A53 * k3[i, ll] + A54 * k4[i, ll])
-        _absorption_lanes(dep, n_dep, t, C5, hu, t0, ab, arg, ex, bits)
+        _absorption_lanes(dep, n_dep, t, C5, hu, t0, ab)
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k5)
         for i in range(n):
@@ -515,7 +486,7 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
                 ys[i, ll] = x[i, ll] + hu[ll] * (A61 * k1[i, ll] + A62 * k2[i, ll]
                                                  + A63 * k3[i, ll] + A64 * k4[i, ll]
                                                  + A65 * k5[i, ll])
-        _absorption_lanes(dep, n_dep, t, 1.0, hu, t0, ab, arg, ex, bits)  # stages 6 and 7
+        _absorption_lanes(dep, n_dep, t, 1.0, hu, t0, ab)  # stages 6 and 7
         _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
                    has_mm, k6)
         for i in range(n):
