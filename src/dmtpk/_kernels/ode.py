@@ -106,8 +106,8 @@ def _step_factor(en, exponent):
     """Step-size factor 0.9 en^-exponent (exponent 1/(order + 1)), within [0.2, 5] after an
     accepted step (en <= 1) and [0.2, 1] after a rejected one."""
     if en <= 1.0:
-        return min(5.0, max(0.2, 0.9 * max(en, 1e-10) ** -exponent))
-    return min(1.0, max(0.2, 0.9 * en ** -exponent))
+        return min(5.0, max(0.2, 0.9 * math.exp(-exponent * math.log(max(en, 1e-10)))))
+    return min(1.0, max(0.2, 0.9 * math.exp(-exponent * math.log(en))))
 
 
 @njit(cache=True)
@@ -294,9 +294,9 @@ def _absorption_lanes(dep, n_dep, t, cstage, hu, t0, ab):
 
 
 @njit(cache=True, inline="always")
-def _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, h, th, out):
+def _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, h, th, states, k):
     """DOPRI5's continuous extension of lane ``ll``'s step from x to y1 at fraction ``th`` of
-    the step, into ``out``."""
+    the step, into ``states[ll, k]``."""
     th1 = 1.0 - th
     for i in range(x.shape[0]):
         d2 = y1[i, ll] - x[i, ll]
@@ -304,7 +304,7 @@ def _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, h, th, out):
         d4 = d2 - h * k7[i, ll] - d3
         d5 = h * (D1 * k1[i, ll] + D3 * k3[i, ll] + D4 * k4[i, ll] + D5 * k5[i, ll]
                   + D6 * k6[i, ll] + D7 * k7[i, ll])
-        out[i] = x[i, ll] + th * (d2 + th1 * (d3 + th * (d4 + th1 * d5)))
+        states[ll, k, i] = x[i, ll] + th * (d2 + th1 * (d3 + th * (d4 + th1 * d5)))
 
 
 @njit(cache=True)
@@ -533,12 +533,11 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
                 while k < m_t and (times[k] < t_new or (last[ll] and times[k] <= t_new)):
                     if times[k] > t1[ll]:
                         break
-                    out = states[ll, k]
                     _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, hl,
-                                  (times[k] - t[ll]) / hl, out)
+                                  (times[k] - t[ll]) / hl, states, k)
                     for j in range(n_dep):
-                        out[np.int64(dep[ll, j, D_STATE])] = _depot_amount(dep, ll, j,
-                                                                           times[k] - t0[ll])
+                        states[ll, k, np.int64(dep[ll, j, D_STATE])] = _depot_amount(
+                            dep, ll, j, times[k] - t0[ll])
                     k += 1
                 k_out[ll] = k
                 t[ll] = t_new
