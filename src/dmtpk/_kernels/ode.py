@@ -255,9 +255,10 @@ LANES = 8
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, km, v1, fm_mass, c, e, m, has_mm, out):
-    """:func:`_rhs` of every lane (the columns of ``x``, (n, lanes)), the same operations in
-    the same order as for one subject, so a lane's result does not depend on its neighbours."""
+def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, kmv1, fm_mass, c, e, m, has_mm, out):
+    """:func:`_rhs` of every lane (the columns of ``x``, (n, lanes); ``kmv1`` is KM V1 per
+    lane); each lane's arithmetic is its own, so its result does not depend on its
+    neighbours."""
     n = x.shape[0]
     for i in range(n):
         for ll in range(LANES):
@@ -271,8 +272,8 @@ def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, km, v1, fm_mass, c, e, m, h
             out[i, ll] += nzv[k, ll] * x[j, ll]
     if has_mm:
         for ll in range(LANES):
-            conc = x[c, ll] / v1[ll]
-            flux = vmax[ll] * conc / (km[ll] + conc)
+            # VMAX C / (KM + C) with C = x / V1, written with one division.
+            flux = vmax[ll] * x[c, ll] / (kmv1[ll] + x[c, ll])
             out[c, ll] -= flux
             out[e, ll] += flux
             if m >= 0:
@@ -411,6 +412,9 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
     w = work[n + 11:n + 11 + n]
     piv = np.empty(n, dtype=np.int64)
     n_int = n - n_dep  # states the error norm runs over (the depots are exact)
+    kmv1 = np.empty(nl)
+    for ll in range(nl):
+        kmv1[ll] = km[ll] * v1[ll]
     for ll in range(nl):
         if finished[ll]:
             continue
@@ -429,7 +433,7 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
             new = new or need_k1[ll]
         if new:
             _absorption_lanes(dep, n_dep, t, 0.0, hu, t0, ab)
-            _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
+            _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                        has_mm, kk)
             for i in range(n):
                 for ll in range(nl):
@@ -459,27 +463,27 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * A21 * k1[i, ll]
         _absorption_lanes(dep, n_dep, t, C2, hu, t0, ab)
-        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
+        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k2)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A31 * k1[i, ll] + A32 * k2[i, ll])
         _absorption_lanes(dep, n_dep, t, C3, hu, t0, ab)
-        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
+        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k3)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A41 * k1[i, ll] + A42 * k2[i, ll]
                                                  + A43 * k3[i, ll])
         _absorption_lanes(dep, n_dep, t, C4, hu, t0, ab)
-        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
+        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k4)
         for i in range(n):
             for ll in range(nl):
                 ys[i, ll] = x[i, ll] + hu[ll] * (A51 * k1[i, ll] + A52 * k2[i, ll]
                                                  + A53 * k3[i, ll] + A54 * k4[i, ll])
         _absorption_lanes(dep, n_dep, t, C5, hu, t0, ab)
-        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
+        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k5)
         for i in range(n):
             for ll in range(nl):
@@ -487,14 +491,14 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
                                                  + A63 * k3[i, ll] + A64 * k4[i, ll]
                                                  + A65 * k5[i, ll])
         _absorption_lanes(dep, n_dep, t, 1.0, hu, t0, ab)  # stages 6 and 7
-        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
+        _rhs_lanes(ys, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k6)
         for i in range(n):
             for ll in range(nl):
                 y1[i, ll] = x[i, ll] + hu[ll] * (A71 * k1[i, ll] + A73 * k3[i, ll]
                                                  + A74 * k4[i, ll] + A75 * k5[i, ll]
                                                  + A76 * k6[i, ll])
-        _rhs_lanes(y1, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, km, v1, fm_mass, c, e, m,
+        _rhs_lanes(y1, ab, nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k7)
         # Error estimate and its RMS norm, scaled by atol + rtol max(|x|, |y1|), per lane.
         for ll in range(nl):
