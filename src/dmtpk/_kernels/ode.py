@@ -371,7 +371,8 @@ def _next_segment(ll, x, b, b_red, dep, is_dep, t_eff, target, amount, bk, n_bre
 @njit(cache=True, error_model="numpy")
 def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, vmax, km, v1,
                      fm_mass, c, e, m, has_mm, t_eff, target, amount, bk, n_break, ev_rate,
-                     ev_dur, times, rtol, atol, states, status, fail_time, finished, work):
+                     ev_dur, times, rtol, atol, states, status, fail_time, finished, work,
+                     depot_outputs):
     """Integrate LANES subjects side by side over the whole dosing history: lane ``l`` is
     column ``l`` of ``x`` ((n, LANES), zero at the start), its outputs go to ``states[l]``.
 
@@ -552,9 +553,10 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
                         break
                     _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, hl,
                                   (times[k] - t[ll]) / hl, states, k)
-                    for j in range(n_dep):
-                        states[ll, k, np.int64(dep[ll, j, D_STATE])] = _depot_amount(
-                            dep, ll, j, times[k] - t0[ll])
+                    if depot_outputs:
+                        for j in range(n_dep):
+                            states[ll, k, np.int64(dep[ll, j, D_STATE])] = _depot_amount(
+                                dep, ll, j, times[k] - t0[ll])
                     k += 1
                 k_out[ll] = k
                 t[ll] = t_new
@@ -706,14 +708,15 @@ def _start_segment(t0, ev_rate, ev_dur, t_eff, target, amount, is_dep, dep, ll, 
 @njit(cache=True)
 def _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, ev_amt,
                ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row,
-               extra_kas, times, rtol, atol, states, status, fail_time, work):
+               extra_kas, times, rtol, atol, states, status, fail_time, work, depot_outputs):
     """States of subjects g0 to g1 - 1 (at most LANES) at ``times`` into ``states[l]``
     ((LANES, n_times, n)), integrated side by side (:func:`_integrate_lanes`; unused lanes
     repeat the last subject and are ignored). Returns False, having integrated nothing, when
     the subjects cannot share lanes (a different pattern of non-zero entries in A, or
     Michaelis-Menten elimination switched off for some only: a parameter exactly zero); the
     caller then gives each subject a group of its own, which always works. ``work`` is scratch
-    of shape (11 + 2 n, n). A subject's result is the same to the bit whatever its
+    of shape (11 + 2 n, n); ``depot_outputs`` says whether the depots' amounts are written to
+    the outputs. A subject's result is the same to the bit whatever its
     neighbours: every lane does the same operations in the same order."""
     nl = LANES
     n = states.shape[2]
@@ -771,7 +774,8 @@ def _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_
     _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, vmax, km, v1,
                      fm_mass, layout[L_CENTRAL], layout[L_ELIM], layout[L_METAB],
                      vmax[0] > 0.0, t_eff, target, amount, bk, n_break, ev_rate, ev_dur, times,
-                     rtol, atol, states, status, fail_time, finished, work)
+                     rtol, atol, states, status, fail_time, finished, work,
+                     depot_outputs)
     return True
 
 
@@ -792,7 +796,7 @@ def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, e
     _ode_group(0, 1, theta.reshape((1, theta.size)), np.full(1, weight), layout, mass_ratio,
                route_pos, mm_pos, ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag,
                ev_evid, ev_perkg, depot_of_row, extra_kas, times, rtol, atol, lanes, st, tf,
-               work)
+               work, True)
     states[:, :] = lanes[0]
     return st[0], tf[0]
 
@@ -826,13 +830,13 @@ def ode_population(theta, weight, layout, mass_ratio, route_pos, mm_pos, ep, row
             if not _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos,
                               ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid,
                               ev_perkg, depot_of_row, extra_kas, times, rtol, atol, states,
-                              st_g, tf_g, work):
+                              st_g, tf_g, work, False):
                 for i in range(g0, g1):
                     ll = i - g0
                     _ode_group(i, i + 1, theta, weight, layout, mass_ratio, route_pos, mm_pos,
                                ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag,
                                ev_evid, ev_perkg, depot_of_row, extra_kas, times, rtol, atol,
-                               single, st_1, tf_1, work)
+                               single, st_1, tf_1, work, False)
                     states[ll] = single[0]
                     st_g[ll] = st_1[0]
                     tf_g[ll] = tf_1[0]
