@@ -25,7 +25,7 @@ PILOT = 1024
 DEFAULT_CHUNK = 65536
 #: Subjects per step of a streamed summary on the local backend: a tile's curves (about 12 MB
 #: for 3 outputs x 121 times) stay in the last-level cache between the kernel and the
-#: histograms. A multiple of the sampling block, so tiles never split one.
+#: histograms (tiles of 1,024 to 8,192 measured alike; the draws are made per chunk).
 SUMMARY_TILE = 4096
 
 
