@@ -2,9 +2,9 @@
 whose subjects differ in their dosing times (a lag time with variability) and in stiffness.
 
 Checks: a subject's result does not depend on how subjects are grouped (each subject alone,
-chunk_size=1, against lanes of eight in the default chunks, bit for bit); agreement with SciPy
+chunk_size=1, against full lanes in the default chunks, bit for bit); agreement with SciPy
 (solve_ivp, rtol 1e-10, the single-subject engine) to 1e-6 when the lag varies; a depot that no
-dose reaches needs no valid KA.
+dose reaches needs no valid KA; the lanes' step-size factor against the power law.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import dmtpk
-from dmtpk._kernels.ode import LANES
+from dmtpk._kernels.ode import LANES, _step_factors
 
 from .conftest import TIMES, w_model
 from .test_kernels_vs_engines import _check
@@ -58,3 +58,18 @@ def test_undosed_depot_needs_no_valid_ka():
     assert (pop.parameters["KA"] <= 0).any()
     assert np.all(np.isfinite(pop.concentration))
     _check(model, dmtpk.Bolus(20.0), 1e-6, n=4)
+
+
+def test_step_factors_match_the_power_law():
+    """The lanes' step-size factor (polynomial log and exp) against 0.9 en^(-1/5) from numpy,
+    clamped to [0.2, 5] after an accepted step and [0.2, 1] after a rejected one: 1e-6
+    relative; a NaN norm gives 0.2."""
+    en = np.concatenate([np.geomspace(1e-12, 1e12, LANES - 5), [0.0, 1.0, np.inf, np.nan, 7.0]])
+    fac = np.empty(LANES)
+    _step_factors(en, fac, np.empty(LANES), np.empty(LANES, dtype=np.int64),
+                  np.empty(LANES, dtype=np.int64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = 0.9 * np.maximum(en, 1e-10) ** -0.2
+    ref = np.where(en <= 1.0, np.clip(f, 0.2, 5.0), np.clip(f, 0.2, 1.0))
+    ref[np.isnan(en)] = 0.2
+    np.testing.assert_allclose(fac, ref, rtol=1e-6)
