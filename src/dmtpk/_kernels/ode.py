@@ -14,8 +14,8 @@ Subjects run side by side in lanes of :data:`LANES`: each lane keeps its own dos
 (lags may differ), time, step size, acceptance and outputs, while the stages, right-hand sides
 and error norms are loops across the lanes, which the compiler vectorises. With two threads
 this runs W3 at about three times the speed of one subject at a time (189k against 57-64k
-subjects/s, interleaved runs), which also scales poorly across threads. A lone subject is a group of its own in the same
-code, so a subject's result is the same to the bit whatever its neighbours.
+subjects/s, interleaved runs), which scales poorly across threads. A lone subject is a group of
+its own in the same code, so a subject's result is the same to the bit whatever its neighbours.
 
 A stiffness detector (the same book, sect. IV.2: :math:`h\rho > 3.25` on 15 accepted steps,
 :math:`\rho` estimated from the last two stages) hands the rest of a lane's segment to the
@@ -48,7 +48,7 @@ STATUS_STEP_UNDERFLOW = 3
 STATUS_TOO_MANY_STEPS = 4
 
 # Dormand-Prince 5(4) tableau.
-C2, C3, C4, C5 = 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0
+# Its nodes c = 1/5, 3/10, 4/5, 8/9, 1 enter through _absorption_lanes (multiples of 1/90).
 A21 = 1.0 / 5.0
 A31, A32 = 3.0 / 40.0, 9.0 / 40.0
 A41, A42, A43 = 44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0
@@ -73,14 +73,12 @@ D_STATE, D_KA, D_X0, D_SS = range(4)
 
 
 @njit(cache=True, inline="always")
-def _rhs(x, absorption, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
-    """out = A x + b (A as its first ``nnz`` non-zero entries), plus ``absorption`` (mg/min)
-    into ``c`` from depots solved in closed form, minus the Michaelis-Menten flux from ``c``
-    (into ``e`` and ``m``)."""
+def _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
+    """out = A x + b (A as its first ``nnz`` non-zero entries), minus the Michaelis-Menten flux
+    from ``c`` (into ``e`` and ``m``)."""
     n = x.size
     for i in range(n):
         out[i] = b[i]
-    out[c] += absorption
     for k in range(nnz):
         out[nz_i[k]] += nz_v[k] * x[nz_j[k]]
     if vmax > 0.0:
@@ -106,19 +104,17 @@ def _step_factor(en, exponent):
     """Step-size factor 0.9 en^-exponent (exponent 1/(order + 1)), within [0.2, 5] after an
     accepted step (en <= 1) and [0.2, 1] after a rejected one."""
     if en <= 1.0:
-        return min(5.0, max(0.2, 0.9 * math.exp(-exponent * math.log(max(en, 1e-10)))))
-    return min(1.0, max(0.2, 0.9 * math.exp(-exponent * math.log(en))))
+        return min(5.0, max(0.2, 0.9 * max(en, 1e-10) ** -exponent))
+    return min(1.0, max(0.2, 0.9 * en ** -exponent))
 
 
 @njit(cache=True)
-def _norm(err, y0, y1, rtol, atol, count):
-    """RMS of the scaled error over ``count`` integrated states (states solved in closed form
-    have zero error and do not count)."""
+def _norm(err, y0, y1, rtol, atol):
     s = 0.0
     for i in range(err.size):
         sc = atol + rtol * max(abs(y0[i]), abs(y1[i]))
         s += (err[i] / sc) ** 2
-    return math.sqrt(s / count)
+    return math.sqrt(s / err.size)
 
 
 @njit(cache=True)
@@ -186,9 +182,9 @@ def _segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1,
     k2 = ws[1]
     k3 = ws[2]
     k4 = ws[3]
-    y1 = ws[7]
-    ys = ws[8]
-    err = ws[9]
+    y1 = ws[4]
+    ys = ws[5]
+    err = ws[6]
     m_t = times.size
     steps = 0
     while t < t1:
@@ -213,23 +209,23 @@ def _segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1,
                 w[m, c] -= GAMMA_ROS2 * h * fm_mass * d
         if _lu_factor(w, piv) != 0:
             return STATUS_STEP_UNDERFLOW, k_out, t
-        _rhs(x, 0.0, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k1)
+        _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k1)
         for i in range(n):
             k2[i] = k1[i]  # f(x), kept for the Hermite interpolation
         _lu_solve_inplace(w, piv, k1)
         for i in range(n):
             ys[i] = x[i] + h * k1[i]
-        _rhs(ys, 0.0, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k3)
+        _rhs(ys, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k3)
         for i in range(n):
             k3[i] -= 2.0 * k1[i]
         _lu_solve_inplace(w, piv, k3)
         for i in range(n):
             y1[i] = x[i] + 1.5 * h * k1[i] + 0.5 * h * k3[i]
             err[i] = 0.5 * h * (k1[i] + k3[i])
-        en = _norm(err, x, y1, rtol, atol, n)
+        en = _norm(err, x, y1, rtol, atol)
         if en <= 1.0:
             t_new = t + h
-            _rhs(y1, 0.0, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k4)
+            _rhs(y1, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k4)
             while k_out < m_t and (times[k_out] < t_new or (last and times[k_out] <= t_new)):
                 if times[k_out] > t1:
                     break
@@ -477,8 +473,8 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
     x1 = np.empty(n)
     b1 = np.empty(n)
     nz_v1 = np.empty(nnz)
-    ws = work[n:n + 11]
-    w = work[n + 11:n + 11 + n]
+    ws = work[:7]
+    w = work[7:7 + n]
     piv = np.empty(n, dtype=np.int64)
     n_int = n - n_dep  # states the error norm runs over (the depots are exact)
     kmv1 = np.empty(nl)
@@ -769,8 +765,8 @@ def _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_
     the subjects cannot share lanes (a different pattern of non-zero entries in A, or
     Michaelis-Menten elimination switched off for some only: a parameter exactly zero); the
     caller then gives each subject a group of its own, which always works. ``work`` is scratch
-    of shape (11 + 2 n, n); ``depot_outputs`` says whether the depots' amounts are written to
-    the outputs. A subject's result is the same to the bit whatever its
+    of shape (7 + n, n) for the Rosenbrock steps; ``depot_outputs`` says whether the depots'
+    amounts are written to the outputs. A subject's result is the same to the bit whatever its
     neighbours: every lane does the same operations in the same order."""
     nl = LANES
     n = states.shape[2]
@@ -842,7 +838,7 @@ def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, e
 
     ``depot_of_row`` gives, for inhaled records, 0 for the model's depot or j >= 1 for extra
     depot j (absorption rate ``extra_kas[j - 1]``); extra depots are states n_states + j - 1.
-    ``work`` is scratch of shape (11 + 2 n, n). Returns (status, failure time).
+    ``work`` is scratch of shape (7 + n, n). Returns (status, failure time).
     """
     st = np.empty(LANES, dtype=np.int64)
     tf = np.empty(LANES)
@@ -871,7 +867,7 @@ def ode_population(theta, weight, layout, mass_ratio, route_pos, mm_pos, ep, row
     n_blocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(n_blocks):
         states = np.empty((LANES, m_t, n_total))
-        work = np.empty((11 + 2 * n_total, n_total))
+        work = np.empty((7 + n_total, n_total))
         conc = np.empty((rows.size, m_t))
         st_g = np.empty(LANES, dtype=np.int64)
         tf_g = np.empty(LANES)
