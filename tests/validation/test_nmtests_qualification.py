@@ -43,14 +43,17 @@ def corpus():
     return data, ref
 
 
-@pytest.mark.parametrize("engine,ss", [("analytic", "exact"), ("scipy", "iterate")])
-def test_every_scenario_matches_nonmem(corpus, engine, ss):
+@pytest.mark.parametrize("engine,ss,batch", [("analytic", "exact", True),
+                                             ("analytic", "exact", False),
+                                             ("scipy", "iterate", False)],
+                         ids=["compiled-walker", "single-subject-walker", "scipy"])
+def test_every_scenario_matches_nonmem(corpus, engine, ss, batch):
     data, ref = corpus
     assert len(data) == ref.shape[0] == 3837
     np.testing.assert_array_equal(data.item("ID"), ref[:, 0])
     np.testing.assert_array_equal(data.item("TIME"), ref[:, 1])
     res = simulate_dataset(model_from_dict(MODEL), data, method=engine, ss=ss,
-                           record_values=RECORD_VALUES)
+                           record_values=RECORD_VALUES, batch=batch)
     assert res.engine == engine
     printed = np.array([float(f"{v:.5g}") for v in res.pred])
     ids = ref[:, 0].astype(int)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._kernels.expm import expm
+
 __all__ = ["solve_linear", "LinearTrajectory"]
 
 #: Largest condition number of the eigenvector matrix for which the eigen form is used. The
@@ -70,7 +72,6 @@ class LinearTrajectory:
             if np.any(b):
                 y = y + _phi1_tau(self.lam, tau) * (self.vinv @ b)
             return y @ self.v.T
-        from scipy.linalg import expm  # only this fallback needs it
         # Matrix exponential of the augmented matrix [[A, b], [0, 0]], stepped through the
         # sorted offsets; step matrices are cached by step length (a uniform grid needs one).
         n = x0.size

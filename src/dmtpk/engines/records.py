@@ -63,6 +63,7 @@ import math
 
 import numpy as np
 
+from .._kernels.expm import expm
 from ..errors import SolverError, ValidationError
 from .scipy_ivp import system_functions
 
@@ -76,43 +77,6 @@ SS_MODES = ("auto", "exact", "iterate")
 DEFAULT_SS_TOL = 1e-10
 #: Most dosing intervals given while iterating to a steady state.
 SS_MAX_INTERVALS = 20000
-
-
-# Padé (13, 13) coefficients and the 1-norm bound up to which no scaling is needed (Higham,
-# "The scaling and squaring method for the matrix exponential revisited", SIAM J. Matrix Anal.
-# Appl. 26 (2005) 1179-1193, Table 2.3): backward error below the unit roundoff.
-_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
-           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
-           40840800.0, 960960.0, 16380.0, 182.0, 1.0)
-_THETA13 = 5.371920351148152
-
-
-def expm(a: np.ndarray) -> np.ndarray:
-    """Matrix exponential by scaling and squaring with the (13, 13) Padé approximant.
-
-    The algorithm of :func:`scipy.linalg.expm` without its norm estimation for lower degrees;
-    for the small matrices of compartment models it is far cheaper per call.
-    """
-    a = np.asarray(a, dtype=float)
-    n = a.shape[0]
-    norm = float(np.abs(a).sum(axis=0).max()) if n else 0.0
-    s = 0
-    if norm > _THETA13:
-        s = int(math.ceil(math.log2(norm / _THETA13)))
-        a = a / (2.0 ** s)
-    b = _PADE13
-    ident = np.eye(n)
-    a2 = a @ a
-    a4 = a2 @ a2
-    a6 = a4 @ a2
-    u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2) + b[7] * a6 + b[5] * a4 + b[3] * a2
-             + b[1] * ident)
-    v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 \
-        + b[0] * ident
-    r = np.linalg.solve(v - u, v + u)
-    for _ in range(s):
-        r = r @ r
-    return r
 
 
 class RecordError(ValidationError):
@@ -297,7 +261,7 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
                   mdur=None, *, accumulators=(), method: str = "analytic", ss_mode: str = "auto",
                   mm=None, central: int = 0, eliminated: int = -1, metabolite: int = -1,
                   ode_method: str = "LSODA", rtol: float = 1e-10, atol: float = 1e-14,
-                  ss_tol: float = DEFAULT_SS_TOL) -> np.ndarray:
+                  ss_tol: float = DEFAULT_SS_TOL, x0=None) -> np.ndarray:
     """States at every record of one subject.
 
     Parameters
@@ -343,6 +307,8 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
         ``solve_ivp`` settings.
     ss_tol : float
         Relative tolerance of an iterated steady state.
+    x0 : ndarray, shape (n,), optional
+        Amounts at the first record's time, before it acts (default: an empty body).
 
     Returns
     -------
@@ -410,6 +376,8 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
             sched.give(t, dose)
 
     sched = _Schedule(n, float(time[0]) if nrec else 0.0)
+    if x0 is not None:
+        sched.x = np.array(x0, dtype=float)
     out = np.zeros((nrec, n))
     for i in range(nrec):
         t = float(time[i])
@@ -573,3 +541,96 @@ def _ss_constant(i, step, a_i, dyn, s, rate, exact, nonlinear):
                           f"({sol.message}); the infusion rate may exceed the maximum "
                           "elimination rate")
     return sol.x
+
+
+# --------------------------------------------------------------------------------------------
+# Batches: the compiled walker over many subjects, each with its own records
+# --------------------------------------------------------------------------------------------
+
+#: Simultaneous infusions, lagged doses and additional-dose trains a subject holds in the
+#: compiled walker at first; a subject needing more is run again with four times as many.
+BATCH_CAPACITY = 16
+
+
+def solve_records_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, rate, target, ss,
+                        ii, addl, f, lag, mrate=None, mdur=None, *, accumulators=(), x0=None,
+                        system_matrix=None) -> np.ndarray:
+    """States at every record of a batch of subjects (linear models, exact steps and steady
+    states), compiled and in parallel.
+
+    The arrays are those of :func:`solve_records` for all subjects one after the other: subject
+    ``i`` owns records ``start[i]:start[i + 1]``. Parameters are per record (``theta_rec``,
+    canonical units, shape (n_records, n_params)) and the system of each record is built from
+    them with the model's ``layout`` (:func:`dmtpk._kernels.system.fill_system`).
+
+    Parameters
+    ----------
+    theta_rec : ndarray, shape (n_records, n_params)
+    layout : ndarray of int64
+    mass_ratio : float
+    start : ndarray of int, shape (n_subjects + 1,)
+    time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur
+        As :func:`solve_records`, concatenated over subjects.
+    accumulators : sequence of int
+        Mass-balance states (excluded from steady states).
+    x0 : ndarray, shape (n_subjects, n_states), optional
+        Amounts at each subject's first record (default empty).
+    system_matrix : callable, optional
+        ``theta -> A`` for the single-subject walker, which runs any subject whose records the
+        kernel leaves to it (and raises :class:`RecordError` for records with no defined
+        answer). Required unless every subject is known to be valid.
+
+    Returns
+    -------
+    ndarray, shape (n_records, n_states)
+        State just after each record.
+    """
+    from .._kernels.records import STATUS_CAPACITY, STATUS_OK, walk_batch
+
+    theta_rec = np.ascontiguousarray(theta_rec, dtype=float)
+    start = np.ascontiguousarray(start, dtype=np.int64)
+    nrec = theta_rec.shape[0]
+    n = f.shape[1]
+    n_sub = start.size - 1
+    nanarr = np.full((nrec, n), np.nan)
+    mrate = nanarr if mrate is None else np.ascontiguousarray(mrate, dtype=float)
+    mdur = nanarr if mdur is None else np.ascontiguousarray(mdur, dtype=float)
+    dyn = np.array([k for k in range(n) if k not in set(accumulators)], dtype=np.int64)
+    x0 = np.zeros((n_sub, n)) if x0 is None else np.ascontiguousarray(x0, dtype=float)
+    args = [np.ascontiguousarray(time, dtype=float), np.ascontiguousarray(evid, dtype=np.int64),
+            np.ascontiguousarray(amt, dtype=float), np.ascontiguousarray(rate, dtype=float),
+            np.ascontiguousarray(target, dtype=np.int64), np.ascontiguousarray(ss, dtype=np.int64),
+            np.ascontiguousarray(ii, dtype=float), np.ascontiguousarray(addl, dtype=np.int64),
+            np.ascontiguousarray(f, dtype=float), np.ascontiguousarray(lag, dtype=float),
+            mrate, mdur]
+    out = np.zeros((nrec, n))
+    status = np.zeros(n_sub, dtype=np.int64)
+    status_record = np.zeros(n_sub, dtype=np.int64)
+    walk_batch(theta_rec, layout, float(mass_ratio), start, *args, dyn, x0, out, status,
+               status_record, BATCH_CAPACITY)
+    cap = BATCH_CAPACITY
+    while np.any(status == STATUS_CAPACITY):
+        cap *= 4
+        redo = np.flatnonzero(status == STATUS_CAPACITY)
+        for i in redo:
+            sub = np.array([start[i], start[i + 1]], dtype=np.int64)
+            st = np.zeros(1, dtype=np.int64)
+            sr = np.zeros(1, dtype=np.int64)
+            walk_batch(theta_rec, layout, float(mass_ratio), sub, *args, dyn, x0[i:i + 1], out,
+                       st, sr, cap)
+            status[i] = st[0]
+    for i in np.flatnonzero(status != STATUS_OK):
+        # The single-subject walker raises the record's error (or handles what the kernel
+        # leaves to it).
+        if system_matrix is None:
+            raise RecordError(int(status_record[i] - start[i]), "record",
+                              "the compiled walker cannot process this record")
+        sl = slice(int(start[i]), int(start[i + 1]))
+        a = np.array([system_matrix(theta_rec[r]) for r in range(sl.start, sl.stop)])
+        try:
+            out[sl] = solve_records(a, *(x[sl] for x in args), accumulators=accumulators,
+                                    method="analytic", ss_mode="exact", x0=x0[i])
+        except RecordError as exc:
+            exc.record += sl.start  # position in the batch
+            raise
+    return out

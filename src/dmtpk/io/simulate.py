@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engines.records import RecordError, solve_records
+from ..engines.records import RecordError, solve_records, solve_records_batch
 from ..engines.scipy_ivp import DEFAULT_METHOD
 from ..errors import ValidationError
 from ..library import load_model
@@ -163,7 +163,7 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
                      outputs=None, parameters=None, subject_parameters=None, variability=False,
                      residual=False, seed: int | None = None, ss: str = "auto",
                      ode_method: str = DEFAULT_METHOD, rtol: float = 1e-10, atol: float = 1e-14,
-                     ss_tol: float = 1e-10) -> DatasetResult:
+                     ss_tol: float = 1e-10, batch: bool = True) -> DatasetResult:
     """Simulate a dataset on its own records, one subject or thousands.
 
     Parameters
@@ -194,6 +194,10 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
         Steady-state computation (see :mod:`dmtpk.engines.records`).
     ode_method, rtol, atol, ss_tol
         SciPy engine settings and the relative tolerance of an iterated steady state.
+    batch : bool
+        With the exact engine and exact steady states, run every subject at once through the
+        compiled walker (default); False runs each subject through the single-subject walker
+        (the reference it is tested against).
 
     Returns
     -------
@@ -364,28 +368,41 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
             a = a_cache[key] = compiled.system_matrix(th)
         return a
 
-    states = np.zeros((len(data), n))
-    for sid, sl in subjects:
-        a = np.array([system(theta_rec[i]) for i in range(sl.start, sl.stop)])
+    def dataset_error(exc: RecordError, rec: int) -> DatasetError:
+        item = exc.item
+        if item in ("F", "ALAG", "R", "D"):
+            column = sources.get((item, exc.compartment))
+            if column is None:
+                column = col("RATE") if item in ("R", "D") else \
+                    f"{item}{(exc.compartment or 0) + 1} (model)"
+        else:
+            column = col(item)
+        return DatasetError(path, data.row_of(rec), column, exc.detail)
+
+    if batch and engine == "analytic" and ss in ("auto", "exact"):
+        # Every subject at once through the compiled walker.
+        start = np.array([sl.start for _, sl in subjects] + [len(data)], dtype=np.int64)
         try:
-            states[sl] = solve_records(
-                a, time_c[sl], evid[sl], amt_c[sl], rate_c[sl], target[sl], ss_i[sl], ii_c[sl],
-                addl_i[sl], f_all[sl], lag_all[sl], mrate_all[sl], mdur_all[sl],
-                accumulators=accum, method=engine, ss_mode=ss,
-                mm=None if mm_all is None else mm_all[sl], central=idx["central"],
-                eliminated=idx["eliminated"], metabolite=idx["metabolite"],
-                ode_method=ode_method, rtol=rtol, atol=atol, ss_tol=ss_tol)
+            states = solve_records_batch(
+                theta_rec, compiled.layout, compiled.mass_ratio, start, time_c, evid, amt_c,
+                rate_c, target, ss_i, ii_c, addl_i, f_all, lag_all, mrate_all, mdur_all,
+                accumulators=accum, system_matrix=system)
         except RecordError as exc:
-            rec = sl.start + exc.record
-            item = exc.item
-            if item in ("F", "ALAG", "R", "D"):
-                column = sources.get((item, exc.compartment))
-                if column is None:
-                    column = col("RATE") if item in ("R", "D") else \
-                        f"{item}{(exc.compartment or 0) + 1} (model)"
-            else:
-                column = col(item)
-            raise DatasetError(path, data.row_of(rec), column, exc.detail) from None
+            raise dataset_error(exc, exc.record) from None
+    else:
+        states = np.zeros((len(data), n))
+        for sid, sl in subjects:
+            a = np.array([system(theta_rec[i]) for i in range(sl.start, sl.stop)])
+            try:
+                states[sl] = solve_records(
+                    a, time_c[sl], evid[sl], amt_c[sl], rate_c[sl], target[sl], ss_i[sl],
+                    ii_c[sl], addl_i[sl], f_all[sl], lag_all[sl], mrate_all[sl], mdur_all[sl],
+                    accumulators=accum, method=engine, ss_mode=ss,
+                    mm=None if mm_all is None else mm_all[sl], central=idx["central"],
+                    eliminated=idx["eliminated"], metabolite=idx["metabolite"],
+                    ode_method=ode_method, rtol=rtol, atol=atol, ss_tol=ss_tol)
+            except RecordError as exc:
+                raise dataset_error(exc, sl.start + exc.record) from None
 
     # Outputs
     v1 = theta_rec[:, compiled.param["V1"]]
