@@ -450,7 +450,9 @@ def _variability(tab, parameters, path) -> dict:
     return out
 
 
-_RESIDUAL_KEYS = {"proportional", "additive", "logit_additive", "lower", "upper"}
+_RESIDUAL_KEYS = {"proportional", "additive", "exponential", "logit_additive", "lower", "upper"}
+#: The standard deviations among them (the rest are the bounds of a logit scale).
+_RESIDUAL_SDS = ("proportional", "additive", "exponential", "logit_additive")
 
 
 def _residual(tab, path, molar_mass, effects, metabolite) -> dict:
@@ -466,13 +468,23 @@ def _residual(tab, path, molar_mass, effects, metabolite) -> dict:
                 raise ModelFileError(path, "residual.additive", str(exc).split(": ", 1)[-1])
             if out[key] < 0:
                 raise ModelFileError(path, "residual.additive", "must not be negative")
+        elif key == "exponential":
+            out[key] = _number(value, path, "residual.exponential", low=0.0)
         elif key in _PROVENANCE_KEYS:
             continue
         elif isinstance(value, dict):
             out[key] = _residual_table(key, value, path, names, metabolite)
         else:
             raise ModelFileError(path, f"residual.{key}", "unknown key; expected proportional, "
-                                                          "additive or an endpoint table")
+                                                          "additive, exponential or an endpoint "
+                                                          "table")
+    top = [k for k in ("proportional", "additive", "exponential") if k in out]
+    if "exponential" in out and len(top) > 1:
+        raise ModelFileError(path, "residual.exponential", "cannot be combined with "
+                                                           "proportional or additive")
+    if top and not any(out[k] > 0 for k in top):
+        raise ModelFileError(path, f"residual.{top[0]}", "no error to model: every standard "
+                                                         "deviation is zero")
     return out
 
 
@@ -494,7 +506,7 @@ def _residual_table(key, value, path, names, metabolite) -> dict:
     entry = {}
     for k in _RESIDUAL_KEYS:
         if k in value:
-            low = 0.0 if k in ("proportional", "additive", "logit_additive") else -math.inf
+            low = 0.0 if k in _RESIDUAL_SDS else -math.inf
             entry[k] = _number(value[k], path, f"{sec}.{k}", low=low)
     if "logit_additive" in entry:
         if "lower" not in entry or "upper" not in entry:
@@ -503,12 +515,21 @@ def _residual_table(key, value, path, names, metabolite) -> dict:
                                  "the scale")
         if not entry["lower"] < entry["upper"]:
             raise ModelFileError(path, f"{sec}.upper", "must be above lower")
-        if "proportional" in entry or "additive" in entry:
+        if "proportional" in entry or "additive" in entry or "exponential" in entry:
             raise ModelFileError(path, f"{sec}.logit_additive", "cannot be combined with "
-                                                                "proportional or additive")
+                                                                "proportional, additive or "
+                                                                "exponential")
     elif "lower" in entry or "upper" in entry:
         raise ModelFileError(path, f"{sec}.{'lower' if 'lower' in entry else 'upper'}",
                              "bounds belong to a logit_additive error")
+    if "exponential" in entry and ("proportional" in entry or "additive" in entry):
+        raise ModelFileError(path, f"{sec}.exponential", "cannot be combined with proportional "
+                                                         "or additive")
+    if not any(entry.get(k, 0.0) > 0 for k in _RESIDUAL_SDS):
+        given = [k for k in _RESIDUAL_SDS if k in entry]
+        raise ModelFileError(path, f"{sec}.{given[0]}" if given else sec,
+                             "no error to model: give a positive proportional, additive, "
+                             "exponential or logit_additive standard deviation")
     for k in _PROVENANCE_KEYS:
         if k in value:
             entry[k] = value[k]

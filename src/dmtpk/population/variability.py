@@ -16,22 +16,31 @@ so each subject draws one kappa. With :math:`\eta_i \sim N(0, \Omega)`, :math:`\
 correlations, or CVs: for log-normal parameters :math:`\omega^2 = \ln(1 + CV^2)`). Covariates
 scale parameters by power laws, :math:`P_i \leftarrow P_i (X_i / X_{ref})^{\beta}` (allometric
 body weight: 0.75 for clearances, 1 for volumes, as the model file states).
+
+Residual error: :func:`build_residual` reads the model file's ``[residual]`` (or a dict of the
+same form) into one :class:`~dmtpk.model.residual.ResidualError` per output, the one place
+with the formulas; :func:`apply_residual` simulates with it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import ValidationError
+from ..model.residual import ResidualError
+from ..model.sections import _PROVENANCE_KEYS, _RESIDUAL_KEYS
 from ..units import to_canonical
 
 __all__ = ["Variability", "build_variability", "individual_parameters", "CovariateSpec",
            "build_covariates", "ResidualModel", "build_residual", "DISTRIBUTIONS"]
 
 DISTRIBUTIONS = ("lognormal", "normal", "logit", "boxcox")
+#: Keys of ``[residual]`` itself (plasma DMT); every other key is an output's table.
+_TOP_KEYS = ("proportional", "additive", "exponential")
 
 
 @dataclass(frozen=True)
@@ -307,72 +316,81 @@ def build_covariates(model, covariates, n) -> list[CovariateSpec]:
 
 @dataclass(frozen=True)
 class ResidualModel:
-    """Residual error per output: combined additive + proportional, or additive on the logit of
-    a bounded scale. Keys: ``"concentration"``, ``"metabolite"`` and endpoint names."""
+    """Residual error per output. Keys of ``outputs``: ``"concentration"``, ``"metabolite"`` and
+    endpoint names; values: :class:`~dmtpk.model.residual.ResidualError` (additive SDs of
+    concentrations in ng/mL, of endpoints in the endpoint's unit)."""
 
-    outputs: dict  # name -> dict(proportional=..., additive=..., logit_additive=..., lower, upper)
+    outputs: dict  # name -> ResidualError
 
     @property
     def names(self) -> tuple:
         return tuple(self.outputs)
 
 
+def _residual_error(name: str, **kw) -> ResidualError:
+    """One output's :class:`ResidualError`, its errors naming ``residual.<output>.<key>``."""
+    try:
+        return ResidualError(**kw)
+    except ValidationError as exc:
+        raise ValidationError(f"residual.{name}.{exc.field}",
+                              str(exc).split(": ", 1)[-1]) from None
+
+
 def build_residual(model, residual) -> ResidualModel | None:
     """Residual-error model: the model file's ``[residual]`` when ``residual`` is True, a dict of
-    the same form to replace it, or None/False for none."""
+    the same form to replace it, or None/False for none.
+
+    The form is read here (top-level ``proportional``/``additive``/``exponential`` for plasma
+    DMT, tables for the metabolite and the endpoints); the formulas are those of
+    :class:`~dmtpk.model.residual.ResidualError`, one per output.
+    """
     if residual is None or residual is False:
         return None
     spec = dict(model.residual) if residual is True else dict(residual)
     outputs = {}
-    top = {k: v for k, v in spec.items() if k in ("proportional", "additive")}
+    top = {k: v for k, v in spec.items() if k in _TOP_KEYS}
 
     def conc(value, field, molar_mass):
         """An additive SD of a concentration: a quantity, or a number in mg/L; -> ng/mL."""
         return 1000.0 * to_canonical(value, "concentration", field, molar_mass=molar_mass)
 
     if top:
-        outputs["concentration"] = {
-            "proportional": float(top.get("proportional", 0.0)),
-            "additive": conc(top.get("additive", 0.0), "residual.additive", model.molar_mass)}
+        kw = {k: v for k, v in top.items() if k != "additive"}
+        if "additive" in top:
+            kw["additive"] = conc(top["additive"], "residual.additive", model.molar_mass)
+        outputs["concentration"] = _residual_error("concentration", **kw)
     for key, sub in spec.items():
-        if key in ("proportional", "additive"):
+        if key in _TOP_KEYS or key in _PROVENANCE_KEYS:
             continue
+        if not isinstance(sub, Mapping):
+            raise ValidationError(f"residual.{key}", f"expected a table of "
+                                                     f"{sorted(_RESIDUAL_KEYS)}, got {sub!r}")
         sub = dict(sub)
         if key != "metabolite":
             model.endpoint(key)  # raises for an unknown endpoint
-        entry = {"proportional": float(sub.get("proportional", 0.0)),
-                 "additive": 0.0}
-        if "logit_additive" in sub:
-            if "lower" not in sub or "upper" not in sub:
-                raise ValidationError(f"residual.{key}", "logit_additive needs the bounds of the "
-                                                         "scale: lower and upper")
-            entry.update(logit_additive=float(sub["logit_additive"]), lower=float(sub["lower"]),
-                         upper=float(sub["upper"]))
-        if key == "metabolite":
-            entry["additive"] = conc(sub.get("additive", 0.0), "residual.metabolite.additive",
-                                     model.metabolite.molar_mass if model.metabolite else None)
-        else:
-            entry["additive"] = float(sub.get("additive", 0.0))  # in the endpoint's unit
-        outputs[key] = entry
-    for name, e in outputs.items():
-        for k, v in e.items():
-            if k in ("proportional", "additive", "logit_additive") and not (v >= 0):
-                raise ValidationError(f"residual.{name}.{k}", f"must not be negative, got {v}")
+        bad = set(sub) - _RESIDUAL_KEYS - _PROVENANCE_KEYS
+        if bad:
+            raise ValidationError(f"residual.{key}.{sorted(bad)[0]}",
+                                  f"unknown key; expected some of {sorted(_RESIDUAL_KEYS)}")
+        if "logit_additive" in sub and ("lower" not in sub or "upper" not in sub):
+            raise ValidationError(f"residual.{key}", "logit_additive needs the bounds of the "
+                                                     "scale: lower and upper")
+        kw = {k: sub[k] for k in _RESIDUAL_KEYS if k in sub}
+        if key == "metabolite" and "additive" in kw:
+            kw["additive"] = conc(kw["additive"], "residual.metabolite.additive",
+                                  model.metabolite.molar_mass if model.metabolite else None)
+        # an endpoint's additive SD is in the endpoint's unit
+        outputs[key] = _residual_error(key, **kw)
     return ResidualModel(outputs)
 
 
-def apply_residual(pred: np.ndarray, entry: dict, eps: np.ndarray) -> np.ndarray:
-    """Observations from predictions and standard-normal draws ``eps`` (same shape, or a
-    leading axis of 2 for the combined model's two components).
+def apply_residual(pred: np.ndarray, entry, eps: np.ndarray) -> np.ndarray:
+    """Observations from predictions and standard-normal draws ``eps`` with a leading axis of 2:
+    ``entry.simulate(pred, eps)`` (see :meth:`~dmtpk.model.residual.ResidualError.simulate`).
 
-    Combined: ``pred * (1 + prop * eps[0]) + add * eps[1]``. Logit: ``lower + (upper - lower) *
-    expit(logit((pred - lower)/(upper - lower)) + sd * eps[0])``, predictions on the bounds
-    moved inside by 1e-9 of the range (the transform is undefined there).
+    ``entry`` is a :class:`~dmtpk.model.residual.ResidualError` (an entry of
+    :attr:`ResidualModel.outputs`), or a mapping of its fields.
     """
-    if "logit_additive" in entry:
-        lo, hi = entry["lower"], entry["upper"]
-        width = hi - lo
-        p = np.clip((pred - lo) / width, 1e-9, 1.0 - 1e-9)
-        z = np.log(p / (1.0 - p)) + entry["logit_additive"] * eps[0]
-        return lo + width / (1.0 + np.exp(-z))
-    return pred * (1.0 + entry["proportional"] * eps[0]) + entry["additive"] * eps[1]
+    if not isinstance(entry, ResidualError):
+        entry = ResidualError(**{k: entry[k] for k in _RESIDUAL_KEYS if k in entry})
+    return entry.simulate(pred, eps)
