@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmtpk.io import read_nonmem, simulate_dataset
+from dmtpk import read_nonmem, simulate_dataset
 from dmtpk.model.spec import model_from_dict
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "validation" / "nmtests"

@@ -13,8 +13,8 @@ Bare times are minutes and bare doses mg of DMT base; strings and pint Quantitie
 
 from .citations import cite
 from .errors import DmtpkError, ModelFileError, SolverError, UnitError, ValidationError
-from .io import (DatasetError, DatasetResult, NonmemDataset, read_nonmem, simulate_dataset,
-                 write_nonmem)
+from .dataset import DatasetResult, simulate_dataset
+from .io import DatasetError, NonmemDataset, read_nonmem, write_nonmem
 from .library import list_models, load_model
 from .model.spec import Model
 from .population import PopulationResult, simulate_population

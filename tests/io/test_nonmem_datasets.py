@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dmtpk.io import DatasetError, read_nonmem, simulate_dataset, write_nonmem
+from dmtpk import DatasetError, read_nonmem, simulate_dataset, write_nonmem
 from dmtpk.model.spec import model_from_dict
 
 from dataset_helpers import CL, K, V, one_cmt
@@ -186,7 +186,7 @@ def test_dvid_and_cmt_choose_effect_observations(tmp_path):
 
 def test_doses_become_event_tables_and_observations_targets(tmp_path):
     import dmtpk
-    from dmtpk.io import observations, subject_event_table, subject_regimen
+    from dmtpk.dataset import observations, subject_event_table, subject_regimen
     text = ("ID,TIME,EVID,AMT,RATE,CMT,II,ADDL,DV,MDV\n"
             "1,0,1,30,0,1,6,2,.,1\n"       # depot boluses at 0, 6, 12 h
             "1,1,1,20,10,2,0,0,.,1\n"      # central infusion 10 mg/h from 1 h for 2 h

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dmtpk.errors import SolverError
-from dmtpk.io import DatasetError, simulate_dataset
+from dmtpk import DatasetError, simulate_dataset
 
 from dataset_helpers import CL, K, KA, V, mm_model, obs, one_cmt, records
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dmtpk.io import read_nonmem, simulate_dataset
+from dmtpk import read_nonmem, simulate_dataset
 from dmtpk.model.spec import model_from_dict
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "validation" / "nmtests"

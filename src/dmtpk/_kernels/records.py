@@ -49,6 +49,9 @@ STATUS_RECORD = 1
 #: More simultaneous infusions or pending doses than the scratch holds: run again with more.
 STATUS_CAPACITY = 2
 
+#: Subjects per parallel task: scratch is allocated once per block.
+BLOCK = 16
+
 #: Largest condition number of the eigenvector matrix for which the eigen step is used (error
 #: about eps x cond(V) relative to the largest state: below 1e-10).
 MAX_EIGVEC_COND = 1e5
@@ -81,7 +84,7 @@ def _decompose(a, lam, v, vinv):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _step(x, b, dt, eigen, a, lam, v, vinv, z, u):
     """Advance ``x`` (in place) by ``dt`` min of x' = A x + b, b constant. ``z``, ``u``
     (n) are scratch."""
@@ -130,7 +133,7 @@ def _step(x, b, dt, eigen, a, lam, v, vinv, z, u):
         x[i] = u[i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dose(src, s, amt, rate, f, lag, mrate, mdur, out):
     """Dose of ``amt`` mg, data rate ``rate``, into state ``s`` with the F, lag and modelled
     rate/duration of record ``src``: writes (amount, rate, duration, lag) into ``out``; False
@@ -259,7 +262,7 @@ def _walk(a, eigen, lam, v, vinv, z, u, b, x, t, t_to, cur, time, target, amt, r
     return t, n_inf, n_ld, n_tr, STATUS_OK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _give(t, s, dose, x, inf_s, inf_r, inf_e, n_inf, ld_t, ld_s, ld_a, ld_r, ld_d, n_ld, cap):
     """Give ``dose`` (amount, rate, duration, lag) into state ``s`` at ``t``: schedule it after
     its lag, start an infusion, or add a bolus. The caller increments the count that grew
@@ -370,9 +373,13 @@ def _steady_state(ii, s, dose, a, dyn, eigen, lam, v, vinv, z, u, b, out):
 
 @njit(cache=True)
 def walk_subject(theta_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate, target, ss, ii,
-                 addl, f, lag, mrate, mdur, dyn, x0, out, cap):
+                 addl, f, lag, mrate, mdur, dyn, x0, out, fs, is_, mat, vec):
     """Walk the records ``r0:r1`` of one subject (linear model), writing the state after each
     into ``out[r0:r1]``, from the amounts ``x0`` at the first record's time.
+
+    ``fs`` (8, cap), ``is_`` (4, cap), ``mat`` (3, n, n) and ``vec`` (8, n) are scratch
+    (see :func:`scratch`), ``cap`` the number of simultaneous infusions, lagged doses and
+    additional-dose trains it holds.
 
     Returns
     -------
@@ -380,32 +387,35 @@ def walk_subject(theta_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate, t
         :data:`STATUS_OK`, or a status and the record (absolute row) it concerns.
     """
     n = out.shape[1]
-    a = np.zeros((n, n))
-    lam = np.zeros(n)
-    v = np.zeros((n, n))
-    vinv = np.zeros((n, n))
-    z = np.zeros(n)
-    u = np.zeros(n)
-    b = np.zeros(n)
-    x = x0.copy()
+    cap = fs.shape[1]
+    a = mat[0]
+    v = mat[1]
+    vinv = mat[2]
+    lam = vec[0, :n]
+    z = vec[1, :n]
+    u = vec[2, :n]
+    b = vec[3, :n]
+    x = vec[4, :n]
+    ssx = vec[5, :n]
+    dose = vec[6, :4]
+    for k in range(n):
+        x[k] = x0[k]
     kas = np.zeros(0)
-    inf_s = np.zeros(cap, dtype=np.int64)
-    inf_r = np.zeros(cap)
-    inf_e = np.zeros(cap)
-    ld_t = np.zeros(cap)
-    ld_s = np.zeros(cap, dtype=np.int64)
-    ld_a = np.zeros(cap)
-    ld_r = np.zeros(cap)
-    ld_d = np.zeros(cap)
-    tr_t = np.zeros(cap)
-    tr_left = np.zeros(cap, dtype=np.int64)
-    tr_ii = np.zeros(cap)
-    tr_rec = np.zeros(cap, dtype=np.int64)
+    inf_r = fs[0]
+    inf_e = fs[1]
+    ld_t = fs[2]
+    ld_a = fs[3]
+    ld_r = fs[4]
+    ld_d = fs[5]
+    tr_t = fs[6]
+    tr_ii = fs[7]
+    inf_s = is_[0]
+    ld_s = is_[1]
+    tr_left = is_[2]
+    tr_rec = is_[3]
     n_inf = 0
     n_ld = 0
     n_tr = 0
-    dose = np.zeros(4)
-    ssx = np.zeros(n)
     built = -1
     eigen = False
     t = time[r0] if r1 > r0 else 0.0
@@ -433,6 +443,14 @@ def walk_subject(theta_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate, t
             n_ld = 0
             n_tr = 0
             t = ti
+        elif n_inf == 0 and n_ld == 0 and n_tr == 0:
+            # Nothing scheduled: one free step (the common case, and much cheaper than the
+            # general advance).
+            if ti > t:
+                for k in range(n):
+                    b[k] = 0.0
+                _step(x, b, ti - t, eigen, a, lam, v, vinv, z, u)
+                t = ti
         else:
             t, n_inf, n_ld, n_tr, st = _walk(a, eigen, lam, v, vinv, z, u, b, x, t, ti, cur,
                                              time, target, amt, rate, addl, f, lag, mrate,
@@ -578,9 +596,20 @@ def walk_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, rate, targ
     on how subjects are batched.
     """
     n_sub = start.size - 1
-    for i in prange(n_sub):
-        st, rec = walk_subject(theta_rec, layout, mass_ratio, start[i], start[i + 1], time,
-                               evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, dyn,
-                               x0[i], out, cap)
-        status[i] = st
-        status_record[i] = rec
+    n = out.shape[1]
+    n_blocks = (n_sub + BLOCK - 1) // BLOCK
+    for blk in prange(n_blocks):
+        fs, is_, mat, vec = scratch(n, cap)
+        for i in range(blk * BLOCK, min(n_sub, (blk + 1) * BLOCK)):
+            st, rec = walk_subject(theta_rec, layout, mass_ratio, start[i], start[i + 1], time,
+                                   evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur,
+                                   dyn, x0[i], out, fs, is_, mat, vec)
+            status[i] = st
+            status_record[i] = rec
+
+
+@njit(cache=True)
+def scratch(n, cap):
+    """Scratch of :func:`walk_subject` for ``n`` states and ``cap`` scheduled items."""
+    return (np.zeros((8, cap)), np.zeros((4, cap), dtype=np.int64), np.zeros((3, n, n)),
+            np.zeros((8, max(n, 4))))

@@ -83,10 +83,13 @@ class CompiledModel:
     def n_states(self) -> int:
         return len(self.state_names)
 
-    def get(self, theta: np.ndarray, role: str, default: float = np.nan) -> float:
-        """Value of a structural role in ``theta`` (``default`` when the model lacks it)."""
+    def get(self, theta: np.ndarray, role: str, default: float = np.nan):
+        """Value of a structural role in ``theta`` (``default`` when the model lacks it): a
+        float for one parameter vector, an array for a stack of them (shape (..., n_params))."""
         i = self.param[role]
-        return float(theta[i]) if i >= 0 else default
+        if i < 0:
+            return default
+        return theta[..., i] if np.ndim(theta) > 1 else float(theta[i])
 
     def route_parameters(self, theta: np.ndarray) -> tuple[float, float, float]:
         """(F_INH, TLAG_INH in min, KA in 1/min) for the inhaled route (NaN KA without it)."""
@@ -153,7 +156,8 @@ class CompiledModel:
     def concentrations(self, states: np.ndarray, theta: np.ndarray) -> dict[str, np.ndarray]:
         """Plasma concentrations (mg/L) of the parent (``"parent"``) and metabolite.
 
-        ``states`` has shape (..., n) with the model's states first.
+        ``states`` has shape (..., n) with the model's states first; ``theta`` is one
+        parameter vector or one per row of ``states``.
         """
         out = {"parent": states[..., self.index["central"]] / self.get(theta, "V1")}
         if self.index["metabolite"] >= 0:
@@ -161,13 +165,18 @@ class CompiledModel:
         return out
 
     def endpoint_outputs(self, states: np.ndarray, theta: np.ndarray):
-        """For each endpoint: (driving concentration at the effect site in mg/L, response)."""
+        """For each endpoint: (driving concentration at the effect site in mg/L, response).
+
+        ``theta`` is one parameter vector, or one per row of ``states`` (shape
+        (..., n_params)).
+        """
         conc = self.concentrations(states, theta)
         out = []
         for ep in self.endpoints:
             drv = conc["parent"] if ep["driver"] == 0 else conc["metabolite"]
             ce = states[..., ep["state"]] if ep["state"] >= 0 else drv
-            g = (lambda k, d=0.0: float(theta[ep[k]]) if ep[k] >= 0 else d)
+            g = (lambda k, d=0.0: (theta[..., ep[k]] if np.ndim(theta) > 1
+                                   else float(theta[ep[k]])) if ep[k] >= 0 else d)
             gamma = g("GAMMA", 1.0)
             resp = pd_response(ce, ep["code"], ep["sign"], ep["fractional"], g("E0"), g("EMAX"),
                                g("EC50", 1.0), gamma, g("SLOPE"))

@@ -37,12 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engines.records import RecordError, solve_records, solve_records_batch
-from ..engines.scipy_ivp import DEFAULT_METHOD
-from ..errors import ValidationError
-from ..library import load_model
-from ..units import MG_PER_L_TO_NG_PER_ML, to_canonical
-from .nonmem import DatasetError, NonmemDataset
+from .engines.records import RecordError, solve_records, solve_records_batch
+from .engines.scipy_ivp import DEFAULT_METHOD
+from .errors import ValidationError
+from .io.nonmem import DatasetError, NonmemDataset
+from .library import load_model
+from .units import MG_PER_L_TO_NG_PER_ML, to_canonical
 
 __all__ = ["simulate_dataset", "DatasetResult", "compartment_numbers", "subject_regimen",
            "subject_event_table", "observations"]
@@ -150,18 +150,129 @@ def _parse_record_values(record_values, data: NonmemDataset, n_cmt: int, factors
     return out
 
 
-def _interval_covariate(values: np.ndarray, mode: str) -> np.ndarray:
-    if mode == "nocb" or values.size == 0:
-        return values
-    prev = np.concatenate([values[:1], values[:-1]])
-    if mode == "locf":
-        return prev
-    return 0.5 * (prev + values)
+def _parse_parameter_columns(parameter_columns, model, data: NonmemDataset, factors):
+    """name -> (position in theta, column, factor to canonical units)."""
+    pnames = list(model.compiled.param_names)
+    # Dataset units of each kind of parameter: the dataset's time, amount and concentration
+    # units and what they make (L per time unit for a clearance, ...).
+    t, a, c = factors["time"], factors["amount"], factors["concentration"]
+    per_kind = {"volume": 1.0, "clearance": 1.0 / t, "rate_constant": 1.0 / t, "time": t,
+                "amount": a, "rate": a / t, "concentration": c, "dimensionless": 1.0,
+                "inverse_concentration": 1.0 / c}
+    out = []
+    for pname, spec in dict(parameter_columns or {}).items():
+        field = f"parameter_columns.{pname}"
+        if pname not in pnames:
+            raise ValidationError(field, f"model {model.name!r} has no parameter {pname!r} "
+                                         f"(parameters: {', '.join(pnames)})")
+        kind = model.parameters[pname].kind
+        column, unit = (spec, None) if isinstance(spec, str) else tuple(spec)
+        match = [cn for cn in data.columns if cn.upper() == str(column).upper()]
+        if not match:
+            raise ValidationError(field, f"{data.path} has no column {column!r} (columns: "
+                                         f"{', '.join(data.columns)})")
+        if unit is not None:
+            factor = to_canonical(f"1 {unit}", kind, field)
+        elif kind in per_kind:
+            factor = per_kind[kind]
+        else:
+            raise ValidationError(field, f"{pname} is a {kind}; give the column's unit: "
+                                         f"{{{pname!r}: ({column!r}, 'unit')}}")
+        out.append((pnames.index(pname), match[0], factor))
+    return out
+
+
+def _observed_outputs(model, data: NonmemDataset, outputs, evid, cmt, names, idx,
+                      effect_states, col) -> np.ndarray:
+    """Output code of every record: 0 plasma parent, 1 metabolite, 2 + k endpoint k (codes of
+    records that observe nothing are 0)."""
+    path = data.path
+    ep_names = [ep.name for ep in model.effects]
+    allowed = {"concentration": 0, **{nm: 2 + k for k, nm in enumerate(ep_names)}}
+    if idx["metabolite"] >= 0:
+        allowed["metabolite"] = 1
+    if outputs is None:
+        outputs = {1: "concentration"}
+        outputs.update({k + 2: nm for k, nm in enumerate(ep_names)})
+    for k, v in dict(outputs).items():
+        if v not in allowed:
+            raise ValidationError(f"outputs.{k}", f"unknown output {v!r}; expected one of "
+                                                  f"{sorted(allowed)}")
+    n_rec = evid.size
+    code = np.zeros(n_rec, dtype=np.int64)
+    obs = evid == 0
+    by_cmt = obs.copy()
+    if data.has("DVID"):
+        dvid = data.item("DVID")
+        with_dvid = obs & ~np.isnan(dvid)
+        by_cmt &= ~with_dvid
+        known = np.zeros(n_rec, dtype=bool)
+        for k, v in dict(outputs).items():
+            sel = with_dvid & (dvid == k)
+            code[sel] = allowed[v]
+            known |= sel
+        bad = np.flatnonzero(with_dvid & ~known)
+        if bad.size:
+            i = int(bad[0])
+            raise DatasetError(path, data.row_of(i), col("DVID"),
+                               f"unknown DVID {int(dvid[i])}; known: {dict(outputs)}")
+    # Without a DVID the record's CMT says what it observes.
+    cmt_code = np.full(len(names) + 1, -1, dtype=np.int64)  # index: CMT (0 = none)
+    cmt_code[0] = 0
+    cmt_code[idx["central"] + 1] = 0
+    if idx["metabolite"] >= 0:
+        cmt_code[idx["metabolite"] + 1] = 1
+    for s, nm in effect_states.items():
+        cmt_code[s + 1] = allowed[nm]
+    in_range = (cmt >= 0) & (cmt <= len(names))
+    looked = np.where(in_range, cmt_code[np.clip(cmt, 0, len(names))], -1)
+    bad = np.flatnonzero(by_cmt & (looked < 0))
+    if bad.size:
+        i = int(bad[0])
+        c = int(cmt[i])
+        what = names[c - 1] if 1 <= c <= len(names) else "no compartment"
+        raise DatasetError(path, data.row_of(i), col("CMT"),
+                           f"unknown CMT {c} for an observation ({what}); observable "
+                           f"compartments: central = {idx['central'] + 1}"
+                           + "".join(f", {nm} = {s + 1}" for s, nm in effect_states.items()))
+    code[by_cmt] = looked[by_cmt]
+    return code
+
+
+def _covariate_effects(model, data: NonmemDataset, theta_rec, starts, skip):
+    """Multiply ``theta_rec`` (in place) by the model's covariate power laws, the covariate
+    taken from the dataset column of the same name; parameters in ``skip`` are left alone."""
+    pnames = list(model.compiled.param_names)
+    first = np.zeros(len(data), dtype=bool)
+    first[starts[:-1]] = True
+    for cname, spec in model.covariates.items():
+        match = [c for c in data.covariates if c.upper() == cname.upper()]
+        if not match:
+            continue
+        v = data.covariate(match[0])
+        bad = np.flatnonzero(~(v > 0))
+        if bad.size:
+            i = int(bad[0])
+            sid = data.exact_ids()[i]
+            raise DatasetError(data.path, data.row_of(i), match[0],
+                               f"covariate {cname} must be positive on every record of ID "
+                               f"{sid} (got {v[i]})")
+        mode = data.covariate_modes.get(match[0], "nocb")
+        if mode != "nocb":
+            # The value in force on the way to each record: the previous record's (locf) or
+            # the mean of the two (linear); a subject's first record keeps its own.
+            prev = np.where(first, v, np.concatenate([v[:1], v[:-1]]))
+            v = prev if mode == "locf" else 0.5 * (prev + v)
+        for pname, e in spec["exponents"].items():
+            p = pnames.index(pname)
+            if p not in skip:
+                theta_rec[:, p] *= (v / spec["reference"]) ** e
 
 
 def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record_values=None,
-                     outputs=None, parameters=None, subject_parameters=None, variability=False,
-                     residual=False, seed: int | None = None, ss: str = "auto",
+                     outputs=None, parameters=None, subject_parameters=None,
+                     parameter_columns=None, variability=False, residual=False,
+                     seed: int | None = None, ss: str = "auto",
                      ode_method: str = DEFAULT_METHOD, rtol: float = 1e-10, atol: float = 1e-14,
                      ss_tol: float = 1e-10, batch: bool = True) -> DatasetResult:
     """Simulate a dataset on its own records, one subject or thousands.
@@ -172,8 +283,8 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
     data : NonmemDataset
         From :func:`~dmtpk.io.read_nonmem`.
     method : {"auto", "analytic", "scipy"}
-        Exact matrix-exponential engine (linear models; ``"auto"`` picks it for them) or
-        ``solve_ivp`` between events.
+        Exact engine (linear models; ``"auto"`` picks it for them) or ``solve_ivp`` between
+        events.
     record_values : mapping, optional
         ``{"ALAG2": "LAGT", "F2": "BIOAV", "R2": "RAT2", "D2": "DUR2"}``: per-compartment
         bioavailability, lag, modelled rate and duration from dataset columns or constants.
@@ -183,6 +294,14 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
         Typical values replaced for every subject (``{"CL": "1.1 L/h"}``).
     subject_parameters : mapping of ID to dict, optional
         Values replaced for single subjects (applied before covariates).
+    parameter_columns : mapping of str to str or (str, str), optional
+        Parameters read from dataset columns, record by record: ``{"CL": "CL", "V1": "V"}``
+        (the column in the dataset's units: L per time unit for a clearance, L for a volume,
+        1 per time unit for a rate constant, amount per time unit for VMAX, the concentration
+        unit for KM) or ``{"KM": ("KM", "ug/L")}`` with the column's unit. A parameter taken
+        from a column replaces the typical value, random effect and subject value and gets no
+        covariate effect (the column is the individual value, as in simulated datasets that
+        carry each subject's true parameters).
     variability : bool
         Draw each subject's random effects from the model's ``[variability]`` (needs ``seed``).
     residual : bool or dict
@@ -225,80 +344,53 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
     compiled = model.compiled
     names = compiled.state_names
     n = len(names)
+    n_rec = len(data)
     idx = compiled.index
     accum = [k for k in (idx["eliminated"], idx["metabolite_eliminated"]) if k >= 0]
     effect_states = {ep["state"]: ep["name"] for ep in compiled.endpoints if ep["state"] >= 0}
-    doseable = [k for k in range(n) if k not in accum and k not in effect_states]
     factors = data.unit_factors()
     rv = _parse_record_values(record_values, data, n, factors)
+    pcols = _parse_parameter_columns(parameter_columns, model, data, factors)
     path = data.path
     std = data.standard
 
     def col(item):
         return std.get(item, item)
 
-    # Observation kinds
-    ep_names = [ep.name for ep in model.effects]
-    if outputs is None:
-        outputs = {1: "concentration"}
-        outputs.update({k + 2: nm for k, nm in enumerate(ep_names)})
-    allowed_out = {"concentration"} | set(ep_names) | ({"metabolite"} if idx["metabolite"] >= 0
-                                                        else set())
-    for k, v in dict(outputs).items():
-        if v not in allowed_out:
-            raise ValidationError(f"outputs.{k}", f"unknown output {v!r}; expected one of "
-                                                  f"{sorted(allowed_out)}")
-    evid = data.item("EVID").astype(int)
-    cmt_raw = np.nan_to_num(data.item("CMT")).astype(int)
-    dvid = data.item("DVID")
-    has_dvid = data.has("DVID")
-    kinds = np.empty(len(data), dtype=object)
-    for i in range(len(data)):
-        if evid[i] == 0:
-            if has_dvid and not np.isnan(dvid[i]):
-                kind = outputs.get(int(dvid[i]))
-                if kind is None:
-                    raise DatasetError(path, data.row_of(i), col("DVID"),
-                                       f"unknown DVID {int(dvid[i])}; known: {dict(outputs)}")
-            else:
-                c = cmt_raw[i]
-                if c == 0 or c - 1 == idx["central"]:
-                    kind = "concentration"
-                elif c - 1 == idx["metabolite"] and c > 0:
-                    kind = "metabolite"
-                elif c - 1 in effect_states:
-                    kind = effect_states[c - 1]
-                else:
-                    what = names[c - 1] if 1 <= c <= n else "no compartment"
-                    raise DatasetError(path, data.row_of(i), col("CMT"),
-                                       f"unknown CMT {c} for an observation ({what}); observable "
-                                       f"compartments: central = {idx['central'] + 1}"
-                                       + "".join(f", {nm} = {s + 1}"
-                                                 for s, nm in effect_states.items()))
-            kinds[i] = kind
-        else:
-            kinds[i] = "concentration"
-            if evid[i] in (1, 4):
-                c = cmt_raw[i] if cmt_raw[i] > 0 else 1
-                if c - 1 not in doseable:
-                    what = f"the {names[c - 1]} state" if 1 <= c <= n else "no compartment"
-                    raise DatasetError(path, data.row_of(i), col("CMT"),
-                                       f"unknown CMT {c} for a dose ({what}); doses go into "
-                                       + ", ".join(f"{k + 1} ({names[k]})" for k in doseable))
+    evid = data.item("EVID").astype(np.int64)
+    cmt_raw = np.nan_to_num(data.item("CMT")).astype(np.int64)
+    code = _observed_outputs(model, data, outputs, evid, cmt_raw, names, idx, effect_states,
+                             col)
+    # Doses go into compartments that hold an amount.
+    doseable = np.zeros(n + 1, dtype=bool)
+    doseable[[k + 1 for k in range(n) if k not in accum and k not in effect_states]] = True
+    dose_cmt = np.where(cmt_raw > 0, cmt_raw, 1)
+    is_dose = (evid == 1) | (evid == 4)
+    bad = np.flatnonzero(is_dose & ~((dose_cmt <= n) & doseable[np.clip(dose_cmt, 0, n)]))
+    if bad.size:
+        i = int(bad[0])
+        c = int(dose_cmt[i])
+        what = f"the {names[c - 1]} state" if 1 <= c <= n else "no compartment"
+        raise DatasetError(path, data.row_of(i), col("CMT"),
+                           f"unknown CMT {c} for a dose ({what}); doses go into "
+                           + ", ".join(f"{k + 1} ({names[k]})" for k in range(n)
+                                       if doseable[k + 1]))
 
-    # Parameters per record: typical values, subject values, random effects, covariates.
-    theta_rec = np.repeat(np.asarray(compiled.theta, dtype=float)[None, :], len(data), axis=0)
+    # Parameters per record: typical values, random effects, subject values, data columns,
+    # covariates.
     subjects = data.subjects()
+    starts = np.array([sl.start for _, sl in subjects] + [n_rec], dtype=np.int64)
+    counts = np.diff(starts)
+    theta_rec = np.repeat(np.asarray(compiled.theta, dtype=float)[None, :], n_rec, axis=0)
     pnames = list(compiled.param_names)
     rng = np.random.default_rng(seed) if seed is not None else None
     if variability:
-        from ..population.variability import build_variability, individual_parameters
+        from .population.variability import build_variability, individual_parameters
         var = build_variability(model)
         if var.n_eta:
             eta = rng.standard_normal((len(subjects), var.n_eta)) @ var.chol.T
             rows = individual_parameters(np.asarray(compiled.theta), var, eta)
-            for k, (_, sl) in enumerate(subjects):
-                theta_rec[sl] = rows[k]
+            theta_rec = np.repeat(rows, counts, axis=0)
     for sid, vals in dict(subject_parameters or {}).items():
         sl = next((s for i, s in subjects if i == sid), None)
         if sl is None:
@@ -309,22 +401,16 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
                                       f"model {model.name!r} has no parameter {pname!r}")
             kind = model.parameters[pname].kind
             theta_rec[sl, pnames.index(pname)] = to_canonical(v, kind, pname)
-    for cname, spec in model.covariates.items():
-        match = [c for c in data.covariates if c.upper() == cname.upper()]
-        if not match:
-            continue
-        filled = data.covariate(match[0])
-        mode = data.covariate_modes.get(match[0], "nocb")
-        for sid, sl in subjects:
-            v = filled[sl]
-            if np.any(np.isnan(v)) or np.any(v <= 0):
-                bad = sl.start + int(np.flatnonzero(np.isnan(v) | (v <= 0))[0])
-                raise DatasetError(path, data.row_of(bad), match[0],
-                                   f"covariate {cname} must be positive on every record of ID "
-                                   f"{sid} (got {filled[bad]})")
-            iv = _interval_covariate(v, mode)
-            for pname, e in spec["exponents"].items():
-                theta_rec[sl, pnames.index(pname)] *= (iv / spec["reference"]) ** e
+    for p, column, factor in pcols:
+        values = data.values[column] * factor
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            i = int(bad[0])
+            raise DatasetError(path, data.row_of(i), column,
+                               f"{pnames[p]} must be a finite number on every record, got "
+                               f"{data.values[column][i]}")
+        theta_rec[:, p] = values
+    _covariate_effects(model, data, theta_rec, starts, {p for p, _, _ in pcols})
 
     # Per-record dose quantities in canonical units.
     tf, af, rf = factors["time"], factors["amount"], factors["rate"]
@@ -333,13 +419,13 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
     rate_raw = np.nan_to_num(data.item("RATE"))
     rate_c = np.where(rate_raw > 0, rate_raw * rf, rate_raw)
     ii_c = np.nan_to_num(data.item("II")) * tf
-    ss_i = np.nan_to_num(data.item("SS")).astype(int)
-    addl_i = np.nan_to_num(data.item("ADDL")).astype(int)
-    target = np.where(cmt_raw > 0, cmt_raw - 1, 0)
-    f_all = np.ones((len(data), n))
-    lag_all = np.zeros((len(data), n))
-    mrate_all = np.full((len(data), n), np.nan)
-    mdur_all = np.full((len(data), n), np.nan)
+    ss_i = np.nan_to_num(data.item("SS")).astype(np.int64)
+    addl_i = np.nan_to_num(data.item("ADDL")).astype(np.int64)
+    target = dose_cmt - 1
+    f_all = np.ones((n_rec, n))
+    lag_all = np.zeros((n_rec, n))
+    mrate_all = np.full((n_rec, n), np.nan)
+    mdur_all = np.full((n_rec, n), np.nan)
     if idx["depot"] >= 0:
         f_all[:, idx["depot"]] = theta_rec[:, compiled.param["F_INH"]] \
             if compiled.param["F_INH"] >= 0 else 1.0
@@ -355,10 +441,6 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
             dest[:, s] = const
             sources[(kind, s)] = key
 
-    linear = model.is_linear
-    mm_all = None
-    if not linear:
-        mm_all = np.array([compiled.mm_parameters(th) for th in theta_rec])
     a_cache: dict = {}
 
     def system(th):
@@ -379,66 +461,55 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
             column = col(item)
         return DatasetError(path, data.row_of(rec), column, exc.detail)
 
+    record_arrays = (time_c, evid, amt_c, rate_c, target, ss_i, ii_c, addl_i, f_all, lag_all,
+                     mrate_all, mdur_all)
     if batch and engine == "analytic" and ss in ("auto", "exact"):
         # Every subject at once through the compiled walker.
-        start = np.array([sl.start for _, sl in subjects] + [len(data)], dtype=np.int64)
         try:
-            states = solve_records_batch(
-                theta_rec, compiled.layout, compiled.mass_ratio, start, time_c, evid, amt_c,
-                rate_c, target, ss_i, ii_c, addl_i, f_all, lag_all, mrate_all, mdur_all,
-                accumulators=accum, system_matrix=system)
+            states = solve_records_batch(theta_rec, compiled.layout, compiled.mass_ratio,
+                                         starts, *record_arrays, accumulators=accum,
+                                         system_matrix=system)
         except RecordError as exc:
             raise dataset_error(exc, exc.record) from None
     else:
-        states = np.zeros((len(data), n))
+        mm_all = None
+        if not model.is_linear:
+            mm_all = np.array([compiled.mm_parameters(th) for th in theta_rec])
+        states = np.zeros((n_rec, n))
         for sid, sl in subjects:
             a = np.array([system(theta_rec[i]) for i in range(sl.start, sl.stop)])
             try:
                 states[sl] = solve_records(
-                    a, time_c[sl], evid[sl], amt_c[sl], rate_c[sl], target[sl], ss_i[sl],
-                    ii_c[sl], addl_i[sl], f_all[sl], lag_all[sl], mrate_all[sl], mdur_all[sl],
-                    accumulators=accum, method=engine, ss_mode=ss,
-                    mm=None if mm_all is None else mm_all[sl], central=idx["central"],
-                    eliminated=idx["eliminated"], metabolite=idx["metabolite"],
-                    ode_method=ode_method, rtol=rtol, atol=atol, ss_tol=ss_tol)
+                    a, *(x[sl] for x in record_arrays), accumulators=accum, method=engine,
+                    ss_mode=ss, mm=None if mm_all is None else mm_all[sl],
+                    central=idx["central"], eliminated=idx["eliminated"],
+                    metabolite=idx["metabolite"], ode_method=ode_method, rtol=rtol, atol=atol,
+                    ss_tol=ss_tol)
             except RecordError as exc:
                 raise dataset_error(exc, sl.start + exc.record) from None
 
-    # Outputs
-    v1 = theta_rec[:, compiled.param["V1"]]
-    conc_mgl = states[:, idx["central"]] / v1
-    conc_ngml = conc_mgl * MG_PER_L_TO_NG_PER_ML
-    effects = {nm: np.zeros(len(data)) for nm in ep_names}
-    metab = None
-    if idx["metabolite"] >= 0:
-        metab = states[:, idx["metabolite"]] / theta_rec[:, compiled.param["M_V"]]
-    if ep_names:
-        uniq, inv = np.unique(theta_rec, axis=0, return_inverse=True)
-        inv = np.asarray(inv).reshape(-1)
-        for u in range(uniq.shape[0]):
-            sel = inv == u
-            outs = compiled.endpoint_outputs(states[sel], uniq[u])
-            for nm, (_, resp) in zip(ep_names, outs):
-                effects[nm][sel] = resp
+    # Outputs: concentrations in mg/L inside, the dataset's unit (or ng/mL) at the boundary.
+    conc = compiled.concentrations(states, theta_rec)
+    ep_names = [ep.name for ep in model.effects]
+    responses = compiled.endpoint_outputs(states, theta_rec)
+    effects = {nm: resp for nm, (_, resp) in zip(ep_names, responses)}
     to_data_conc = 1.0 / factors["concentration"]  # mg/L -> dataset unit
-    pred = np.empty(len(data))
-    for i in range(len(data)):
-        k = kinds[i]
-        if k == "concentration":
-            pred[i] = conc_mgl[i] * to_data_conc
-        elif k == "metabolite":
-            pred[i] = metab[i] * to_data_conc
-        else:
-            pred[i] = effects[k][i]
+    table = [conc["parent"] * to_data_conc]
+    table.append(conc["metabolite"] * to_data_conc if "metabolite" in conc
+                 else np.zeros(n_rec))
+    table += [effects[nm] for nm in ep_names]
+    pred = np.stack(table)[code, np.arange(n_rec)]
+    labels = np.array(["concentration", "metabolite"] + ep_names)
 
     simulated = None
     if residual:
-        from ..population.variability import apply_residual, build_residual
+        from .population.variability import apply_residual, build_residual
         res = build_residual(model, residual)
-        simulated = np.full(len(data), np.nan)
+        simulated = np.full(n_rec, np.nan)
         obs = evid == 0
-        for kind in set(kinds[obs]):
-            sel = obs & (kinds == kind)
+        for c in sorted(set(code[obs].tolist())):
+            kind = str(labels[c])
+            sel = obs & (code == c)
             entry = res.outputs.get(kind) if res is not None else None
             if entry is None:
                 simulated[sel] = pred[sel]
@@ -452,10 +523,10 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
             else:
                 simulated[sel] = apply_residual(pred[sel], entry, eps)
 
-    ids = data.item("ID")
-    return DatasetResult(data=data, engine=engine, id=ids.copy(), time=data.item("TIME").copy(),
-                         pred=pred, concentration=conc_ngml, effects=effects,
-                         output=kinds.astype(str), states=states, theta=theta_rec,
+    return DatasetResult(data=data, engine=engine, id=data.item("ID").copy(),
+                         time=data.item("TIME").copy(), pred=pred,
+                         concentration=conc["parent"] * MG_PER_L_TO_NG_PER_ML, effects=effects,
+                         output=labels[code], states=states, theta=theta_rec,
                          simulated=simulated)
 
 
@@ -487,7 +558,7 @@ def subject_regimen(model, data: NonmemDataset, subject):
     -------
     Regimen
     """
-    from ..regimen.events import Bolus, Infusion, Inhalation, Regimen
+    from .regimen.events import Bolus, Infusion, Inhalation, Regimen
     model = load_model(model)
     idx = model.compiled.index
     sl = _subject_slice(data, subject)
@@ -542,7 +613,7 @@ def subject_regimen(model, data: NonmemDataset, subject):
 def subject_event_table(model, data: NonmemDataset, subject):
     """One subject's doses as an :class:`~dmtpk.regimen.EventTable` (see
     :func:`subject_regimen` for what is accepted)."""
-    from ..regimen.table import EventTable
+    from .regimen.table import EventTable
     model = load_model(model)
     return EventTable.from_regimen(subject_regimen(model, data, subject), model.routes)
 
