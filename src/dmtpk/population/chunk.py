@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..catalogue import EFFECT_METRICS, POPULATION_EXPOSURE_METRICS
 from ..errors import SolverError, ValidationError
 from .sampling import draw_subjects
 from .variability import apply_residual, individual_parameters
@@ -187,10 +188,10 @@ def solve_subjects(spec: ChunkSpec, start: int, theta: np.ndarray, weight: np.nd
     if metrics:
         exposure = out.get("exposure")
         if exposure is None:
-            exposure = np.empty((n, 3))
+            exposure = np.empty((n, len(POPULATION_EXPOSURE_METRICS)))
         emetrics = out.get("effect_metrics")
         if emetrics is None:
-            emetrics = np.empty((n, n_ep, 5))
+            emetrics = np.empty((n, n_ep, len(EFFECT_METRICS)))
         grid_metrics(t, conc[:, 0, :], eff, spec.thresholds, spec.signs, exposure, emetrics)
         result.update(exposure=exposure, effect_metrics=emetrics)
     return result
@@ -201,12 +202,13 @@ def run_chunk(spec: ChunkSpec, start: int, stop: int, out: dict | None = None,
     """Simulate subjects ``start`` to ``stop - 1``.
 
     Returns a dict with ``conc`` (n, n_rows, n_times) in ng/mL, ``effects`` (n, n_ep, n_times),
-    ``theta`` (n, n_params), ``covariates``, ``exposure`` (n, 3), ``effect_metrics``
-    (n, n_ep, 5), ``observations`` (by output name, when residual error is on) and
-    ``targets`` (by name, boolean per subject). ``out`` may hold preallocated arrays for
-    ``conc``, ``effects``, ``exposure`` and ``effect_metrics`` (C-contiguous, first axis the
-    chunk's subjects), which are then filled in place. With ``metrics=False`` the per-subject
-    metrics are left out (``keep="all"`` computes them on demand from the curves).
+    ``theta`` (n, n_params), ``covariates``, ``exposure`` (n, 3: the
+    :data:`~dmtpk.catalogue.POPULATION_EXPOSURE_METRICS`), ``effect_metrics`` (n, n_ep, 5: the
+    :data:`~dmtpk.catalogue.EFFECT_METRICS`), ``observations`` (by output name, when residual
+    error is on) and ``targets`` (by name, boolean per subject). ``out`` may hold preallocated
+    arrays for ``conc``, ``effects``, ``exposure`` and ``effect_metrics`` (C-contiguous, first
+    axis the chunk's subjects), which are then filled in place. With ``metrics=False`` the
+    per-subject metrics are left out (``keep="all"`` computes them on demand from the curves).
     """
     theta, cov_values, weight, eta, draws = individual(spec, start, stop)
     out = solve_subjects(spec, start, theta, weight, out, metrics)

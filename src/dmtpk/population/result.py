@@ -3,32 +3,84 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 
+from ..catalogue import EFFECT_METRICS, POPULATION_EXPOSURE_METRICS, metric_unit
 from ..errors import ValidationError
 
-__all__ = ["PopulationResult"]
-
-#: Per-subject metrics, in the column order of the kernels' exposure and effect outputs
-#: (``dmtpk._kernels.metrics.grid_metrics``).
-_EXPOSURE = ("cmax", "tmax", "auc")
-_EFFECT = ("onset", "peak", "time_to_peak", "offset", "duration")
+__all__ = ["PopulationResult", "metric_keys", "metric_columns"]
 
 
 def metric_keys(ep_names, thresholds) -> list[str]:
-    """Names of the per-subject metrics in column order: the exposure metrics, then
-    ``<endpoint>.<effect metric>`` for each endpoint with a finite threshold."""
-    keys = list(_EXPOSURE)
+    """Names of the per-subject metrics in column order.
+
+    Parameters
+    ----------
+    ep_names : sequence of str
+        The model's endpoints, in order.
+    thresholds : sequence of float
+        Each endpoint's threshold; NaN for an endpoint without one (it has no effect metrics).
+
+    Returns
+    -------
+    list of str
+        The population exposure metrics (:data:`~dmtpk.catalogue.POPULATION_EXPOSURE_METRICS`),
+        then ``<endpoint>.<effect metric>`` for each endpoint with a finite threshold.
+    """
+    keys = list(POPULATION_EXPOSURE_METRICS)
     for name, thr in zip(ep_names, thresholds):
         if not np.isnan(thr):
-            keys += [f"{name}.{f}" for f in _EFFECT]
+            keys += [f"{name}.{f}" for f in EFFECT_METRICS]
     return keys
 
 
-@dataclass(eq=False)
+def metric_columns(exposure: np.ndarray, effect_metrics: np.ndarray, thresholds) -> list:
+    """The per-subject metric columns in the order of :func:`metric_keys`.
+
+    Parameters
+    ----------
+    exposure : ndarray, shape (n, len(POPULATION_EXPOSURE_METRICS))
+        Exposure metrics as the population kernels write them.
+    effect_metrics : ndarray, shape (n, n_endpoints, len(EFFECT_METRICS))
+        Effect metrics as the population kernels write them.
+    thresholds : sequence of float
+        Each endpoint's threshold (NaN: left out).
+
+    Returns
+    -------
+    list of ndarray, each of shape (n,)
+        Views into the inputs.
+    """
+    columns = [exposure[:, j] for j in range(len(POPULATION_EXPOSURE_METRICS))]
+    for k, thr in enumerate(thresholds):
+        if not np.isnan(thr):
+            columns += [effect_metrics[:, k, f] for f in range(len(EFFECT_METRICS))]
+    return columns
+
+
+def _read_only(a):
+    """A read-only view of an array (the caller's array keeps its flags), or None."""
+    if a is None:
+        return None
+    view = np.asarray(a).view()
+    view.setflags(write=False)
+    return view
+
+
+def _read_only_map(d) -> MappingProxyType:
+    """A read-only mapping of read-only views."""
+    return MappingProxyType({k: _read_only(v) for k, v in dict(d).items()})
+
+
+@dataclass(frozen=True, eq=False)
 class PopulationResult:
     """A simulated population.
+
+    Immutable: :func:`~dmtpk.simulate_population` builds it in one call. Its arrays are
+    read-only views and its mappings read-only (:class:`types.MappingProxyType`).
 
     Attributes
     ----------
@@ -74,6 +126,19 @@ class PopulationResult:
     spec: object = field(default=None, repr=False)
     replicate: np.ndarray | None = None
     replicate_parameters: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # Construction, not filling: the frozen fields are set once here, as read-only views
+        # and mappings, so a result cannot be changed after simulate_population returns it.
+        for name in ("time", "concentration", "metabolite_concentration", "replicate"):
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
+        for name in ("effect_sites", "effects", "parameters", "covariates",
+                     "replicate_parameters"):
+            object.__setattr__(self, name, _read_only_map(getattr(self, name)))
+        if self.observations is not None:
+            object.__setattr__(self, "observations", _read_only_map(self.observations))
+        for name in ("summaries", "target_counts", "thresholds"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     # -- outputs ---------------------------------------------------------------------------
     @property
@@ -129,35 +194,34 @@ class PopulationResult:
         if self.keep == "all":
             return np.percentile(self._curves(output), q, axis=0)
         if output not in self.summaries:
-            raise ValidationError("output", f"no summary of {output!r}; have "
-                                            f"{sorted(k for k in self.summaries if ':' not in k or k.startswith('effect_site'))}")
+            have = sorted(k for k in self.summaries
+                          if ":" not in k or k.startswith("effect_site"))
+            raise ValidationError("output", f"no summary of {output!r}; have {have}")
         return self.summaries[output].percentiles(q)
 
     # -- metrics -----------------------------------------------------------------------------
-    @property
-    def metrics(self) -> dict:
+    @cached_property
+    def metrics(self) -> MappingProxyType:
         """Per-subject metrics (``keep="all"``), computed from the curves on first use:
         ``cmax``, ``tmax``, ``auc`` and ``<endpoint>.<onset|peak|time_to_peak|offset|duration>``
-        for endpoints with a threshold, each of shape (n,)."""
+        for endpoints with a threshold, each a read-only array of shape (n,); empty with
+        ``keep="summary"``."""
         if self.keep != "all":
-            return {}
-        cached = self.__dict__.get("_metrics")
-        if cached is None:
-            from .._kernels.metrics import grid_metrics
-            spec = self.spec
-            eff = np.stack([self.effects[e] for e in spec.ep_names], axis=1) if spec.ep_names \
-                else np.zeros((self.n, 0, self.time.size))
-            exposure = np.empty((self.n, 3))
-            em = np.empty((self.n, len(spec.ep_names), 5))
-            grid_metrics(self.time, np.ascontiguousarray(self.concentration), eff,
-                         spec.thresholds, spec.signs, exposure, em)
-            columns = [exposure[:, j] for j in range(3)]
-            for k in range(len(spec.ep_names)):
-                if not np.isnan(spec.thresholds[k]):
-                    columns += [em[:, k, f] for f in range(5)]
-            cached = dict(zip(metric_keys(spec.ep_names, spec.thresholds), columns))
-            self.__dict__["_metrics"] = cached
-        return cached
+            return MappingProxyType({})
+        from .._kernels.metrics import grid_metrics
+        spec = self.spec
+        eff = np.stack([self.effects[e] for e in spec.ep_names], axis=1) if spec.ep_names \
+            else np.zeros((self.n, 0, self.time.size))
+        exposure = np.empty((self.n, len(POPULATION_EXPOSURE_METRICS)))
+        em = np.empty((self.n, len(spec.ep_names), len(EFFECT_METRICS)))
+        # The kernel gets writable arrays, as in the simulation: a read-only one would compile
+        # a second specialisation of it. spec.times is the array self.time is a view of.
+        conc = np.require(self.concentration, requirements=("C", "W"))
+        grid_metrics(spec.times, conc, eff, spec.thresholds, spec.signs, exposure, em)
+        exposure.setflags(write=False)
+        em.setflags(write=False)
+        columns = metric_columns(exposure, em, spec.thresholds)
+        return MappingProxyType(dict(zip(metric_keys(spec.ep_names, spec.thresholds), columns)))
 
     def metric(self, name: str, endpoint: str | None = None) -> np.ndarray:
         """Per-subject metric (``keep="all"``): ``cmax`` (ng/mL), ``tmax`` (min), ``auc``
@@ -169,9 +233,9 @@ class PopulationResult:
         return self.metrics[self._metric_key(name, endpoint)]
 
     def _metric_key(self, name, endpoint):
-        if name in _EXPOSURE:
+        if name in POPULATION_EXPOSURE_METRICS:
             return name
-        if name in _EFFECT:
+        if name in EFFECT_METRICS:
             ep = endpoint or (self.model.effects[0].name if self.model.effects else None)
             key = f"{ep}.{name}"
             if key not in self.metrics and key not in self.summaries.get("_metric_index", {}):
@@ -179,7 +243,7 @@ class PopulationResult:
                                                   f"with a threshold: {sorted(self.thresholds)})")
             return key
         raise ValidationError("metric", f"unknown metric {name!r}; expected one of "
-                                        f"{_EXPOSURE + _EFFECT}")
+                                        f"{POPULATION_EXPOSURE_METRICS + EFFECT_METRICS}")
 
     def metric_percentiles(self, q=(5, 50, 95)) -> dict:
         """Percentiles of every per-subject metric: dict key -> array (len(q),). NaN values
@@ -240,13 +304,10 @@ class PopulationResult:
         """Metric distributions as text: median and the interval between the outer percentiles."""
         pct = self.metric_percentiles(q)
         nan = self.metric_nan_fraction()
-        units = {"cmax": "ng/mL", "tmax": "min", "auc": "ng·min/mL", "onset": "min",
-                 "time_to_peak": "min", "offset": "min", "duration": "min"}
         lines = [f"{self.n} subjects, seed {self.seed}, engine {self.engine}",
                  f"{'metric':28s} {'median':>10s}   {q[0]:g}-{q[-1]:g}th percentile"]
         for k, v in pct.items():
-            base = k.split(".")[-1]
-            unit = units.get(base, "")
+            unit = metric_unit(k)  # without the model: a peak is shown without its unit
             extra = f"  ({nan[k]:.1%} never)" if nan.get(k, 0) > 0 else ""
             lines.append(f"{k + (' [' + unit + ']' if unit else ''):28s} {v[len(v) // 2]:10.4g}"
                          f"   {v[0]:.4g} - {v[-1]:.4g}{extra}")

@@ -1,4 +1,4 @@
-"""``simulate_population``: chunking, backends and streaming summaries."""
+"""``simulate_population``: chunking, backends (Numba threads, Dask) and streaming summaries."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import sys
 
 import numpy as np
 
-from ..errors import ValidationError
+from ..catalogue import EFFECT_METRICS, POPULATION_EXPOSURE_METRICS
+from ..errors import DmtpkError, ValidationError
 from ..library import load_model
 from ..model.spec import _thaw
 from ..regimen.table import EventTable
 from ..units import times_to_canonical, to_canonical
 from .chunk import (ChunkSpec, check_target, evaluate_target, individual, run_chunk,
                     solve_subjects)
-from .result import PopulationResult, metric_keys
+from .result import PopulationResult, metric_columns, metric_keys
 from .summary import StreamingQuantiles
 from .variability import build_covariates, build_residual, build_variability
 
-__all__ = ["simulate_population", "BACKENDS"]
+__all__ = ["simulate_population", "BACKENDS", "connect_scheduler"]
 
 BACKENDS = ("numba", "dask")
 #: Subjects simulated first to fix the histogram grids of streamed summaries.
@@ -160,11 +161,8 @@ def _summary_columns(spec, chunk):
 
 
 def _metric_columns(spec, chunk):
-    mcols = [chunk["exposure"][:, j] for j in range(3)]
-    for k, name in enumerate(spec.ep_names):
-        if not np.isnan(spec.thresholds[k]):
-            mcols += [chunk["effect_metrics"][:, k, f] for f in range(5)]
-    return np.stack(mcols, axis=1)
+    return np.stack(metric_columns(chunk["exposure"], chunk["effect_metrics"], spec.thresholds),
+                    axis=1)
 
 
 def _feed(summ, spec, chunk):
@@ -295,27 +293,54 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     if replicates > 1 or uncertainty is not None:
         reps = _replicate_thetas(model, seed, replicates, uncertainty)
         spec = ChunkSpec(**{**spec.__dict__, "theta_reps": reps, "n_per": n_per})
-    engine = "closed_form" if spec.linear else "ode"
-    result = PopulationResult(model=model, time=t, n=n, seed=seed, engine=engine, keep=keep,
-                              thresholds={nm: float(v) for nm, v in
-                                          zip(spec.ep_names, spec.thresholds) if not np.isnan(v)},
-                              spec=spec)
-    result.replicate = np.arange(n) // n_per
-    if spec.theta_reps is not None:
-        result.replicate_parameters = {nm: spec.theta_reps[:, j]
-                                       for j, nm in enumerate(spec.param_names)}
     chunks = _chunks(n, chunk_size)
     bar = _progress(n, progress)
     try:
         if keep == "all":
             full, parts = _run_all(spec, n, chunks, backend, client, n_workers, bar)
-            _collect_all(result, spec, full, parts)
+            outputs = _collect_all(spec, full, parts)
         else:
-            _run_summary(result, spec, chunks, backend, client, n_workers, bar)
+            outputs = _run_summary(spec, n, chunks, backend, client, n_workers, bar)
     finally:
         if bar is not None:
             bar.close()
-    return result
+    replicate_parameters = {} if spec.theta_reps is None else \
+        {nm: spec.theta_reps[:, j] for j, nm in enumerate(spec.param_names)}
+    return PopulationResult(
+        model=model, time=t, n=n, seed=seed, engine="closed_form" if spec.linear else "ode",
+        keep=keep, spec=spec,
+        thresholds={nm: float(v) for nm, v in zip(spec.ep_names, spec.thresholds)
+                    if not np.isnan(v)},
+        replicate=np.arange(n) // n_per, replicate_parameters=replicate_parameters, **outputs)
+
+
+def connect_scheduler(address: str):
+    """A ``dask.distributed`` client of the scheduler at ``address`` (for ``client=``).
+
+    Parameters
+    ----------
+    address : str
+        The scheduler's address, e.g. ``"tcp://host:8786"``.
+
+    Returns
+    -------
+    dask.distributed.Client
+        The caller closes it.
+
+    Raises
+    ------
+    DmtpkError
+        dask.distributed is not installed, or the scheduler does not answer within 10 s.
+    """
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise DmtpkError("the dask backend needs dask.distributed: pip install "
+                         "'dmtpk[dask]'") from None
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise DmtpkError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
 def _dask_client(client, n_workers):
@@ -336,7 +361,8 @@ def _allocate(spec, n, metrics=True):
     n_ep = spec.ep.shape[0]
     out = {"conc": np.empty((n, spec.rows.size, m)), "effects": np.empty((n, n_ep, m))}
     if metrics:
-        out.update(exposure=np.empty((n, 3)), effect_metrics=np.empty((n, n_ep, 5)))
+        out.update(exposure=np.empty((n, len(POPULATION_EXPOSURE_METRICS))),
+                   effect_metrics=np.empty((n, n_ep, len(EFFECT_METRICS))))
     return out
 
 
@@ -376,32 +402,38 @@ def _slim(part):
                                                       "effect_metrics")}
 
 
-def _collect_all(result, spec, full, parts):
+def _collect_all(spec, full, parts) -> dict:
+    """The per-subject fields of a ``keep="all"`` :class:`PopulationResult`, from the full
+    arrays and the chunks' other parts."""
     cat = (lambda key: np.concatenate([p[key] for p in parts]))
     conc = full["conc"]
     eff = full["effects"]
     names = _output_names(spec)
-    result.concentration = conc[:, 0, :]
-    if "metabolite" in names:
-        result.metabolite_concentration = conc[:, names.index("metabolite"), :]
-    for k, ep in enumerate(spec.ep_names):
-        result.effects[ep] = eff[:, k, :]
-        result.effect_sites[ep] = conc[:, spec.ep_row[k], :]
     theta = cat("theta")
-    result.parameters = {nm: theta[:, j] for j, nm in enumerate(spec.param_names)}
-    result.covariates = {k: np.concatenate([p["covariates"][k] for p in parts])
-                         for k in parts[0]["covariates"]}
+    observations = None
     if spec.residual is not None:
-        result.observations = {nm: np.concatenate([p["observations"][nm] for p in parts])
-                               for nm in spec.residual.names}
-    result.target_counts = {nm: int(sum(p["targets"][nm].sum() for p in parts))
-                            for nm in spec.targets}
-    result.n_fallback = sum(p["n_fallback"] for p in parts)
+        observations = {nm: np.concatenate([p["observations"][nm] for p in parts])
+                        for nm in spec.residual.names}
+    return dict(
+        concentration=conc[:, 0, :],
+        metabolite_concentration=(conc[:, names.index("metabolite"), :]
+                                  if "metabolite" in names else None),
+        effects={ep: eff[:, k, :] for k, ep in enumerate(spec.ep_names)},
+        effect_sites={ep: conc[:, spec.ep_row[k], :] for k, ep in enumerate(spec.ep_names)},
+        parameters={nm: theta[:, j] for j, nm in enumerate(spec.param_names)},
+        covariates={k: np.concatenate([p["covariates"][k] for p in parts])
+                    for k in parts[0]["covariates"]},
+        observations=observations,
+        target_counts={nm: int(sum(p["targets"][nm].sum() for p in parts))
+                       for nm in spec.targets},
+        n_fallback=sum(p["n_fallback"] for p in parts))
 
 
-def _run_summary(result, spec, chunks, backend, client, n_workers, bar):
-    pilot_chunk = run_chunk(spec, 0, min(PILOT, result.n))
-    pilots = {name: StreamingQuantiles(cols, max_count=result.n)
+def _run_summary(spec, n, chunks, backend, client, n_workers, bar) -> dict:
+    """The fields of a ``keep="summary"`` :class:`PopulationResult`: the streamed summaries,
+    the target counts and the number of subjects solved by the exact engine."""
+    pilot_chunk = run_chunk(spec, 0, min(PILOT, n))
+    pilots = {name: StreamingQuantiles(cols, max_count=n)
               for name, cols in _summary_columns(spec, pilot_chunk).items()}
     counts = {nm: 0 for nm in spec.targets}
     n_fallback = 0
@@ -450,6 +482,4 @@ def _run_summary(result, spec, chunks, backend, client, n_workers, bar):
                 cl.close()
                 own.close()
     summ["_metric_index"] = _metric_index(spec)
-    result.summaries = summ
-    result.target_counts = counts
-    result.n_fallback = n_fallback
+    return dict(summaries=summ, target_counts=counts, n_fallback=n_fallback)
