@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .catalogue import METRICS, metric_label, metric_unit, split_metric_key
 from .errors import DmtpkError, ValidationError
+from .io.files import check_outputs, write_atomic, write_csv
 from .library import list_models, load_model
 from .regimen import Bolus, Infusion, Inhalation, Regimen, as_regimen
-from .scenario import (Arm, Scenario, ScenarioResult, check_outputs, curve_columns,
-                       load_scenario, metric_unit, run_scenario, time_grid, write_atomic,
-                       write_csv)
+from .scenario import (Arm, Scenario, ScenarioResult, curve_columns, load_scenario,
+                       run_scenario, time_grid)
 
 __all__ = ["main"]
 
@@ -47,11 +48,6 @@ DEMO_REGIMENS = (
                                                 salt="fumarate")),
     ("inhaled 60 mg", Inhalation("60 mg")),
 )
-
-#: Readable names of the metrics in printed tables.
-METRIC_LABELS = {"cmax": "Cmax", "tmax": "Tmax", "auc": "AUC", "half_life": "t1/2 terminal",
-                 "onset": "onset", "peak": "peak", "time_to_peak": "time to peak",
-                 "offset": "offset", "duration": "duration"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,15 +69,21 @@ def _table(header, rows) -> str:
 
 
 def _metric_label(model, key: str, thresholds: dict) -> str:
-    if "." not in key:
-        return METRIC_LABELS[key]
-    ep, what = key.split(".", 1)
-    label = f"{ep} {METRIC_LABELS[what]}"
-    if what in ("onset", "offset", "duration"):
+    """The catalogue's label; a metric defined by a threshold shows it: "intensity onset (> 5)"."""
+    label = metric_label(key)
+    ep, name = split_metric_key(key)
+    if ep is not None and METRICS[name].threshold:
         endpoint = model.endpoint(ep)
         rel = ">" if endpoint.sign > 0 else "<"
         label += f" ({rel} {thresholds.get(ep, endpoint.threshold):g})"
     return label
+
+
+def _heading(key: str) -> str:
+    """A column heading of the demo's table: the metric's label and unit, without the endpoint
+    ("Cmax ng/mL", "onset min"; "peak", in the endpoint's unit, printed above the table)."""
+    info = METRICS[split_metric_key(key)[1]]
+    return f"{info.label} {info.unit}" if info.unit else info.label
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -261,7 +263,7 @@ def _print_single(res: ScenarioResult) -> None:
     th = dict(res.scenario.thresholds)
     for label, ms in res.metrics().items():
         print(f"regimen: {label}")
-        rows = [(_metric_label(res.model, k, th), _fmt(v), metric_unit(res.model, k))
+        rows = [(_metric_label(res.model, k, th), _fmt(v), metric_unit(k, res.model))
                 for k, v in ms.items()]
         print(_table(("metric", "value", "unit"), rows))
 
@@ -281,7 +283,7 @@ def _print_population(res: ScenarioResult) -> None:
         rows = []
         for k, (q, nan) in ms.items():
             rows.append((_metric_label(res.model, k, th), _fmt(q[1]),
-                         f"{_fmt(q[0])} - {_fmt(q[2])}", metric_unit(res.model, k),
+                         f"{_fmt(q[0])} - {_fmt(q[2])}", metric_unit(k, res.model),
                          f"{nan:.1%}" if nan > 0 else ""))
         print(_table(("metric", "median", f"{lo:g}-{hi:g}%", "unit", "never reached"), rows))
 
@@ -369,7 +371,9 @@ def _cmd_demo(args) -> int:
           "median [5th-95th percentile]")
     if ep is not None:
         print(f"effect: {ep.name} [{ep.unit}], duration and onset at threshold {ep.threshold:g}")
-    header = ("regimen", "Cmax ng/mL", "AUC ng·min/mL", "peak", "onset min", "duration min")
+    name = ep.name if ep is not None else ""
+    keys = ("cmax", "auc", f"{name}.peak", f"{name}.onset", f"{name}.duration")
+    header = ("regimen",) + tuple(_heading(k) for k in keys)
     rows, results = [], []
     for label, regimen in DEMO_REGIMENS:
         if not as_regimen(regimen).routes <= set(model.routes):
@@ -381,9 +385,7 @@ def _cmd_demo(args) -> int:
         def cell(key):
             v = pct.get(key)
             return "-" if v is None else f"{v[1]:.3g} [{v[0]:.3g}-{v[2]:.3g}]"
-        name = ep.name if ep is not None else ""
-        rows.append((label, cell("cmax"), cell("auc"), cell(f"{name}.peak"),
-                     cell(f"{name}.onset"), cell(f"{name}.duration")))
+        rows.append((label,) + tuple(cell(k) for k in keys))
     print(_table(header, rows))
     if args.plot:
         from .plot import compare_bands

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .catalogue import EXPOSURE_METRICS, METRICS, metric_label, metric_unit, split_metric_key
+
 __all__ = ["concentration", "concentration_lin_log", "effect", "hysteresis", "result_overview",
            "compare", "population_bands", "population_overview", "compare_bands",
            "metric_distributions", "dose_response"]
-
-#: Axis labels of the metrics (``peak`` takes the endpoint's unit).
-_METRIC_AXIS = {"cmax": "Cmax [ng/mL]", "tmax": "Tmax [min]", "auc": "AUC [ng·min/mL]",
-                "onset": "onset [min]", "time_to_peak": "time to peak [min]",
-                "offset": "offset [min]", "duration": "duration [min]"}
 
 
 def _axes(ax, ncols=1, figsize=(6.0, 4.0)):
@@ -218,12 +215,12 @@ def population_overview(result, q=(5, 50, 95), individuals: int = 0, endpoint=No
 
 
 def _metric_axis(model, key: str) -> str:
-    base = key.split(".")[-1]
-    if base == "peak" and "." in key:
-        ep = model.endpoint(key.split(".")[0])
-        return f"{ep.name} peak [{ep.unit}]" if ep.unit else f"{ep.name} peak"
-    text = _METRIC_AXIS.get(base, key)
-    return f"{key.split('.')[0]} {text}" if "." in key else text
+    """Axis label of a metric: the catalogue's label and unit ("intensity duration [min]"); a
+    key not in the catalogue as it is."""
+    if split_metric_key(key)[1] not in METRICS:
+        return key
+    unit = metric_unit(key, model)
+    return f"{metric_label(key)} [{unit}]" if unit else metric_label(key)
 
 
 def metric_distributions(results, metrics=None, labels=None, bins: int = 40, q=(5, 50, 95)):
@@ -298,7 +295,7 @@ def dose_response(doses, results, metric: str = "duration", endpoint: str | None
     doses = np.asarray(doses, dtype=float)
     results = list(results)
     model = results[0].model
-    effect_metric = metric not in ("cmax", "tmax", "auc", "half_life")
+    effect_metric = metric not in EXPOSURE_METRICS
     ep = None
     if effect_metric:
         ep = model.endpoint(endpoint) if endpoint else model.effects[0]
@@ -324,7 +321,8 @@ def dose_response(doses, results, metric: str = "duration", endpoint: str | None
         ax.plot(doses, values, marker="o", color=color, label=label or "typical subject")
     ax.set_xlabel(f"dose [{dose_unit}]")
     ax.set_ylabel(_metric_axis(model, key))
-    if effect_metric and metric in ("onset", "offset", "duration") and ep.threshold is not None:
+    if effect_metric and metric in METRICS and METRICS[metric].threshold \
+            and ep.threshold is not None:
         rel = ">" if ep.sign > 0 else "<"
         thr = getattr(results[0], "thresholds", {}).get(ep.name, ep.threshold)
         ax.set_title(f"time with {ep.name} {rel} {thr:g}", fontsize="medium")

@@ -7,6 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .catalogue import EXPOSURE_METRICS, METRICS
 from .errors import ValidationError
 from .metrics import ExposureMetrics, effect_metrics, exposure_metrics
 from .model.spec import Model
@@ -28,11 +29,9 @@ class Metrics:
                 "effects": {k: v.as_dict() for k, v in self.effects.items()}}
 
     def __str__(self) -> str:
-        e = self.exposure
-        lines = [f"Cmax        {e.cmax:10.4g} ng/mL",
-                 f"Tmax        {e.tmax:10.4g} min",
-                 f"AUC         {e.auc:10.4g} ng·min/mL",
-                 f"t1/2 (term) {e.half_life:10.4g} min"]
+        width = max(len(METRICS[k].label) for k in EXPOSURE_METRICS) + 1
+        lines = [f"{METRICS[k].label:{width}s}{getattr(self.exposure, k):10.4g} "
+                 f"{METRICS[k].unit}" for k in EXPOSURE_METRICS]
         for name, m in self.effects.items():
             rel = ">" if m.direction > 0 else "<"
             lines += [f"{name}: peak {m.peak:.4g} at {m.time_to_peak:.4g} min; "

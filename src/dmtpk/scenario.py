@@ -44,15 +44,13 @@ Format::
 Event keys: ``type`` (``bolus``, ``infusion``, ``inhalation``), and the arguments of
 :class:`~dmtpk.Bolus`, :class:`~dmtpk.Infusion` or :class:`~dmtpk.Inhalation` (``dose``,
 ``rate``, ``duration``, ``at``, ``salt``; ``f``, ``ka``, ``lag`` for inhalations), plus
-``every`` and ``times`` to repeat the event. Every mistake is reported with the file and the key.
+``every`` and ``times`` to repeat the event (:mod:`dmtpk.regimen.mapping`). Every mistake is
+reported with the file and the key.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,30 +58,24 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .catalogue import EFFECT_METRICS, metric_unit
 from .errors import DmtpkError, ValidationError
+# write_atomic is used here, and tests/cli/test_cli_errors.py still imports it from this
+# module, its former home: keep it importable from here.
+from .io.files import check_outputs, write_atomic, write_csv
 from .library import load_model
-from .regimen import Bolus, Infusion, Inhalation, Regimen, as_regimen
+from .regimen import Regimen, as_regimen, regimen_from_mappings
 from .units import to_canonical
 
 __all__ = ["Scenario", "Arm", "ScenarioError", "ScenarioResult", "load_scenario",
-           "scenario_from_dict", "run_scenario", "event_from_spec", "time_grid",
-           "result_metrics", "population_metrics", "write_atomic", "METRIC_UNITS"]
+           "scenario_from_dict", "run_scenario", "time_grid", "result_metrics",
+           "population_metrics", "curve_columns"]
 
-#: Event types of a scenario and the keys each accepts (besides ``type``, ``every``, ``times``).
-EVENT_TYPES = {
-    "bolus": (Bolus, ("dose", "at", "salt")),
-    "infusion": (Infusion, ("dose", "rate", "duration", "at", "salt")),
-    "inhalation": (Inhalation, ("dose", "at", "salt", "f", "ka", "lag")),
-}
 _SCENARIO_KEYS = {"name", "description", "model", "until", "step", "thresholds", "weight"}
 _POPULATION_KEYS = {"n", "seed", "backend", "scheduler", "keep", "percentiles", "covariates",
                     "chunk_size"}
 _OUTPUT_KEYS = {"metrics", "curves", "plot"}
 _TABLES = {"scenario", "population", "regimens", "outputs"}
-
-#: Unit of each metric (effect metrics by their suffix; ``peak`` is in the endpoint's unit).
-METRIC_UNITS = {"cmax": "ng/mL", "tmax": "min", "auc": "ng·min/mL", "half_life": "min",
-                "onset": "min", "time_to_peak": "min", "offset": "min", "duration": "min"}
 
 
 class ScenarioError(DmtpkError, ValueError):
@@ -110,6 +102,16 @@ class ScenarioError(DmtpkError, ValueError):
 def time_grid(until="60 min", step="0.25 min") -> np.ndarray:
     """Uniform output times from 0 to ``until`` every ``step`` (min), ``until`` included.
 
+    Parameters
+    ----------
+    until, step : Quantity, str or float
+        End of the grid and its step; a bare number is in min.
+
+    Returns
+    -------
+    ndarray, shape (n_times,)
+        Times (min).
+
     Raises
     ------
     ValidationError
@@ -129,58 +131,14 @@ def time_grid(until="60 min", step="0.25 min") -> np.ndarray:
     return np.linspace(0.0, end, k + 1)
 
 
-def event_from_spec(spec: dict, key: str = "event") -> Regimen:
-    """One dose event (repeated when ``every`` and ``times`` are given) from a mapping.
-
-    Parameters
-    ----------
-    spec : mapping
-        ``type`` (``"bolus"``, ``"infusion"``, ``"inhalation"``) and the event's arguments.
-    key : str
-        Name of the entry, for messages.
-    """
-    if not isinstance(spec, dict):
-        raise ValidationError(key, f"an event is a table with a 'type', got {spec!r}")
-    spec = dict(spec)
-    kind = spec.pop("type", None)
-    if kind not in EVENT_TYPES:
-        raise ValidationError(f"{key}.type", f"expected one of {sorted(EVENT_TYPES)}, "
-                                             f"got {kind!r}")
-    cls, allowed = EVENT_TYPES[kind]
-    every, times = spec.pop("every", None), spec.pop("times", None)
-    unknown = sorted(set(spec) - set(allowed))
-    if unknown:
-        raise ValidationError(key, f"unknown key(s) {unknown} for a {kind}; allowed: "
-                                   f"{sorted(allowed) + ['every', 'times']}")
-    try:
-        event = cls(**spec)
-    except TypeError as exc:  # e.g. a bolus without its dose
-        raise ValidationError(key, f"a {kind} needs {_required(kind)} ({exc})") from None
-    except DmtpkError as exc:
-        raise ValidationError(key, str(exc)) from None
-    if (every is None) != (times is None):
-        raise ValidationError(key, "give both 'every' (interval) and 'times' (number of doses) "
-                                   "to repeat an event, or neither")
-    if every is None:
-        return Regimen((event,))
-    try:
-        return event.every(every, times=times)
-    except DmtpkError as exc:
-        raise ValidationError(key, str(exc)) from None
-
-
-def _required(kind: str) -> str:
-    return {"bolus": "a dose", "inhalation": "a dose",
-            "infusion": "two of dose, rate and duration"}[kind]
-
-
 def result_metrics(result, thresholds: dict | None = None) -> dict:
     """Metrics of one subject as a flat mapping: ``cmax``, ``tmax``, ``auc``, ``half_life`` and
-    ``<endpoint>.onset``, ``.peak``, ``.time_to_peak``, ``.offset``, ``.duration``."""
+    ``<endpoint>.onset``, ``.peak``, ``.time_to_peak``, ``.offset``, ``.duration`` (the
+    catalogue's keys, :mod:`dmtpk.catalogue`)."""
     m = result.metrics(thresholds)
     out = dict(m.exposure.as_dict())
     for name, e in m.effects.items():
-        for k in ("onset", "peak", "time_to_peak", "offset", "duration"):
+        for k in EFFECT_METRICS:
             out[f"{name}.{k}"] = float(getattr(e, k))
     return out
 
@@ -190,69 +148,6 @@ def population_metrics(result, q=(5, 50, 95)) -> dict:
     pct = result.metric_percentiles(q)
     nan = result.metric_nan_fraction()
     return {k: (np.asarray(v, dtype=float), float(nan.get(k, 0.0))) for k, v in pct.items()}
-
-
-def metric_unit(model, key: str) -> str:
-    """Unit of a metric key (``"cmax"``, ``"intensity.peak"``...)."""
-    base = key.split(".")[-1]
-    if base == "peak" and "." in key:
-        return model.endpoint(key.split(".")[0]).unit or ""
-    return METRIC_UNITS.get(base, "")
-
-
-def write_atomic(path, write, force: bool = False) -> Path:
-    """Write a file through a temporary file in the same folder, then rename it into place.
-
-    A failure (or an interruption) while writing leaves neither a partial file nor the
-    temporary one; an existing file is kept unless ``force``.
-
-    Parameters
-    ----------
-    path : str or Path
-    write : callable
-        ``write(temporary_path)`` writes the content.
-    force : bool
-        Overwrite an existing file.
-    """
-    path = Path(path)
-    folder = _check_output(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}",
-                               dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _check_output(p: Path, force: bool) -> Path:
-    """Refuse an existing file (without ``force``), a folder, or a missing parent folder;
-    return the folder the file goes in."""
-    if p.exists() and not force:
-        raise DmtpkError(f"{p} exists; use --force to overwrite it")
-    if p.is_dir():
-        raise DmtpkError(f"{p} is a folder, not a file name")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise DmtpkError(f"{p}: folder {folder} does not exist")
-    return folder
-
-
-def check_outputs(paths, force: bool) -> None:
-    """Fail early, before any simulation, if an output exists (without ``force``), sits in a
-    missing folder, or is named twice."""
-    seen = set()
-    for p in paths:
-        if p is None:
-            continue
-        p = Path(p)
-        if p.resolve() in seen:
-            raise DmtpkError(f"{p} is named for two outputs")
-        seen.add(p.resolve())
-        _check_output(p, force)
 
 
 # -- scenario files ------------------------------------------------------------------------------
@@ -371,15 +266,10 @@ def scenario_from_dict(raw: dict, path: str = "<dict>", base_dir=None) -> Scenar
         if not isinstance(arm, dict):
             raise ScenarioError(path, key, f"must be a table, got {arm!r}")
         _unknown(arm, {"label", "events"}, key, path)
-        events = arm.get("events")
-        if not isinstance(events, list) or not events:
-            raise ScenarioError(path, f"{key}.events", "a list of at least one event is required")
-        regimen = Regimen(())
-        for j, ev in enumerate(events, start=1):
-            try:
-                regimen = regimen + event_from_spec(ev, f"{key}.events[{j}]")
-            except ValidationError as exc:
-                raise ScenarioError(path, exc.field, str(exc)[len(exc.field) + 2:]) from None
+        try:
+            regimen = regimen_from_mappings(arm.get("events"), f"{key}.events")
+        except ValidationError as exc:
+            raise ScenarioError(path, exc.field, str(exc)[len(exc.field) + 2:]) from None
         label = arm.get("label", regimen.describe() + " (base)")
         if not isinstance(label, str) or not label:
             raise ScenarioError(path, f"{key}.label", f"must be a text, got {label!r}")
@@ -483,7 +373,7 @@ class ScenarioResult:
         rows = []
         for label, ms in self.metrics().items():
             for key, v in ms.items():
-                unit = metric_unit(self.model, key)
+                unit = metric_unit(key, self.model)
                 if self.is_population:
                     q, nan = v
                     rows.append((label, key, unit, float(q[0]), float(q[1]), float(q[2]), nan))
@@ -567,33 +457,6 @@ def curve_columns(result) -> dict:
     return cols
 
 
-def write_csv(path, header, rows, force: bool = False) -> Path:
-    """Write a CSV atomically; floats with full precision."""
-    def write(tmp):
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(header)
-            for row in rows:
-                w.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v
-                            for v in row])
-    return write_atomic(path, write, force)
-
-
-def _client(scenario):
-    if scenario.backend != "dask" or scenario.scheduler is None:
-        return None
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise DmtpkError("the dask backend needs dask.distributed: pip install "
-                         "'dmtpk[dask]'") from None
-    try:
-        return Client(scenario.scheduler, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        raise DmtpkError(f"cannot reach the Dask scheduler at {scenario.scheduler}: "
-                         f"{exc}") from None
-
-
 def run_scenario(scenario, progress: bool | None = None) -> ScenarioResult:
     """Run every regimen of a scenario (a :class:`Scenario` or a file path).
 
@@ -603,6 +466,7 @@ def run_scenario(scenario, progress: bool | None = None) -> ScenarioResult:
         Outputs are not written; call :meth:`ScenarioResult.write`.
     """
     from .population import simulate_population
+    from .population.runner import connect_scheduler
     from .simulate import simulate
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -624,7 +488,9 @@ def run_scenario(scenario, progress: bool | None = None) -> ScenarioResult:
         for arm in scenario.arms:
             runs[arm.label] = simulate(model, arm.regimen, scenario.times, weight=weight)
         return ScenarioResult(scenario, model, runs)
-    client = _client(scenario)
+    client = None
+    if scenario.backend == "dask" and scenario.scheduler is not None:
+        client = connect_scheduler(scenario.scheduler)
     try:
         for arm in scenario.arms:
             runs[arm.label] = simulate_population(
