@@ -20,6 +20,11 @@ mammillary models with depots, effect compartments and a metabolite) a step of l
 step is the matrix exponential of the augmented matrix :math:`[[A, b], [0, 0]]` instead.
 Steady states are exact (the formula of :mod:`dmtpk.engines.records`).
 
+Michaelis-Menten models step with an adaptive Dormand-Prince 5(4) pair between events (the
+flux VMAX C/(KM + C) of :func:`dmtpk._kernels.system.mm_flux`, C clamped at 0 so round-off
+below zero cannot reverse it). Their steady states, and segments that need more than
+:data:`MAX_STEPS` steps (stiff systems), are left to the single-subject walker.
+
 Records with no defined answer (invalid F or lag, RATE -1 without a modelled rate, a lag of at
 least II with SS, time going back without a reset, ...) are not reported from here: the subject
 gets status :data:`STATUS_RECORD` and the caller re-runs it through the single-subject walker,
@@ -37,10 +42,13 @@ import numpy as np
 from numba import njit, prange
 
 from .expm import expm as _expm_py
+from .system import L_CENTRAL, L_ELIM, L_METAB
 from .system import fill_system as _fill_system_py
+from .system import mm_flux as _mm_flux_py
 
 expm = njit(cache=True)(_expm_py)
 _fill_system = njit(cache=True)(_fill_system_py)
+_mm_flux = njit(cache=True, inline="always")(_mm_flux_py)
 
 STATUS_OK = 0
 #: A record the kernel leaves to the single-subject walker (it raises the error, or handles the
@@ -48,6 +56,19 @@ STATUS_OK = 0
 STATUS_RECORD = 1
 #: More simultaneous infusions or pending doses than the scratch holds: run again with more.
 STATUS_CAPACITY = 2
+
+#: Most Dormand-Prince steps in one segment between events before the subject is left to the
+#: single-subject walker (whose SciPy integrators handle stiff systems).
+MAX_STEPS = 100_000
+
+#: How a subject's system is stepped.
+MODE_EIGEN, MODE_EXPM, MODE_MM = 0, 1, 2
+
+# Rows of the float scratch ``vec``: eigenvalues, work vectors, the state, a steady state, the
+# dose being built (4), the Michaelis-Menten values (VMAX, KM, V1, metabolite mass per mg), the
+# tolerances and the last step size (RTOL, ATOL, H, ...).
+V_LAM, V_Z, V_U, V_B, V_X, V_SS, V_DOSE, V_MM, V_TOL = range(9)
+N_VEC = 9 + 7 + 2  # + the Dormand-Prince stages and two work rows
 
 #: Subjects per parallel task: scratch is allocated once per block.
 BLOCK = 16
@@ -60,7 +81,7 @@ MAX_EIGVEC_COND = 1e5
 @njit(cache=True)
 def _decompose(a, lam, v, vinv):
     """Eigendecomposition of ``a`` into ``lam``, ``v``, ``vinv``; False when it is unusable
-    (complex or ill-conditioned), then the caller steps with the matrix exponential."""
+    (ill-conditioned), then the caller steps with the matrix exponential."""
     n = a.shape[0]
     w, vv = np.linalg.eig(a)
     inv = np.linalg.inv(vv)
@@ -85,13 +106,113 @@ def _decompose(a, lam, v, vinv):
 
 
 @njit(cache=True, inline="always")
-def _step(x, b, dt, eigen, a, lam, v, vinv, z, u):
-    """Advance ``x`` (in place) by ``dt`` min of x' = A x + b, b constant. ``z``, ``u``
-    (n) are scratch."""
-    if dt <= 0.0:
-        return
+def _rhs(x, a, b, mm, c, e, m, out):
+    """out = A x + b minus the Michaelis-Menten flux out of state ``c`` (into ``e`` and, times
+    the metabolite mass per mg, into ``m``; either may be -1)."""
     n = x.size
-    if eigen:
+    for i in range(n):
+        s = b[i]
+        for j in range(n):
+            s += a[i, j] * x[j]
+        out[i] = s
+    flux = _mm_flux(max(x[c], 0.0) / mm[2], mm[0], mm[1])
+    out[c] -= flux
+    if e >= 0:
+        out[e] += flux
+    if m >= 0:
+        out[m] += mm[3] * flux
+
+
+@njit(cache=True)
+def _dopri5(x, b, dt, a, vec, c, e, m):
+    """Advance ``x`` (in place) by ``dt`` with the Dormand-Prince 5(4) pair and step-size
+    control (tolerances and the last step size in ``vec[V_TOL]``); False after
+    :data:`MAX_STEPS` steps."""
+    n = x.size
+    mm = vec[V_MM]
+    rtol = vec[V_TOL, 0]
+    atol = vec[V_TOL, 1]
+    k1 = vec[V_TOL + 1, :n]
+    k2 = vec[V_TOL + 2, :n]
+    k3 = vec[V_TOL + 3, :n]
+    k4 = vec[V_TOL + 4, :n]
+    k5 = vec[V_TOL + 5, :n]
+    k6 = vec[V_TOL + 6, :n]
+    k7 = vec[V_TOL + 7, :n]
+    y = vec[V_TOL + 8, :n]
+    y1 = vec[V_Z, :n]
+    h = vec[V_TOL, 2]
+    if not h > 0.0:
+        h = dt
+    t = 0.0
+    _rhs(x, a, b, mm, c, e, m, k1)
+    for _ in range(MAX_STEPS):
+        last = False
+        if t + h >= dt:
+            h = dt - t
+            last = True
+        for i in range(n):
+            y[i] = x[i] + h * (0.2 * k1[i])
+        _rhs(y, a, b, mm, c, e, m, k2)
+        for i in range(n):
+            y[i] = x[i] + h * (3.0 / 40.0 * k1[i] + 9.0 / 40.0 * k2[i])
+        _rhs(y, a, b, mm, c, e, m, k3)
+        for i in range(n):
+            y[i] = x[i] + h * (44.0 / 45.0 * k1[i] - 56.0 / 15.0 * k2[i] + 32.0 / 9.0 * k3[i])
+        _rhs(y, a, b, mm, c, e, m, k4)
+        for i in range(n):
+            y[i] = x[i] + h * (19372.0 / 6561.0 * k1[i] - 25360.0 / 2187.0 * k2[i]
+                               + 64448.0 / 6561.0 * k3[i] - 212.0 / 729.0 * k4[i])
+        _rhs(y, a, b, mm, c, e, m, k5)
+        for i in range(n):
+            y[i] = x[i] + h * (9017.0 / 3168.0 * k1[i] - 355.0 / 33.0 * k2[i]
+                               + 46732.0 / 5247.0 * k3[i] + 49.0 / 176.0 * k4[i]
+                               - 5103.0 / 18656.0 * k5[i])
+        _rhs(y, a, b, mm, c, e, m, k6)
+        for i in range(n):
+            y1[i] = x[i] + h * (35.0 / 384.0 * k1[i] + 500.0 / 1113.0 * k3[i]
+                                + 125.0 / 192.0 * k4[i] - 2187.0 / 6784.0 * k5[i]
+                                + 11.0 / 84.0 * k6[i])
+        _rhs(y1, a, b, mm, c, e, m, k7)
+        err = 0.0
+        for i in range(n):
+            ei = h * (71.0 / 57600.0 * k1[i] - 71.0 / 16695.0 * k3[i] + 71.0 / 1920.0 * k4[i]
+                      - 17253.0 / 339200.0 * k5[i] + 22.0 / 525.0 * k6[i] - 1.0 / 40.0 * k7[i])
+            sc = atol + rtol * max(abs(x[i]), abs(y1[i]))
+            err += (ei / sc) ** 2
+        err = math.sqrt(err / n)
+        if err <= 1.0:
+            t += h
+            for i in range(n):
+                x[i] = y1[i]
+                k1[i] = k7[i]
+            fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** -0.2))
+            if last:
+                if fac * h > vec[V_TOL, 2] or not vec[V_TOL, 2] > 0.0:
+                    vec[V_TOL, 2] = h * fac
+                return True
+            vec[V_TOL, 2] = h * fac
+            h *= fac
+        else:
+            h *= max(0.2, 0.9 * err ** -0.2)
+    return False
+
+
+@njit(cache=True)
+def _step(x, b, dt, mode, mat, vec, c, e, m):
+    """Advance ``x`` (in place) by ``dt`` min of x' = A x + b (+ the Michaelis-Menten flux in
+    ``MODE_MM``), b constant; False when the integrator gave up."""
+    if dt <= 0.0:
+        return True
+    n = x.size
+    a = mat[0]
+    if mode == MODE_MM:
+        return _dopri5(x, b, dt, a, vec, c, e, m)
+    if mode == MODE_EIGEN:
+        v = mat[1]
+        vinv = mat[2]
+        lam = vec[V_LAM, :n]
+        z = vec[V_Z, :n]
         has_b = False
         for k in range(n):
             if b[k] != 0.0:
@@ -101,8 +222,7 @@ def _step(x, b, dt, eigen, a, lam, v, vinv, z, u):
             s = 0.0
             for j in range(n):
                 s += vinv[k, j] * x[j]
-            e = math.exp(lam[k] * dt)
-            s *= e
+            s *= math.exp(lam[k] * dt)
             if has_b:
                 w = 0.0
                 for j in range(n):
@@ -117,20 +237,22 @@ def _step(x, b, dt, eigen, a, lam, v, vinv, z, u):
             for k in range(n):
                 s += v[i, k] * z[k]
             x[i] = s
-        return
+        return True
+    u = vec[V_U, :n]
     aug = np.zeros((n + 1, n + 1))
     for i in range(n):
         for j in range(n):
             aug[i, j] = a[i, j] * dt
         aug[i, n] = b[i] * dt
-    m = expm(aug)
+    em = expm(aug)
     for i in range(n):
-        s = m[i, n]
+        s = em[i, n]
         for j in range(n):
-            s += m[i, j] * x[j]
+            s += em[i, j] * x[j]
         u[i] = s
     for i in range(n):
         x[i] = u[i]
+    return True
 
 
 @njit(cache=True, inline="always")
@@ -170,154 +292,162 @@ def _dose(src, s, amt, rate, f, lag, mrate, mdur, out):
     return True
 
 
+# Rows of the schedule scratch: running infusions (rate, end), lagged doses (time, amount,
+# rate, duration), additional-dose trains (next time, interval); and of its integer twin:
+# infusion state, lagged-dose state, doses left in a train, the train's record.
+F_INF_R, F_INF_E, F_LD_T, F_LD_A, F_LD_R, F_LD_D, F_TR_T, F_TR_II = range(8)
+I_INF_S, I_LD_S, I_TR_LEFT, I_TR_REC = range(4)
+# Counts: running infusions, lagged doses, trains.
+C_INF, C_LD, C_TR = range(3)
+
+
+@njit(cache=True, inline="always")
+def _give(t, s, dose, x, fs, is_, cnt):
+    """Give ``dose`` (amount, rate, duration, lag) into state ``s`` at ``t``: schedule it after
+    its lag, start an infusion, or add a bolus. False when the scratch is full."""
+    cap = fs.shape[1]
+    if dose[3] > 0.0:
+        k = cnt[C_LD]
+        if k == cap:
+            return False
+        fs[F_LD_T, k] = t + dose[3]
+        fs[F_LD_A, k] = dose[0]
+        fs[F_LD_R, k] = dose[1]
+        fs[F_LD_D, k] = dose[2]
+        is_[I_LD_S, k] = s
+        cnt[C_LD] = k + 1
+    elif dose[1] > 0.0:
+        if dose[2] > 0.0:
+            k = cnt[C_INF]
+            if k == cap:
+                return False
+            fs[F_INF_R, k] = dose[1]
+            fs[F_INF_E, k] = t + dose[2]
+            is_[I_INF_S, k] = s
+            cnt[C_INF] = k + 1
+    else:
+        x[s] += dose[0]
+    return True
+
+
+@njit(cache=True, inline="always")
+def _input(fs, is_, cnt, b):
+    """b = the summed rates of the running infusions."""
+    for k in range(b.size):
+        b[k] = 0.0
+    for k in range(cnt[C_INF]):
+        b[is_[I_INF_S, k]] += fs[F_INF_R, k]
+
+
 @njit(cache=True)
-def _walk(a, eigen, lam, v, vinv, z, u, b, x, t, t_to, cur, time, target, amt, rate, addl, f,
-          lag, mrate, mdur, inf_s, inf_r, inf_e, n_inf, ld_t, ld_s, ld_a, ld_r, ld_d, n_ld, tr_t, tr_left,
-          tr_ii, tr_rec, n_tr, dose, cap):
+def _walk(x, t, t_to, cur, mode, mat, vec, c, e, m, time, target, amt, rate, addl, f, lag,
+          mrate, mdur, fs, is_, cnt):
     """Advance the schedule from ``t`` to ``t_to``, giving every scheduled event due at or
-    before it; returns (t, n_inf, n_ld, n_tr, status). ``cur`` is the latest record processed
-    (its F and lag build the additional doses)."""
+    before it; returns (t, status). ``cur`` is the latest record processed (its F and lag build
+    the additional doses)."""
+    n = x.size
+    b = vec[V_B, :n]
+    dose = vec[V_DOSE, :4]
     while True:
         t_next = math.inf
-        for k in range(n_ld):
-            t_next = min(t_next, ld_t[k])
-        for k in range(n_tr):
-            t_next = min(t_next, tr_t[k])
-        for k in range(n_inf):
-            t_next = min(t_next, inf_e[k])
+        for k in range(cnt[C_LD]):
+            t_next = min(t_next, fs[F_LD_T, k])
+        for k in range(cnt[C_TR]):
+            t_next = min(t_next, fs[F_TR_T, k])
+        for k in range(cnt[C_INF]):
+            t_next = min(t_next, fs[F_INF_E, k])
         if t_next > t_to:
             break
         t_next = max(t_next, t)
-        for k in range(b.size):
-            b[k] = 0.0
-        for k in range(n_inf):
-            b[inf_s[k]] += inf_r[k]
-        _step(x, b, t_next - t, eigen, a, lam, v, vinv, z, u)
+        _input(fs, is_, cnt, b)
+        if not _step(x, b, t_next - t, mode, mat, vec, c, e, m):
+            return t, STATUS_RECORD
         t = t_next
         # Infusions ending now stop.
         k = 0
-        while k < n_inf:
-            if inf_e[k] <= t_next:
-                n_inf -= 1
-                inf_s[k] = inf_s[n_inf]
-                inf_r[k] = inf_r[n_inf]
-                inf_e[k] = inf_e[n_inf]
+        while k < cnt[C_INF]:
+            if fs[F_INF_E, k] <= t_next:
+                last = cnt[C_INF] - 1
+                fs[F_INF_R, k] = fs[F_INF_R, last]
+                fs[F_INF_E, k] = fs[F_INF_E, last]
+                is_[I_INF_S, k] = is_[I_INF_S, last]
+                cnt[C_INF] = last
             else:
                 k += 1
         # Lagged doses due now.
         k = 0
-        while k < n_ld:
-            if ld_t[k] <= t_next:
-                if ld_r[k] > 0.0:
-                    if ld_d[k] > 0.0:
-                        if n_inf == cap:
-                            return t, n_inf, n_ld, n_tr, STATUS_CAPACITY
-                        inf_s[n_inf] = ld_s[k]
-                        inf_r[n_inf] = ld_r[k]
-                        inf_e[n_inf] = t_next + ld_d[k]
-                        n_inf += 1
-                else:
-                    x[ld_s[k]] += ld_a[k]
-                n_ld -= 1
-                ld_t[k] = ld_t[n_ld]
-                ld_s[k] = ld_s[n_ld]
-                ld_a[k] = ld_a[n_ld]
-                ld_r[k] = ld_r[n_ld]
-                ld_d[k] = ld_d[n_ld]
+        while k < cnt[C_LD]:
+            if fs[F_LD_T, k] <= t_next:
+                dose[0] = fs[F_LD_A, k]
+                dose[1] = fs[F_LD_R, k]
+                dose[2] = fs[F_LD_D, k]
+                dose[3] = 0.0
+                s = is_[I_LD_S, k]
+                last = cnt[C_LD] - 1
+                for row in (F_LD_T, F_LD_A, F_LD_R, F_LD_D):
+                    fs[row, k] = fs[row, last]
+                is_[I_LD_S, k] = is_[I_LD_S, last]
+                cnt[C_LD] = last
+                if not _give(t_next, s, dose, x, fs, is_, cnt):
+                    return t, STATUS_CAPACITY
             else:
                 k += 1
         # Additional doses due now, built with the latest record's values.
         k = 0
-        while k < n_tr:
-            if tr_t[k] <= t_next:
-                i = tr_rec[k]
+        while k < cnt[C_TR]:
+            if fs[F_TR_T, k] <= t_next:
+                i = is_[I_TR_REC, k]
                 s = target[i]
                 if not _dose(cur, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
-                    return t, n_inf, n_ld, n_tr, STATUS_RECORD
-                st = _give(t_next, s, dose, x, inf_s, inf_r, inf_e, n_inf, ld_t, ld_s, ld_a,
-                           ld_r, ld_d, n_ld, cap)
-                if st < 0:
-                    return t, n_inf, n_ld, n_tr, STATUS_CAPACITY
-                if dose[3] > 0.0:
-                    n_ld += 1
-                elif dose[1] > 0.0 and dose[2] > 0.0:
-                    n_inf += 1
-                tr_left[k] -= 1
-                tr_t[k] = time[i] + (addl[i] - tr_left[k] + 1) * tr_ii[k]
-                if tr_left[k] == 0:
-                    n_tr -= 1
-                    tr_t[k] = tr_t[n_tr]
-                    tr_left[k] = tr_left[n_tr]
-                    tr_ii[k] = tr_ii[n_tr]
-                    tr_rec[k] = tr_rec[n_tr]
+                    return t, STATUS_RECORD
+                if not _give(t_next, s, dose, x, fs, is_, cnt):
+                    return t, STATUS_CAPACITY
+                left = is_[I_TR_LEFT, k] - 1
+                is_[I_TR_LEFT, k] = left
+                fs[F_TR_T, k] = time[i] + (addl[i] - left + 1) * fs[F_TR_II, k]
+                if left == 0:
+                    last = cnt[C_TR] - 1
+                    fs[F_TR_T, k] = fs[F_TR_T, last]
+                    fs[F_TR_II, k] = fs[F_TR_II, last]
+                    is_[I_TR_LEFT, k] = is_[I_TR_LEFT, last]
+                    is_[I_TR_REC, k] = is_[I_TR_REC, last]
+                    cnt[C_TR] = last
                     continue
             k += 1
     if t_to > t:
-        for k in range(b.size):
-            b[k] = 0.0
-        for k in range(n_inf):
-            b[inf_s[k]] += inf_r[k]
-        _step(x, b, t_to - t, eigen, a, lam, v, vinv, z, u)
+        _input(fs, is_, cnt, b)
+        if not _step(x, b, t_to - t, mode, mat, vec, c, e, m):
+            return t, STATUS_RECORD
         t = t_to
-    return t, n_inf, n_ld, n_tr, STATUS_OK
-
-
-@njit(cache=True, inline="always")
-def _give(t, s, dose, x, inf_s, inf_r, inf_e, n_inf, ld_t, ld_s, ld_a, ld_r, ld_d, n_ld, cap):
-    """Give ``dose`` (amount, rate, duration, lag) into state ``s`` at ``t``: schedule it after
-    its lag, start an infusion, or add a bolus. The caller increments the count that grew
-    (a lagged dose when lag > 0, else an infusion when rate and duration are > 0). Returns -1
-    when the scratch is full."""
-    if dose[3] > 0.0:
-        if n_ld == cap:
-            return -1
-        ld_t[n_ld] = t + dose[3]
-        ld_s[n_ld] = s
-        ld_a[n_ld] = dose[0]
-        ld_r[n_ld] = dose[1]
-        ld_d[n_ld] = dose[2]
-        return 0
-    if dose[1] > 0.0:
-        if dose[2] > 0.0:
-            if n_inf == cap:
-                return -1
-            inf_s[n_inf] = s
-            inf_r[n_inf] = dose[1]
-            inf_e[n_inf] = t + dose[2]
-    else:
-        x[s] += dose[0]
-    return 0
+    return t, STATUS_OK
 
 
 @njit(cache=True)
-def _single_dose_states(m, ii, s, dose, a, eigen, lam, v, vinv, z, u, b, phi):
-    """States ``phi[k - 1]`` at k*II (k = 1..m) after one dose of a steady-state train given
-    at 0 (its lag and infusion duration applied), from an empty system."""
-    n = b.size
+def _single_dose_states(k_max, ii, s, dose, mode, mat, vec, phi):
+    """States ``phi[k - 1]`` at k*II (k = 1..k_max) after one dose of a steady-state train
+    given at 0 (its lag and infusion duration applied), from an empty system."""
+    n = phi.shape[1]
     x = np.zeros(n)
+    b = np.zeros(n)
     t = 0.0
     lg = dose[3]
     r = dose[1]
     d = dose[2]
-    t_on = lg
     t_off = lg + d if r > 0.0 else lg
     given = False
-    for k in range(1, m + 1):
+    for k in range(1, k_max + 1):
         t_to = k * ii
-        # Break points inside (t, t_to]: dose start, infusion end.
+        # Break points inside (t, t_to]: the dose, the end of its infusion.
         while True:
             nxt = math.inf
             if not given:
-                nxt = t_on
+                nxt = lg
             elif r > 0.0 and t < t_off:
                 nxt = t_off
             if nxt > t_to:
                 break
-            for j in range(n):
-                b[j] = 0.0
-            if given and r > 0.0 and t < t_off:
-                b[s] = r
-            _step(x, b, nxt - t, eigen, a, lam, v, vinv, z, u)
+            b[s] = r if (given and r > 0.0 and t < t_off) else 0.0
+            _step(x, b, nxt - t, mode, mat, vec, -1, -1, -1)
             t = max(t, nxt)
             if not given:
                 given = True
@@ -325,36 +455,33 @@ def _single_dose_states(m, ii, s, dose, a, eigen, lam, v, vinv, z, u, b, phi):
                     x[s] += dose[0]
                 elif d <= 0.0:
                     t_off = t
-        for j in range(n):
-            b[j] = 0.0
-        if given and r > 0.0 and t < t_off:
-            b[s] = r
-        _step(x, b, t_to - t, eigen, a, lam, v, vinv, z, u)
+        b[s] = r if (given and r > 0.0 and t < t_off) else 0.0
+        _step(x, b, t_to - t, mode, mat, vec, -1, -1, -1)
         t = t_to
         for j in range(n):
             phi[k - 1, j] = x[j]
 
 
 @njit(cache=True)
-def _steady_state(ii, s, dose, a, dyn, eigen, lam, v, vinv, z, u, b, out):
-    """Pre-dose steady state of the train (dynamic states, written into ``out`` at their state
-    positions): S = sum_{k<m} Phi(k II) + (I - E)^-1 Phi(m II); False without a steady
-    state."""
+def _steady_state(ii, s, dose, mode, mat, vec, dyn, out):
+    """Pre-dose steady state of the train (linear models; dynamic states, written into
+    ``out`` at their positions): S = sum_{k<m} Phi(k II) + (I - E)^-1 Phi(m II), E the
+    dynamic subsystem's exp(A II); False without a steady state."""
     lg = dose[3]
     d = dose[2] if dose[1] > 0.0 else 0.0
     m = max(1, math.ceil((lg + d) / ii - 1e-12))
     if m * ii < lg + d:
         m += 1
-    n = b.size
+    n = out.size
     phi = np.zeros((m, n))
-    _single_dose_states(m, ii, s, dose, a, eigen, lam, v, vinv, z, u, b, phi)
+    _single_dose_states(m, ii, s, dose, mode, mat, vec, phi)
+    a = mat[0]
     nd = dyn.size
     add = np.zeros((nd, nd))
     for p in range(nd):
         for q in range(nd):
             add[p, q] = a[dyn[p], dyn[q]] * ii
-    e = expm(add)
-    lhs = np.eye(nd) - e
+    lhs = np.eye(nd) - expm(add)
     rhs = np.empty(nd)
     for p in range(nd):
         rhs[p] = phi[m - 1, dyn[p]]
@@ -372,14 +499,109 @@ def _steady_state(ii, s, dose, a, dyn, eigen, lam, v, vinv, z, u, b, out):
 
 
 @njit(cache=True)
-def walk_subject(theta_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate, target, ss, ii,
-                 addl, f, lag, mrate, mdur, dyn, x0, out, fs, is_, mat, vec):
-    """Walk the records ``r0:r1`` of one subject (linear model), writing the state after each
-    into ``out[r0:r1]``, from the amounts ``x0`` at the first record's time.
+def _ss_constant(s, rate, a, dyn, x, ssi):
+    """Apply the steady state of a constant infusion of ``rate`` into ``s`` (linear models):
+    x[dyn] (+)= -A_dd^-1 b; False without one."""
+    nd = dyn.size
+    sd = -1
+    add = np.zeros((nd, nd))
+    bd = np.zeros(nd)
+    for p in range(nd):
+        if dyn[p] == s:
+            sd = p
+        for q in range(nd):
+            add[p, q] = a[dyn[p], dyn[q]]
+    if sd < 0:
+        return False
+    bd[sd] = rate
+    det = np.linalg.det(add)
+    if not (abs(det) > 0.0) or not math.isfinite(det):
+        return False
+    y = np.linalg.solve(add, bd)
+    if ssi == 1:
+        for k in range(x.size):
+            x[k] = 0.0
+    for p in range(nd):
+        x[dyn[p]] -= y[p]
+    return True
 
-    ``fs`` (8, cap), ``is_`` (4, cap), ``mat`` (3, n, n) and ``vec`` (8, n) are scratch
-    (see :func:`scratch`), ``cap`` the number of simultaneous infusions, lagged doses and
-    additional-dose trains it holds.
+
+@njit(cache=True, inline="always")
+def _reset(x, cnt):
+    for k in range(x.size):
+        x[k] = 0.0
+    cnt[C_INF] = 0
+    cnt[C_LD] = 0
+    cnt[C_TR] = 0
+
+
+@njit(cache=True)
+def _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl, f, lag, mrate, mdur,
+               fs, is_, cnt):
+    """The steady-state part of dose record ``i`` (SS 1 or 2); returns (done, status): done
+    when the record is complete (a steady-state constant infusion gives no dose after)."""
+    n = x.size
+    dose = vec[V_DOSE, :4]
+    ssi = ss[i]
+    iii = ii[i]
+    if mode == MODE_MM:
+        return True, STATUS_RECORD  # iterated steady states: the single-subject walker
+    if iii == 0.0 and amt[i] == 0.0 and rate[i] > 0.0:
+        if f[i, s] != 1.0 or addl[i] != 0:
+            return True, STATUS_RECORD
+        if not _ss_constant(s, rate[i], mat[0], dyn, x, ssi):
+            return True, STATUS_RECORD
+        if ssi == 1:
+            cnt[C_INF] = 0
+            cnt[C_LD] = 0
+            cnt[C_TR] = 0
+        return True, STATUS_OK
+    if not iii > 0.0:
+        return True, STATUS_RECORD
+    if not _dose(i, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
+        return True, STATUS_RECORD
+    lg = dose[3]
+    if lg >= iii:
+        return True, STATUS_RECORD
+    in_dyn = False
+    for p in range(dyn.size):
+        if dyn[p] == s:
+            in_dyn = True
+    if not in_dyn:
+        return True, STATUS_RECORD
+    ssx = vec[V_SS, :n]
+    for k in range(n):
+        ssx[k] = 0.0
+    if not _steady_state(iii, s, dose, mode, mat, vec, dyn, ssx):
+        return True, STATUS_RECORD
+    if ssi == 1:
+        _reset(x, cnt)
+    for p in range(dyn.size):
+        x[dyn[p]] += ssx[dyn[p]]
+    # Infusions of the train still running at the record time.
+    if dose[1] > 0.0:
+        cap = fs.shape[1]
+        k = 1
+        while -k * iii + lg + dose[2] > 0.0:
+            j = cnt[C_INF]
+            if j == cap:
+                return True, STATUS_CAPACITY
+            is_[I_INF_S, j] = s
+            fs[F_INF_R, j] = dose[1]
+            fs[F_INF_E, j] = ti + (-k * iii + lg + dose[2])
+            cnt[C_INF] = j + 1
+            k += 1
+    return False, STATUS_OK
+
+
+@njit(cache=True)
+def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate, target,
+                 ss, ii, addl, f, lag, mrate, mdur, dyn, x0, out, fs, is_, cnt, mat, vec):
+    """Walk the records ``r0:r1`` of one subject, writing the state after each into
+    ``out[r0:r1]``, from the amounts ``x0`` at the first record's time.
+
+    ``fs``, ``is_``, ``cnt``, ``mat`` and ``vec`` are scratch (see :func:`scratch`); the
+    tolerances of the Michaelis-Menten integrator are in ``vec[V_TOL, :2]``.
 
     Returns
     -------
@@ -387,37 +609,21 @@ def walk_subject(theta_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate, t
         :data:`STATUS_OK`, or a status and the record (absolute row) it concerns.
     """
     n = out.shape[1]
-    cap = fs.shape[1]
     a = mat[0]
-    v = mat[1]
-    vinv = mat[2]
-    lam = vec[0, :n]
-    z = vec[1, :n]
-    u = vec[2, :n]
-    b = vec[3, :n]
-    x = vec[4, :n]
-    ssx = vec[5, :n]
-    dose = vec[6, :4]
+    x = vec[V_X, :n]
+    dose = vec[V_DOSE, :4]
     for k in range(n):
         x[k] = x0[k]
     kas = np.zeros(0)
-    inf_r = fs[0]
-    inf_e = fs[1]
-    ld_t = fs[2]
-    ld_a = fs[3]
-    ld_r = fs[4]
-    ld_d = fs[5]
-    tr_t = fs[6]
-    tr_ii = fs[7]
-    inf_s = is_[0]
-    ld_s = is_[1]
-    tr_left = is_[2]
-    tr_rec = is_[3]
-    n_inf = 0
-    n_ld = 0
-    n_tr = 0
+    c = layout[L_CENTRAL]
+    e = layout[L_ELIM]
+    m = layout[L_METAB]
+    cnt[C_INF] = 0
+    cnt[C_LD] = 0
+    cnt[C_TR] = 0
+    vec[V_TOL, 2] = 0.0  # no step size yet
     built = -1
-    eigen = False
+    mode = MODE_EIGEN
     t = time[r0] if r1 > r0 else 0.0
     cur = r0
     for i in range(r0, r1):
@@ -430,147 +636,94 @@ def walk_subject(theta_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate, t
                     break
         if not same:
             _fill_system(theta_rec[i], layout, mass_ratio, kas, a)
-            eigen = _decompose(a, lam, v, vinv)
+            if mm_rec[i, 0] > 0.0:
+                mode = MODE_MM
+                for k in range(4):
+                    vec[V_MM, k] = mm_rec[i, k]
+            elif _decompose(a, vec[V_LAM, :n], mat[1], mat[2]):
+                mode = MODE_EIGEN
+            else:
+                mode = MODE_EXPM
             built = i
         ti = time[i]
         ev = evid[i]
         if ti < t:
             if ev != 3 and ev != 4:
                 return STATUS_RECORD, i
-            for k in range(n):
-                x[k] = 0.0
-            n_inf = 0
-            n_ld = 0
-            n_tr = 0
+            _reset(x, cnt)
             t = ti
-        elif n_inf == 0 and n_ld == 0 and n_tr == 0:
-            # Nothing scheduled: one free step (the common case, and much cheaper than the
-            # general advance).
-            if ti > t:
-                for k in range(n):
-                    b[k] = 0.0
-                _step(x, b, ti - t, eigen, a, lam, v, vinv, z, u)
-                t = ti
+        elif cnt[C_INF] == 0 and cnt[C_LD] == 0 and cnt[C_TR] == 0:
+            # Nothing scheduled: one free step (the common case; the general advance costs
+            # far more than a step).
+            b = vec[V_B, :n]
+            for k in range(n):
+                b[k] = 0.0
+            if not _step(x, b, ti - t, mode, mat, vec, c, e, m):
+                return STATUS_RECORD, i
+            t = max(t, ti)
         else:
-            t, n_inf, n_ld, n_tr, st = _walk(a, eigen, lam, v, vinv, z, u, b, x, t, ti, cur,
-                                             time, target, amt, rate, addl, f, lag, mrate,
-                                             mdur, inf_s,
-                                             inf_r, inf_e, n_inf, ld_t, ld_s, ld_a, ld_r, ld_d,
-                                             n_ld, tr_t, tr_left, tr_ii, tr_rec, n_tr, dose,
-                                             cap)
+            t, st = _walk(x, t, ti, cur, mode, mat, vec, c, e, m, time, target, amt, rate,
+                          addl, f, lag, mrate, mdur, fs, is_, cnt)
             if st != STATUS_OK:
                 return st, i
         cur = i
         if ev == 3 or ev == 4:
-            for k in range(n):
-                x[k] = 0.0
-            n_inf = 0
-            n_ld = 0
-            n_tr = 0
+            _reset(x, cnt)
         if ev == 1 or ev == 4:
             s = target[i]
-            ssi = ss[i]
-            iii = ii[i]
-            if ssi == 1 or ssi == 2:
-                if iii == 0.0 and amt[i] == 0.0 and rate[i] > 0.0:
-                    # Steady state of a constant infusion.
-                    if f[i, s] != 1.0 or addl[i] != 0:
-                        return STATUS_RECORD, i
-                    nd = dyn.size
-                    sd = -1
-                    add = np.zeros((nd, nd))
-                    bd = np.zeros(nd)
-                    for p in range(nd):
-                        if dyn[p] == s:
-                            sd = p
-                        for q in range(nd):
-                            add[p, q] = a[dyn[p], dyn[q]]
-                    if sd < 0:
-                        return STATUS_RECORD, i
-                    bd[sd] = rate[i]
-                    det = np.linalg.det(add)
-                    if not (abs(det) > 0.0) or not math.isfinite(det):
-                        return STATUS_RECORD, i
-                    y = np.linalg.solve(add, bd)
-                    if ssi == 1:
-                        for k in range(n):
-                            x[k] = 0.0
-                        n_inf = 0
-                        n_ld = 0
-                        n_tr = 0
-                    for p in range(nd):
-                        x[dyn[p]] -= y[p]
-                    out[i] = x
-                    continue
-                if not iii > 0.0:
-                    return STATUS_RECORD, i
-                if not _dose(i, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
-                    return STATUS_RECORD, i
-                lg = dose[3]
-                if lg >= iii:
-                    return STATUS_RECORD, i
-                in_dyn = False
-                for p in range(dyn.size):
-                    if dyn[p] == s:
-                        in_dyn = True
-                if not in_dyn:
-                    return STATUS_RECORD, i
-                for k in range(n):
-                    ssx[k] = 0.0
-                if not _steady_state(iii, s, dose, a, dyn, eigen, lam, v, vinv, z, u, b, ssx):
-                    return STATUS_RECORD, i
-                if ssi == 1:
+            if ss[i] == 1 or ss[i] == 2:
+                done, st = _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl,
+                                      f, lag, mrate, mdur, fs, is_, cnt)
+                if st != STATUS_OK:
+                    return st, i
+                if done:
                     for k in range(n):
-                        x[k] = 0.0
-                    n_inf = 0
-                    n_ld = 0
-                    n_tr = 0
-                for p in range(dyn.size):
-                    x[dyn[p]] += ssx[dyn[p]]
-                # Infusions of the train still running at the record time.
-                if dose[1] > 0.0:
-                    k = 1
-                    while -k * iii + lg + dose[2] > 0.0:
-                        if n_inf == cap:
-                            return STATUS_CAPACITY, i
-                        inf_s[n_inf] = s
-                        inf_r[n_inf] = dose[1]
-                        inf_e[n_inf] = ti + (-k * iii + lg + dose[2])
-                        n_inf += 1
-                        k += 1
+                        out[i, k] = x[k]
+                    continue
             if not _dose(i, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
                 return STATUS_RECORD, i
-            if _give(ti, s, dose, x, inf_s, inf_r, inf_e, n_inf, ld_t, ld_s, ld_a, ld_r, ld_d,
-                     n_ld, cap) < 0:
+            if not _give(ti, s, dose, x, fs, is_, cnt):
                 return STATUS_CAPACITY, i
-            if dose[3] > 0.0:
-                n_ld += 1
-            elif dose[1] > 0.0 and dose[2] > 0.0:
-                n_inf += 1
             if addl[i] > 0:
-                if not iii > 0.0:
+                if not ii[i] > 0.0:
                     return STATUS_RECORD, i
-                if n_tr == cap:
+                j = cnt[C_TR]
+                if j == fs.shape[1]:
                     return STATUS_CAPACITY, i
-                tr_t[n_tr] = ti + iii
-                tr_left[n_tr] = addl[i]
-                tr_ii[n_tr] = iii
-                tr_rec[n_tr] = i
-                n_tr += 1
+                fs[F_TR_T, j] = ti + ii[i]
+                fs[F_TR_II, j] = ii[i]
+                is_[I_TR_LEFT, j] = addl[i]
+                is_[I_TR_REC, j] = i
+                cnt[C_TR] = j + 1
         for k in range(n):
             out[i, k] = x[k]
     return STATUS_OK, -1
 
 
+@njit(cache=True)
+def scratch(n, cap, rtol, atol):
+    """Scratch of :func:`walk_subject` for ``n`` states and ``cap`` scheduled items of each
+    kind: (fs, is_, cnt, mat, vec)."""
+    vec = np.zeros((N_VEC, max(n, 4)))
+    vec[V_TOL, 0] = rtol
+    vec[V_TOL, 1] = atol
+    return (np.zeros((8, cap)), np.zeros((4, cap), dtype=np.int64),
+            np.zeros(3, dtype=np.int64), np.zeros((3, n, n)), vec)
+
+
 @njit(parallel=True, cache=True)
-def walk_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, rate, target, ss, ii,
-               addl, f, lag, mrate, mdur, dyn, x0, out, status, status_record, cap):
-    """Every subject of a batch, in parallel (linear models).
+def walk_batch(theta_rec, mm_rec, layout, mass_ratio, start, time, evid, amt, rate, target, ss,
+               ii, addl, f, lag, mrate, mdur, dyn, x0, out, status, status_record, cap, rtol,
+               atol):
+    """Every subject of a batch, in parallel.
 
     Parameters
     ----------
     theta_rec : float64[:, :]
         Parameters in force at each record (canonical units), shape (n_records, n_params).
+    mm_rec : float64[:, :]
+        Michaelis-Menten values per record (VMAX mg/min, KM mg/L, V1 L, metabolite mass per
+        mg), shape (n_records, 4); VMAX 0 for a linear model.
     start : int64[:]
         Subject ``i`` owns records ``start[i]:start[i + 1]``, shape (n_subjects + 1,).
     time, amt, rate, ii : float64[:]
@@ -591,6 +744,8 @@ def walk_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, rate, targ
         the record concerned.
     cap : int
         Simultaneous infusions, lagged doses and additional-dose trains each subject may hold.
+    rtol, atol : float
+        Tolerances of the Michaelis-Menten integrator (relative; absolute in mg).
 
     Each subject writes only its own rows, so results do not depend on the number of threads or
     on how subjects are batched.
@@ -599,17 +754,11 @@ def walk_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, rate, targ
     n = out.shape[1]
     n_blocks = (n_sub + BLOCK - 1) // BLOCK
     for blk in prange(n_blocks):
-        fs, is_, mat, vec = scratch(n, cap)
+        fs, is_, cnt, mat, vec = scratch(n, cap, rtol, atol)
         for i in range(blk * BLOCK, min(n_sub, (blk + 1) * BLOCK)):
-            st, rec = walk_subject(theta_rec, layout, mass_ratio, start[i], start[i + 1], time,
-                                   evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur,
-                                   dyn, x0[i], out, fs, is_, mat, vec)
+            st, rec = walk_subject(theta_rec, mm_rec, layout, mass_ratio, start[i],
+                                   start[i + 1], time, evid, amt, rate, target, ss, ii, addl,
+                                   f, lag, mrate, mdur, dyn, x0[i], out, fs, is_, cnt, mat,
+                                   vec)
             status[i] = st
             status_record[i] = rec
-
-
-@njit(cache=True)
-def scratch(n, cap):
-    """Scratch of :func:`walk_subject` for ``n`` states and ``cap`` scheduled items."""
-    return (np.zeros((8, cap)), np.zeros((4, cap), dtype=np.int64), np.zeros((3, n, n)),
-            np.zeros((8, max(n, 4))))

@@ -554,14 +554,17 @@ BATCH_CAPACITY = 16
 
 def solve_records_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, rate, target, ss,
                         ii, addl, f, lag, mrate=None, mdur=None, *, accumulators=(), x0=None,
-                        system_matrix=None) -> np.ndarray:
-    """States at every record of a batch of subjects (linear models, exact steps and steady
-    states), compiled and in parallel.
+                        mm=None, rtol: float = 1e-10, atol: float = 1e-14, ss_tol: float =
+                        DEFAULT_SS_TOL, central: int = 0, eliminated: int = -1,
+                        metabolite: int = -1, system_matrix=None) -> np.ndarray:
+    """States at every record of a batch of subjects, compiled and in parallel.
 
     The arrays are those of :func:`solve_records` for all subjects one after the other: subject
     ``i`` owns records ``start[i]:start[i + 1]``. Parameters are per record (``theta_rec``,
     canonical units, shape (n_records, n_params)) and the system of each record is built from
-    them with the model's ``layout`` (:func:`dmtpk._kernels.system.fill_system`).
+    them with the model's ``layout`` (:func:`dmtpk._kernels.system.fill_system`). Linear models
+    step exactly (steady states exact); Michaelis-Menten models (``mm``) with the compiled
+    Dormand-Prince integrator at ``rtol``/``atol``.
 
     Parameters
     ----------
@@ -575,10 +578,18 @@ def solve_records_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, r
         Mass-balance states (excluded from steady states).
     x0 : ndarray, shape (n_subjects, n_states), optional
         Amounts at each subject's first record (default empty).
-    system_matrix : callable, optional
+    mm : ndarray, shape (n_records, 4), optional
+        Michaelis-Menten values per record (VMAX mg/min, KM mg/L, V1 L, metabolite mass per
+        mg) for a nonlinear model.
+    rtol, atol, ss_tol
+        Integrator tolerances (nonlinear models) and the iterated steady state's tolerance.
+    central, eliminated, metabolite : int
+        States the Michaelis-Menten flux uses (for the single-subject walker).
+    system_matrix : callable
         ``theta -> A`` for the single-subject walker, which runs any subject whose records the
-        kernel leaves to it (and raises :class:`RecordError` for records with no defined
-        answer). Required unless every subject is known to be valid.
+        kernel leaves to it: it raises :class:`RecordError` for records with no defined answer
+        and handles what the kernel does not (steady states of nonlinear models, stiff
+        segments) with SciPy.
 
     Returns
     -------
@@ -595,6 +606,7 @@ def solve_records_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, r
     nanarr = np.full((nrec, n), np.nan)
     mrate = nanarr if mrate is None else np.ascontiguousarray(mrate, dtype=float)
     mdur = nanarr if mdur is None else np.ascontiguousarray(mdur, dtype=float)
+    mm_rec = np.zeros((nrec, 4)) if mm is None else np.ascontiguousarray(mm, dtype=float)
     dyn = np.array([k for k in range(n) if k not in set(accumulators)], dtype=np.int64)
     x0 = np.zeros((n_sub, n)) if x0 is None else np.ascontiguousarray(x0, dtype=float)
     args = [np.ascontiguousarray(time, dtype=float), np.ascontiguousarray(evid, dtype=np.int64),
@@ -606,30 +618,32 @@ def solve_records_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, r
     out = np.zeros((nrec, n))
     status = np.zeros(n_sub, dtype=np.int64)
     status_record = np.zeros(n_sub, dtype=np.int64)
-    walk_batch(theta_rec, layout, float(mass_ratio), start, *args, dyn, x0, out, status,
-               status_record, BATCH_CAPACITY)
     cap = BATCH_CAPACITY
+    walk_batch(theta_rec, mm_rec, layout, float(mass_ratio), start, *args, dyn, x0, out, status,
+               status_record, cap, float(rtol), float(atol))
     while np.any(status == STATUS_CAPACITY):
         cap *= 4
-        redo = np.flatnonzero(status == STATUS_CAPACITY)
-        for i in redo:
+        for i in np.flatnonzero(status == STATUS_CAPACITY):
             sub = np.array([start[i], start[i + 1]], dtype=np.int64)
             st = np.zeros(1, dtype=np.int64)
             sr = np.zeros(1, dtype=np.int64)
-            walk_batch(theta_rec, layout, float(mass_ratio), sub, *args, dyn, x0[i:i + 1], out,
-                       st, sr, cap)
+            walk_batch(theta_rec, mm_rec, layout, float(mass_ratio), sub, *args, dyn,
+                       x0[i:i + 1], out, st, sr, cap, float(rtol), float(atol))
             status[i] = st[0]
+    nonlinear = mm is not None and np.any(mm_rec[:, 0] > 0)
     for i in np.flatnonzero(status != STATUS_OK):
-        # The single-subject walker raises the record's error (or handles what the kernel
-        # leaves to it).
         if system_matrix is None:
-            raise RecordError(int(status_record[i] - start[i]), "record",
+            raise RecordError(int(status_record[i]), "record",
                               "the compiled walker cannot process this record")
         sl = slice(int(start[i]), int(start[i + 1]))
         a = np.array([system_matrix(theta_rec[r]) for r in range(sl.start, sl.stop)])
         try:
-            out[sl] = solve_records(a, *(x[sl] for x in args), accumulators=accumulators,
-                                    method="analytic", ss_mode="exact", x0=x0[i])
+            out[sl] = solve_records(
+                a, *(x[sl] for x in args), accumulators=accumulators,
+                method="scipy" if nonlinear else "analytic",
+                ss_mode="iterate" if nonlinear else "exact",
+                mm=mm_rec[sl] if nonlinear else None, central=central, eliminated=eliminated,
+                metabolite=metabolite, rtol=rtol, atol=atol, ss_tol=ss_tol, x0=x0[i])
         except RecordError as exc:
             exc.record += sl.start  # position in the batch
             raise

@@ -51,6 +51,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 import numpy as np
@@ -158,7 +159,12 @@ class NonmemDataset:
     @property
     def standard(self) -> dict:
         """Standard item (upper case) -> column name as written."""
-        return {c.upper(): c for c in self.columns if c.upper() in STANDARD_ITEMS}
+        return dict(self._standard)
+
+    @cached_property
+    def _standard(self) -> MappingProxyType:
+        return MappingProxyType({c.upper(): c for c in self.columns
+                                 if c.upper() in STANDARD_ITEMS})
 
     @property
     def covariates(self) -> tuple:
@@ -169,25 +175,26 @@ class NonmemDataset:
     def item(self, name: str) -> np.ndarray:
         """Values of a standard item, with its default where the column is absent."""
         name = name.upper()
-        col = self.standard.get(name)
+        col = self._standard.get(name)
         if col is not None:
             return self.values[col]
         return _derived_default(self, name)
 
     def has(self, name: str) -> bool:
-        return name.upper() in self.standard
+        return name.upper() in self._standard
 
     def subjects(self) -> list:
         """(ID, slice of records) per subject, in file order; the ID exact (see
-        :attr:`id_values`)."""
+        :attr:`id_values`). Computed once per dataset (a dataset is immutable)."""
+        return list(self._subjects)
+
+    @cached_property
+    def _subjects(self) -> tuple:
         ids = self.exact_ids()
-        out = []
-        start = 0
-        for k in range(1, ids.size + 1):
-            if k == ids.size or ids[k] != ids[start]:
-                out.append((ids[start], slice(start, k)))
-                start = k
-        return out
+        if ids.size == 0:
+            return ()
+        starts = np.concatenate([[0], np.flatnonzero(ids[1:] != ids[:-1]) + 1, [ids.size]])
+        return tuple((ids[a], slice(int(a), int(b))) for a, b in zip(starts[:-1], starts[1:]))
 
     def exact_ids(self) -> np.ndarray:
         """The exact ID of each record (object array: int for whole numbers, else float)."""
@@ -202,10 +209,7 @@ class NonmemDataset:
     def unit_factors(self) -> dict:
         """Factors to canonical units: time (min), amount (mg), rate (mg/min), concentration
         (mg/L)."""
-        t = to_canonical(f"1 {self.time_unit}", "time", "time_unit")
-        a = to_canonical(f"1 {self.amount_unit}", "amount", "amount_unit")
-        c = to_canonical(f"1 {self.concentration_unit}", "concentration", "concentration_unit")
-        return {"time": t, "amount": a, "rate": a / t, "concentration": c}
+        return dict(_unit_factors(self.time_unit, self.amount_unit, self.concentration_unit))
 
     def covariate(self, name: str, mode: str | None = None) -> np.ndarray:
         """A covariate's values on every record, missing ones filled per subject.
@@ -281,6 +285,15 @@ class NonmemDataset:
     def write(self, path) -> None:
         """Write as CSV (see :func:`write_nonmem`)."""
         write_nonmem(self, path)
+
+
+@lru_cache(maxsize=64)
+def _unit_factors(time_unit: str, amount_unit: str, concentration_unit: str) -> tuple:
+    """(kind, factor to canonical) pairs of a dataset's declared units (parsed once)."""
+    t = to_canonical(f"1 {time_unit}", "time", "time_unit")
+    a = to_canonical(f"1 {amount_unit}", "amount", "amount_unit")
+    c = to_canonical(f"1 {concentration_unit}", "concentration", "concentration_unit")
+    return (("time", t), ("amount", a), ("rate", a / t), ("concentration", c))
 
 
 def _id_value(v: float):

@@ -118,10 +118,13 @@ class CompiledModel:
         return np.asarray(out, dtype=np.int64)
 
     def mm_parameters(self, theta: np.ndarray) -> np.ndarray:
-        """(VMAX mg/min, KM mg/L, V1 L, metabolite mass formed per mg eliminated)."""
+        """(VMAX mg/min, KM mg/L, V1 L, metabolite mass formed per mg eliminated), shape (4,),
+        or (..., 4) for a stack of parameter vectors."""
         fm = self.get(theta, "FM", 0.0) * self.mass_ratio if self.index["metabolite"] >= 0 else 0.0
-        return np.array([self.get(theta, "VMAX"), self.get(theta, "KM"), self.get(theta, "V1"),
-                         fm])
+        vals = [self.get(theta, "VMAX"), self.get(theta, "KM"), self.get(theta, "V1"), fm]
+        if np.ndim(theta) > 1:
+            return np.stack([np.broadcast_to(v, theta.shape[:-1]) for v in vals], axis=-1)
+        return np.array(vals)
 
     def endpoint_array(self) -> np.ndarray:
         """Endpoints as an int64 array for the population kernels, shape (n_endpoints, 11):
