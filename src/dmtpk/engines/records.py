@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,7 +68,8 @@ from .._kernels.expm import expm
 from ..errors import SolverError, ValidationError
 from .scipy_ivp import system_functions
 
-__all__ = ["solve_records", "RecordError", "SS_MODES", "DEFAULT_SS_TOL"]
+__all__ = ["solve_records", "solve_records_batch", "WalkerState", "RecordError", "SS_MODES",
+           "DEFAULT_SS_TOL"]
 
 #: Ways to compute a steady state: ``"auto"`` (exact for linear models on the exact engine,
 #: iteration otherwise), ``"exact"`` (matrix exponentials; linear models only), ``"iterate"``
@@ -261,7 +263,8 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
                   mdur=None, *, accumulators=(), method: str = "analytic", ss_mode: str = "auto",
                   mm=None, central: int = 0, eliminated: int = -1, metabolite: int = -1,
                   ode_method: str = "LSODA", rtol: float = 1e-10, atol: float = 1e-14,
-                  ss_tol: float = DEFAULT_SS_TOL, x0=None) -> np.ndarray:
+                  ss_tol: float = DEFAULT_SS_TOL, x0=None, start: "WalkerState | None" = None,
+                  return_state: bool = False):
     """States at every record of one subject.
 
     Parameters
@@ -309,11 +312,18 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
         Relative tolerance of an iterated steady state.
     x0 : ndarray, shape (n,), optional
         Amounts at the first record's time, before it acts (default: an empty body).
+    start : WalkerState, optional
+        Continue a walk: the state (amounts, running infusions, doses still to come) returned
+        by an earlier call with ``return_state=True``. The first record may not precede its
+        time (unless it resets).
+    return_state : bool
+        Also return the :class:`WalkerState` after the last record.
 
     Returns
     -------
     ndarray, shape (n_records, n)
-        State just after each record has acted (amounts in mg; effect compartments in mg/L).
+        State just after each record has acted (amounts in mg; effect compartments in mg/L);
+        with ``return_state``, also the :class:`WalkerState` after the last record.
 
     Raises
     ------
@@ -364,12 +374,17 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
             steppers[key] = st
         return st
 
-    current = [0]  # the latest record processed (its values build additional doses)
+    # The latest record processed: its values build additional doses. A continued walk uses
+    # the values carried in its start state until its first record.
+    current = [0]
 
     def on_implied(sched, t, payload):
-        i, k = payload
-        src = current[0]
-        dose, lg = _dose(i, src, int(target[i]), amt[i], rate[i], f, lag, mrate, mdur)
+        i, _, s, a_i, r_i = payload
+        if current[0] is None:
+            rows = tuple(np.asarray(v, dtype=float)[None, :] for v in start.rows)
+            dose, lg = _dose(i, 0, s, a_i, r_i, *rows)
+        else:
+            dose, lg = _dose(i, current[0], s, a_i, r_i, f, lag, mrate, mdur)
         if lg > 0.0:
             sched.push(t + lg, "dose", dose)
         else:
@@ -378,6 +393,18 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
     sched = _Schedule(n, float(time[0]) if nrec else 0.0)
     if x0 is not None:
         sched.x = np.array(x0, dtype=float)
+    if start is not None:
+        if x0 is not None:
+            raise ValidationError("start", "give either a start state or start amounts x0")
+        if nrec and float(time[0]) < start.t and int(evid[0]) not in (3, 4):
+            raise RecordError(0, "TIME", f"time {float(time[0]):g} min precedes the start "
+                                         f"state's ({start.t:g} min)")
+        sched.t = start.t
+        sched.x = np.array(start.x, dtype=float)
+        sched.infusions = [list(inf) for inf in start.infusions]
+        sched.pending = list(start.pending)
+        sched._seq = max((item[1] for item in start.pending), default=0)
+        current[0] = None
     out = np.zeros((nrec, n))
     for i in range(nrec):
         t = float(time[i])
@@ -398,7 +425,41 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
             _dose_record(i, sched, stepper(i), a[i], dyn, time, amt, rate, target, ss, ii, addl,
                          f, lag, mrate, mdur, exact_ss, mm is not None, ss_tol)
         out[i] = sched.x
-    return out
+    if not return_state:
+        return out
+    last = current[0]
+    rows = start.rows if last is None else (f[last], lag[last], mrate[last], mdur[last])
+    state = WalkerState(t=sched.t, x=sched.x.copy(),
+                        infusions=tuple(tuple(inf) for inf in sched.infusions),
+                        pending=tuple(sched.pending), rows=tuple(np.array(r) for r in rows))
+    return out, state
+
+
+@dataclass(frozen=True, eq=False)
+class WalkerState:
+    """Everything the walker carries from one record to the next, to continue a walk later.
+
+    Attributes
+    ----------
+    t : float
+        Time (min) the state refers to (the last record's).
+    x : ndarray, shape (n,)
+        Amounts (mg; effect compartments mg/L).
+    infusions : tuple of (state, rate, end)
+        Infusions running at ``t`` (rate mg/min, end time min).
+    pending : tuple
+        Doses still to come (lagged doses, additional doses of ADDL trains), as the walker's
+        heap items.
+    rows : tuple of ndarray
+        F, lag, modelled rate and duration per state of the latest record, which build the
+        additional doses due before the continued walk's first record.
+    """
+
+    t: float
+    x: np.ndarray
+    infusions: tuple
+    pending: tuple
+    rows: tuple
 
 
 def _dose_record(i, sched, step, a_i, dyn, time, amt, rate, target, ss, ii, addl, f, lag, mrate,
@@ -446,7 +507,7 @@ def _dose_record(i, sched, step, a_i, dyn, time, amt, rate, target, ss, ii, addl
     for k in range(1, int(addl[i]) + 1):
         if not iii > 0.0:
             raise RecordError(i, "II", f"ADDL = {int(addl[i])} needs II > 0")
-        sched.push(t + k * iii, "implied", (i, k))
+        sched.push(t + k * iii, "implied", (i, k, s, float(amt[i]), float(rate[i])))
 
 
 def _sub_step(step, dyn):
