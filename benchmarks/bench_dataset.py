@@ -1,0 +1,124 @@
+"""``simulate_dataset`` on the Schoemaker et al. (2019) datasets, against the previous path.
+
+Workloads (read from ``../shared/validation/schoemaker2019/`` beside the project; skipped when
+absent): ``Bolus_2CPT.csv`` (120 subjects, 7,920 records, 8 doses each) with the typical
+parameters and with each subject's own CL, V1, Q, V2 from the data columns; ``Oral_1CPTMM.csv``
+(Michaelis-Menten, oral depot) with each subject's own V, VM, KM, KA.
+
+Timed in the same run:
+
+* dmtpk: ``simulate_dataset`` as a user calls it (the compiled walker over all subjects);
+* the previous path: ``simulate_dataset`` as it was before the compiled walker (commit
+  ``ab1f30a``, loaded from git into this process: a Python loop over subjects through the
+  single-subject walker, SciPy's LSODA for Michaelis-Menten models), when git is available;
+* the single-subject walker of today's code (``batch=False`` / ``method="scipy"``).
+
+Each figure is the best of repeated calls after a warm-up. Run from the repository root:
+``python benchmarks/bench_dataset.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import dmtpk
+from dmtpk.model.spec import model_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "validation" / "schoemaker2019"
+PREVIOUS = "ab1f30a"
+
+
+def best(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def previous_simulate_dataset():
+    """``simulate_dataset`` of commit :data:`PREVIOUS`, or None without git."""
+    try:
+        src = subprocess.run(["git", "show", f"{PREVIOUS}:src/dmtpk/io/simulate.py"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    name = "dmtpk.io._previous_simulate"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "dmtpk.io"
+    sys.modules[name] = module
+    exec(compile(src, f"{PREVIOUS}:src/dmtpk/io/simulate.py", "exec"), module.__dict__)
+    return module.simulate_dataset
+
+
+def model(name: str):
+    oral, mm = name.startswith("Oral"), name.endswith("MM")
+    params = {"V1": "70 L"}
+    params.update({"VMAX": "1000 ug/h", "KM": "250 ug/L"} if mm else {"CL": "4 L/h"})
+    if "2CPT" in name:
+        params.update(Q="4 L/h", V2="50 L")
+    if oral:
+        params.update(KA="1 1/h", F_INH=1, TLAG_INH="0 h")
+    return model_from_dict({
+        "model": {"name": name.lower(), "routes": ["iv", "inhaled"] if oral else ["iv"],
+                  "structure": "two_compartment" if "2CPT" in name else "one_compartment",
+                  "elimination": "michaelis_menten" if mm else "linear"},
+        "parameters": params})
+
+
+def main() -> int:
+    if not (CORPUS / "Bolus_2CPT.csv").exists():
+        print(f"Schoemaker datasets not found at {CORPUS}; nothing to time")
+        return 0
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    previous = previous_simulate_dataset()
+    cases = [("Bolus_2CPT", "typical", None),
+             ("Bolus_2CPT", "own parameters", {"CL": "CL", "V1": "V1", "Q": "Q", "V2": "V2"}),
+             ("Oral_1CPTMM", "own parameters", {"V1": "V", "VMAX": "VM", "KM": "KM",
+                                                "KA": "KA"})]
+    print(f"{'dataset':12s} {'parameters':15s} {'dmtpk':>9s} {'previous':>10s} {'ratio':>7s} "
+          f"{'walker':>9s} {'ratio':>7s}")
+    for name, label, pcols in cases:
+        path = CORPUS / f"{name}.csv"
+        drop = ["SS", "II"] if not name.endswith("MM") else None
+        data = dmtpk.read_nonmem(path, time_unit="h", amount_unit="ug",
+                                 concentration_unit="ug/L", drop=drop)
+        m = model(name)
+        mm = name.endswith("MM")
+        new = best(lambda: dmtpk.simulate_dataset(m, data, parameter_columns=pcols), 30)
+        walker_kw = {"method": "scipy"} if mm else {"batch": False}
+        walker = best(lambda: dmtpk.simulate_dataset(m, data, parameter_columns=pcols,
+                                                     **walker_kw), 2 if mm else 5)
+        old = float("nan")
+        if previous is not None:
+            # The previous path had no parameter columns: the same values, as subject values.
+            subj = None
+            if pcols:
+                subj = {}
+                for sid, sl in data.subjects():
+                    subj[sid] = {p: f"{data.values[c][sl.start]} {unit}" for p, c in pcols.items()
+                                 for unit in [{"CL": "L/h", "Q": "L/h", "V1": "L", "V2": "L",
+                                               "KA": "1/h", "VMAX": "ug/h",
+                                               "KM": "ug/L"}[p]]}
+            old = best(lambda: previous(m, data, subject_parameters=subj), 2 if mm else 5)
+        print(f"{name:12s} {label:15s} {new * 1e3:7.2f}ms {old * 1e3:8.1f}ms {old / new:7.0f} "
+              f"{walker * 1e3:7.1f}ms {walker / new:7.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
