@@ -12,16 +12,13 @@ from types import MappingProxyType
 import numpy as np
 
 from ..errors import ModelFileError, UnitError, ValidationError
-from ..regimen.events import ROUTES
+from ..routes import ADMINISTRATIONS, ROUTES
 from ..units import DMT_MOLAR_MASS, to_canonical, ureg
 
 #: IIV distributions a model file may name (the population engine implements each).
 DISTRIBUTIONS = ("lognormal", "normal", "logit", "boxcox")
-#: Kinds of administration a route's validity may list.
-ADMINISTRATIONS = {"iv": ("bolus", "infusion"), "inhaled": ("inhalation",)}
 #: Provenance keys allowed beside the numbers of [variability], [residual] and their tables.
 _PROVENANCE_KEYS = {"source", "where", "note", "second_hand", "assumption"}
-_ROUTE_LABEL = {"iv": "IV", "inhaled": "inhaled"}
 
 
 class ModelValidityWarning(UserWarning):

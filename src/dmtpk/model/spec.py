@@ -17,9 +17,9 @@ from functools import cached_property
 from types import MappingProxyType
 
 from ..errors import ModelFileError, UnitError, ValidationError
-from ..regimen.events import ROUTES
+from ..routes import ROUTE_LABELS, ROUTES
 from ..units import DMT_MOLAR_MASS, to_canonical, ureg
-from .sections import (_PROVENANCE_KEYS, _ROUTE_LABEL, ADMINISTRATIONS, DISTRIBUTIONS, DoseForm,
+from .sections import (_PROVENANCE_KEYS, ADMINISTRATIONS, DISTRIBUTIONS, DoseForm,
                        ModelValidityWarning, NotFittedWarning, OutOfRangeWarning, RouteValidity,
                        _check_provenance, _check_source_keys, _covariates, _dose_form,
                        _molar_mass, _residual, _sources, _validity, _variability, _warn_once,
@@ -286,7 +286,7 @@ class Model:
             v = self.validity.get(route)
             if v is None:
                 continue
-            label = _ROUTE_LABEL[route]
+            label = ROUTE_LABELS[route]
             if not v.fitted:
                 msg = self._not_fitted_message(v)
                 found.append(msg)

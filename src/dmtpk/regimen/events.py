@@ -13,12 +13,10 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import UnitError, ValidationError
+from ..routes import ROUTES  # re-exported: dmtpk.regimen.ROUTES
 from ..units import DMT_MOLAR_MASS, salt_to_base, to_canonical, ureg
 
 __all__ = ["Bolus", "Infusion", "Inhalation", "Regimen", "ROUTES"]
-
-#: Routes a model may declare, and the route of each event type.
-ROUTES = ("iv", "inhaled")
 
 
 def _per_mass(value) -> bool:
