@@ -18,7 +18,7 @@ from .io import DatasetError, NonmemDataset, read_nonmem, write_nonmem
 from .library import list_models, load_model
 from .model.spec import Model
 from .population import PopulationResult, simulate_population
-from .regimen import Bolus, EventTable, Infusion, Inhalation, Regimen
+from .regimen import Bolus, EventTable, Infusion, Inhalation, Regimen, SteadyState
 from .results import Result
 from .scenario import load_scenario, run_scenario
 from .simulate import simulate
@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "load_model", "list_models", "Model", "cite",
-    "Bolus", "Infusion", "Inhalation", "Regimen", "EventTable",
+    "Bolus", "Infusion", "Inhalation", "SteadyState", "Regimen", "EventTable",
     "simulate", "Result", "simulate_population", "PopulationResult",
     "load_scenario", "run_scenario",
     "read_nonmem", "write_nonmem", "NonmemDataset", "simulate_dataset", "DatasetResult",

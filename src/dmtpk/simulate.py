@@ -7,6 +7,9 @@ import numpy as np
 from .engines import solve
 from .engines.scipy_ivp import DEFAULT_ATOL, DEFAULT_METHOD, DEFAULT_RTOL
 from .library import load_model
+from .engines.records import solve_records
+from .regimen.events import Regimen, SteadyState, as_regimen
+from .regimen.records import RECORD_FIELDS, regimen_records
 from .regimen.table import EventTable
 from .results import Result
 from .errors import ValidationError
@@ -53,6 +56,9 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     model = load_model(model)
     if parameters:
         model = model.with_parameters(**parameters)
+    regimen = as_regimen(regimen)
+    if any(isinstance(ev, SteadyState) for ev in regimen):
+        return _simulate_records(model, regimen, times, method, weight, ode_method, rtol, atol)
     table = EventTable.from_regimen(regimen, model.routes)
     t = times_to_canonical(times)
     w = None if weight is None else to_canonical(weight, "weight", "weight")
@@ -68,3 +74,50 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     states = trajectory(t)
     return Result(model=model, time=t, states=states, theta=np.array(theta), engine=engine,
                   trajectory=trajectory, events=resolved)
+
+
+def _simulate_records(model, regimen, times, method, weight, ode_method, rtol, atol) -> Result:
+    """A regimen with steady-state doses, through the record walker: output records at the
+    requested times, and a trajectory that walks the records again for any other times."""
+    for i, ev in enumerate(regimen):
+        if ev.route not in model.routes:
+            raise ValidationError(f"regimen[{i}]", f"{type(ev).__name__} uses the {ev.route!r} "
+                                                   f"route, which this model does not have")
+    t = times_to_canonical(times)
+    w = None if weight is None else to_canonical(weight, "weight", "weight")
+    if w is not None and not w > 0:
+        raise ValidationError("weight", f"must be a positive body weight, got {weight!r}")
+    doses = Regimen(tuple(ev.event if isinstance(ev, SteadyState) else ev for ev in regimen))
+    model.check_regimen(doses, weight=w)
+    compiled = model.compiled
+    theta = np.array(compiled.theta)
+    idx = compiled.index
+    if method not in ("auto", "analytic", "scipy"):
+        raise ValidationError("method", f"unknown engine {method!r}; expected 'auto', "
+                                        "'analytic' or 'scipy'")
+    if method == "analytic" and not compiled.linear:
+        raise ValidationError("method", f"the exact engine needs a linear model; "
+                                        f"{compiled.name!r} has Michaelis-Menten elimination")
+    engine = "analytic" if compiled.linear and method != "scipy" else "scipy"
+    f_inh, lag_inh, _ = compiled.route_parameters(theta)
+    a = compiled.system_matrix(theta)
+    accum = [k for k in (idx["eliminated"], idx["metabolite_eliminated"]) if k >= 0]
+    mm = None if compiled.linear else compiled.mm_parameters(theta)
+
+    def trajectory(at):
+        at = np.atleast_1d(np.asarray(at, dtype=float))
+        rec = regimen_records(regimen, central=idx["central"], depot=idx["depot"],
+                              n_states=compiled.n_states, times=at, f_inhaled=f_inh,
+                              lag_inhaled=lag_inh, weight=w, linear=compiled.linear)
+        states = solve_records(a, *(rec[k] for k in RECORD_FIELDS), accumulators=accum,
+                               method=engine, mm=mm, central=idx["central"],
+                               eliminated=idx["eliminated"], metabolite=idx["metabolite"],
+                               ode_method=ode_method, rtol=rtol, atol=atol)
+        out = states[rec["evid"] == 2]
+        order = np.argsort(np.argsort(at, kind="stable"), kind="stable")
+        return out[order]
+
+    events = EventTable.from_regimen(doses, model.routes).resolve(
+        *compiled.route_parameters(theta), w)
+    return Result(model=model, time=t, states=trajectory(t), theta=theta, engine=engine,
+                  trajectory=trajectory, events=events)

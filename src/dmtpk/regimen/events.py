@@ -16,7 +16,7 @@ from ..errors import UnitError, ValidationError
 from ..routes import ROUTES  # re-exported: dmtpk.regimen.ROUTES
 from ..units import DMT_MOLAR_MASS, salt_to_base, to_canonical, ureg
 
-__all__ = ["Bolus", "Infusion", "Inhalation", "Regimen", "ROUTES"]
+__all__ = ["Bolus", "Infusion", "Inhalation", "SteadyState", "Regimen", "ROUTES"]
 
 
 def _per_mass(value) -> bool:
@@ -106,10 +106,13 @@ class _Event:
             return Regimen((self,))
         return NotImplemented
 
-    def every(self, interval, times: int | None = None, addl: int | None = None) -> "Regimen":
+    def every(self, interval, times: int | None = None, addl: int | None = None,
+              steady_state: bool = False) -> "Regimen":
         """Repeat this event: ``times`` doses in all (or ``addl`` additional ones, as NONMEM's
-        ADDL), ``interval`` apart (NONMEM's II)."""
-        return Regimen((self,)).every(interval, times=times, addl=addl)
+        ADDL), ``interval`` apart (NONMEM's II); ``steady_state=True`` gives the first at
+        steady state of the train (NONMEM's SS)."""
+        return Regimen((self,)).every(interval, times=times, addl=addl,
+                                      steady_state=steady_state)
 
     def shifted(self, delay: float):
         """The same event ``delay`` minutes later (``delay`` in min, already validated)."""
@@ -277,6 +280,65 @@ class Inhalation(_Event):
         object.__setattr__(self, "salt", salt)
 
 
+@dataclass(frozen=True, init=False)
+class SteadyState(_Event):
+    """A dose repeated every ``interval`` since long before, at steady state when it is given
+    (NONMEM's SS with II): the body holds what the endless train of earlier doses left, then
+    this dose is given.
+
+    For a linear model the train's steady state adds to what the regimen's other events leave
+    (superposition, NONMEM's SS = 2); a nonlinear model takes a steady state only as its first
+    event (SS = 1). Simulated by the record walker (:func:`dmtpk.simulate`,
+    :func:`dmtpk.simulate_dataset`).
+
+    Parameters
+    ----------
+    event : Bolus, Infusion or Inhalation
+        The repeated dose, at the time the steady state is reached.
+    interval : Quantity, str or float
+        Dosing interval (min; NONMEM II), positive.
+
+    Examples
+    --------
+    >>> import dmtpk
+    >>> ss = dmtpk.SteadyState(dmtpk.Bolus("10 mg"), interval="6 h")
+    >>> ss.interval, ss.at, ss.route
+    (360.0, 0.0, 'iv')
+    """
+
+    event: object
+    interval: float
+
+    def __init__(self, event, interval):
+        if not isinstance(event, (Bolus, Infusion, Inhalation)):
+            raise ValidationError("SteadyState.event", f"expected a Bolus, Infusion or "
+                                                       f"Inhalation, got {type(event).__name__}")
+        ii = to_canonical(interval, "time", "SteadyState.interval")
+        if not ii > 0:
+            raise ValidationError("SteadyState.interval", f"must be positive, got {interval!r}")
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "interval", ii)
+
+    @property
+    def at(self) -> float:
+        return self.event.at
+
+    @property
+    def route(self) -> str:
+        return self.event.route
+
+    @property
+    def per_kg(self) -> bool:
+        return self.event.per_kg
+
+    @property
+    def dose(self) -> float:
+        return self.event.dose
+
+    def shifted(self, delay: float):
+        return SteadyState(self.event.shifted(delay), self.interval)
+
+
 @dataclass(frozen=True)
 class Regimen:
     """An ordered collection of dose events.
@@ -289,14 +351,14 @@ class Regimen:
 
     def __post_init__(self):
         for i, ev in enumerate(self.events):
-            if not isinstance(ev, (Bolus, Infusion, Inhalation)):
-                raise ValidationError(f"regimen[{i}]", f"expected Bolus, Infusion or Inhalation, "
-                                                       f"got {type(ev).__name__}")
+            if not isinstance(ev, (Bolus, Infusion, Inhalation, SteadyState)):
+                raise ValidationError(f"regimen[{i}]", f"expected Bolus, Infusion, Inhalation or "
+                                                       f"SteadyState, got {type(ev).__name__}")
 
     def __add__(self, other) -> "Regimen":
         if isinstance(other, Regimen):
             return Regimen(self.events + other.events)
-        if isinstance(other, (Bolus, Infusion, Inhalation)):
+        if isinstance(other, (Bolus, Infusion, Inhalation, SteadyState)):
             return Regimen(self.events + (other,))
         return NotImplemented
 
@@ -321,6 +383,10 @@ class Regimen:
         0.8661 mg/min for 30 min at 1 min"``."""
         parts = []
         for ev in self.events:
+            prefix = ""
+            if isinstance(ev, SteadyState):
+                prefix = f"at steady state every {ev.interval:g} min: "
+                ev = ev.event
             if isinstance(ev, Bolus):
                 text = f"IV bolus {ev.dose:.4g} mg"
             elif isinstance(ev, Infusion):
@@ -329,7 +395,7 @@ class Regimen:
                 text = f"inhaled {ev.dose:.4g} mg"
             if ev.per_kg:
                 text = text.replace(" mg", " mg/kg", 1)
-            parts.append(text + (f" at {ev.at:g} min" if ev.at else ""))
+            parts.append(prefix + text + (f" at {ev.at:g} min" if ev.at else ""))
         return " + ".join(parts)
 
     def shifted(self, delay) -> "Regimen":
@@ -337,7 +403,8 @@ class Regimen:
         d = to_canonical(delay, "time", "delay")
         return Regimen(tuple(ev.shifted(d) for ev in self.events))
 
-    def every(self, interval, times: int | None = None, addl: int | None = None) -> "Regimen":
+    def every(self, interval, times: int | None = None, addl: int | None = None,
+              steady_state: bool = False) -> "Regimen":
         """Repeat the whole regimen.
 
         Parameters
@@ -348,6 +415,9 @@ class Regimen:
             Number of administrations in all (at least 1).
         addl : int, optional
             Number of additional administrations (NONMEM ADDL); ``times = addl + 1``.
+        steady_state : bool
+            The first administration is given at steady state of the train (NONMEM SS with
+            II): its events become :class:`SteadyState` events.
         """
         ii = to_canonical(interval, "time", "interval")
         if ii <= 0:
@@ -362,14 +432,17 @@ class Regimen:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValidationError(name, f"must be a whole number of doses (times >= 1, addl >= 0),"
                                         f" got {times if times is not None else addl!r}")
-        return Regimen(tuple(ev.shifted(k * ii) for k in range(n) for ev in self.events))
+        if steady_state and any(isinstance(ev, SteadyState) for ev in self.events):
+            raise ValidationError("steady_state", "the regimen is already at steady state")
+        return Regimen(tuple(SteadyState(ev, ii) if steady_state and k == 0 else ev.shifted(k * ii)
+                             for k in range(n) for ev in self.events))
 
 
 def as_regimen(value) -> Regimen:
     """Accept an event, a regimen or a sequence of events and return a :class:`Regimen`."""
     if isinstance(value, Regimen):
         return value
-    if isinstance(value, (Bolus, Infusion, Inhalation)):
+    if isinstance(value, (Bolus, Infusion, Inhalation, SteadyState)):
         return Regimen((value,))
     if isinstance(value, (list, tuple)):
         return Regimen(tuple(value))

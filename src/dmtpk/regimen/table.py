@@ -19,14 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ValidationError
-from .events import Bolus, Infusion, Inhalation, as_regimen
+from ..routes import ROUTES
+from .events import Bolus, Infusion, Inhalation, SteadyState, as_regimen
 
 __all__ = ["EventTable", "ResolvedEvents", "EVID_DOSE", "EVID_INFUSION_END", "ROUTE_CODES"]
 
 EVID_DOSE = 1
 EVID_INFUSION_END = 9
 #: Integer code of each route in the ``route`` column.
-ROUTE_CODES = {"iv": 0, "inhaled": 1}
+ROUTE_CODES = {route: code for code, route in enumerate(ROUTES)}  # iv 0, inhaled 1
 #: Input index of the central compartment in :class:`ResolvedEvents`; depots follow.
 INPUT_CENTRAL = 0
 
@@ -82,7 +83,7 @@ class EventTable:
         return self.time.size
 
     @classmethod
-    def from_regimen(cls, regimen, routes=("iv", "inhaled")) -> "EventTable":
+    def from_regimen(cls, regimen, routes=ROUTES) -> "EventTable":
         """Compile a regimen (or a single event) into an event table.
 
         Parameters
@@ -97,6 +98,11 @@ class EventTable:
         rows = []
         nan = np.nan
         for i, ev in enumerate(regimen.events):
+            if isinstance(ev, SteadyState):
+                raise ValidationError(f"regimen[{i}]", "a steady-state dose needs the record "
+                                                       "walker: dmtpk.simulate or "
+                                                       "simulate_dataset (populations do not "
+                                                       "take one yet)")
             if ev.route not in routes:
                 raise ValidationError(f"regimen[{i}]", f"{type(ev).__name__} uses the "
                                                        f"{ev.route!r} route, which this model "
