@@ -168,7 +168,8 @@ class _Schedule:
 
     ``infusions`` holds [state, rate, end]; ``pending`` is a heap of (time, seq, kind, payload):
     ``"dose"`` gives (state, amount, rate, duration) now (lag already applied); ``"implied"``
-    is an additional dose (record, k) still to be built with the values of the latest record.
+    is the next additional dose of a train (record, k, state, amount, rate, record time, II,
+    ADDL), built with the values of the latest record when due.
     """
 
     def __init__(self, n: int, t0: float):
@@ -379,7 +380,10 @@ def solve_records(a, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate=
     current = [0]
 
     def on_implied(sched, t, payload):
-        i, _, s, a_i, r_i = payload
+        i, k, s, a_i, r_i, t_rec, ii_rec, n_addl = payload
+        if k < n_addl:
+            sched.push(t_rec + (k + 1) * ii_rec, "implied",
+                       (i, k + 1, s, a_i, r_i, t_rec, ii_rec, n_addl))
         if current[0] is None:
             rows = tuple(np.asarray(v, dtype=float)[None, :] for v in start.rows)
             dose, lg = _dose(i, 0, s, a_i, r_i, *rows)
@@ -504,10 +508,13 @@ def _dose_record(i, sched, step, a_i, dyn, time, amt, rate, target, ss, ii, addl
         sched.push(t + lg, "dose", dose)
     else:
         sched.give(t, dose)
-    for k in range(1, int(addl[i]) + 1):
+    n_addl = int(addl[i])
+    if n_addl > 0:
         if not iii > 0.0:
-            raise RecordError(i, "II", f"ADDL = {int(addl[i])} needs II > 0")
-        sched.push(t + k * iii, "implied", (i, k, s, float(amt[i]), float(rate[i])))
+            raise RecordError(i, "II", f"ADDL = {n_addl} needs II > 0")
+        # One pending item per train: each additional dose schedules the next, so a train is
+        # never expanded (a huge ADDL costs nothing beyond the last record).
+        sched.push(t + iii, "implied", (i, 1, s, float(amt[i]), float(rate[i]), t, iii, n_addl))
 
 
 def _sub_step(step, dyn):
