@@ -12,7 +12,7 @@ from .errors import ValidationError
 from .metrics import ExposureMetrics, effect_metrics, exposure_metrics
 from .model.spec import Model
 from .regimen.table import ResolvedEvents
-from .units import MG_PER_L_TO_NG_PER_ML
+from .units import MG_PER_L_TO_NG_PER_ML, query_times
 
 __all__ = ["Result", "Metrics"]
 
@@ -126,8 +126,11 @@ class Result:
         return self._first(self.effects)
 
     def at(self, t) -> np.ndarray:
-        """States at arbitrary times (min) from the continuous solution, shape (len(t), n)."""
-        return self.trajectory(np.atleast_1d(np.asarray(t, dtype=float)))
+        """States at arbitrary times from the continuous solution, shape (len(t), n).
+
+        ``t``: a number (min), a string (``"5 min"``), a Quantity or a sequence of these.
+        """
+        return self.trajectory(query_times(t, "t"))
 
     def concentration_at(self, t) -> np.ndarray:
         """Plasma concentration (ng/mL) at arbitrary times from the continuous solution."""

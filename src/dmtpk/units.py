@@ -40,6 +40,7 @@ __all__ = [
     "SALT_BASE_FRACTION",
     "to_canonical",
     "times_to_canonical",
+    "query_times",
     "salt_to_base",
     "MG_PER_L_TO_NG_PER_ML",
 ]
@@ -163,6 +164,39 @@ def to_canonical(value, kind: str, field: str, molar_mass: float | None = None) 
     if not math.isfinite(out):
         raise ValidationError(field, f"must be finite, got {value!r}")
     return out
+
+
+def query_times(times, field: str = "t") -> np.ndarray:
+    """Times at which to look up a solution, in minutes, float64 shape (m,), in any order.
+
+    Accepts a bare number (min), a string (``"5 min"``), a Quantity (scalar or array, any
+    registry) or a sequence of these. Rejects NaN and infinite values, naming the position.
+    """
+    scalar_quantity = isinstance(times, pint.Quantity) and np.ndim(times.magnitude) == 0
+    if isinstance(times, str) or scalar_quantity:
+        arr = np.array([to_canonical(times, "time", field)])
+    elif isinstance(times, pint.Quantity):
+        arr = np.atleast_1d(np.asarray(_convert(_as_quantity(times, field), "time", field, None),
+                                       dtype=float))
+    elif isinstance(times, np.ndarray) and times.dtype.kind in "fiu":
+        arr = np.atleast_1d(times.astype(float))
+    elif isinstance(times, (int, float, np.integer, np.floating)) and not isinstance(times, bool):
+        arr = np.array([float(times)])
+    else:
+        try:
+            seq = list(times)
+        except TypeError:
+            raise ValidationError(field, f"expected a time or a sequence of times, got "
+                                         f"{type(times).__name__}") from None
+        arr = np.array([to_canonical(t, "time", f"{field}[{i}]") for i, t in enumerate(seq)],
+                       dtype=float)
+    if arr.ndim != 1:
+        raise ValidationError(field, f"expected a time or a one-dimensional sequence, got shape "
+                                     f"{arr.shape}")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValidationError(f"{field}[{bad[0]}]", f"must be finite, got {arr[bad[0]]}")
+    return arr
 
 
 def times_to_canonical(times, field: str = "times") -> np.ndarray:
