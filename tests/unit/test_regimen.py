@@ -505,3 +505,13 @@ def test_regimen_describe_in_words():
     # 20 mg fumarate x 188.27/304.34 = 12.372 mg base (4 significant figures: 12.37).
     assert dmtpk.Regimen(reg.events).describe() == (
         "IV bolus 12.37 mg + IV infusion 1 mg/min for 30 min at 1 min + inhaled 0.2 mg/kg at 5 min")
+
+
+@pytest.mark.parametrize("kw,field", [({"rate": 1e300, "duration": 1e300}, "Infusion.dose"),
+                                      ({"dose": 1e-300, "rate": 1e300}, "Infusion.duration"),
+                                      ({"dose": 1e300, "duration": 1e-300}, "Infusion.rate")])
+def test_infusion_derived_values_must_be_finite_and_positive(kw, field):
+    """A value derived from the other two overflows to infinity or underflows to zero: refused
+    like a given one, naming the derived field."""
+    with pytest.raises(dmtpk.ValidationError, match=field):
+        dmtpk.Infusion(**kw)

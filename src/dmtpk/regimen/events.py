@@ -220,6 +220,14 @@ class Infusion(_Event):
         elif not math.isclose(d, r * dur, rel_tol=1e-9):
             raise ValidationError("Infusion", f"dose {d:g} mg is not rate x duration = {r:g} mg/min "
                                               f"x {dur:g} min = {r * dur:g} mg; give only two")
+        # A derived value is checked like a given one: finite, and positive (no overflow to
+        # infinity, no underflow to zero).
+        for name, value, unit in (("dose", d, "mg"), ("rate", r, "mg/min"),
+                                  ("duration", dur, "min")):
+            if not (math.isfinite(value) and value > 0):
+                raise ValidationError(f"Infusion.{name}", f"{' and '.join(given)} give a {name} "
+                                                          f"of {value:g} {unit}, which is not a "
+                                                          "positive finite number")
         object.__setattr__(self, "dose", d)
         object.__setattr__(self, "rate", r)
         object.__setattr__(self, "duration", dur)
