@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .engines import check_tolerances
 from .engines.records import RecordError, solve_records, solve_records_batch
 from .engines.scipy_ivp import DEFAULT_METHOD
 from .errors import ValidationError
@@ -362,9 +363,7 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
         rtol = 1e-8 if engine == "dopri5" else 1e-10
     if atol is None:
         atol = 1e-12 if engine == "dopri5" else 1e-14
-    for name, tol in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(tol, (int, float)) and np.isfinite(tol) and tol > 0):
-            raise ValidationError(name, f"must be a positive finite number, got {tol!r}")
+    rtol, atol = check_tolerances(rtol, atol)
     if (variability or residual) and seed is None:
         raise ValidationError("seed", "random effects and residual error need a seed")
     compiled = model.compiled

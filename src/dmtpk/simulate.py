@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engines import solve
+from .engines import check_tolerances, solve
 from .engines.scipy_ivp import DEFAULT_ATOL, DEFAULT_METHOD, DEFAULT_RTOL
 from .library import load_model
 from .engines.records import solve_records
@@ -54,6 +54,7 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     'analytic'
     """
     model = load_model(model)
+    rtol, atol = check_tolerances(rtol, atol)
     if parameters:
         model = model.with_parameters(**parameters)
     regimen = as_regimen(regimen)

@@ -15,9 +15,21 @@ from ..regimen.table import ResolvedEvents
 from .analytic import solve_linear
 from .scipy_ivp import DEFAULT_ATOL, DEFAULT_METHOD, DEFAULT_RTOL, solve_ode
 
-__all__ = ["solve", "ENGINES"]
+__all__ = ["solve", "ENGINES", "check_tolerances"]
 
 ENGINES = ("auto", "analytic", "scipy")
+
+
+def check_tolerances(rtol, atol) -> tuple[float, float]:
+    """The integrator tolerances as floats; each must be a positive finite number (a negative
+    or NaN tolerance made the integrators return negative concentrations)."""
+    out = []
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        ok = isinstance(tol, (int, float, np.integer, np.floating)) and not isinstance(tol, bool)
+        if not (ok and np.isfinite(tol) and tol > 0):
+            raise ValidationError(name, f"must be a positive finite number, got {tol!r}")
+        out.append(float(tol))
+    return out[0], out[1]
 
 
 def solve(compiled: CompiledModel, theta: np.ndarray, resolved: ResolvedEvents, t_end: float,

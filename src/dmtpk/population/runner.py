@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from ..catalogue import EFFECT_METRICS, POPULATION_EXPOSURE_METRICS
+from ..engines import check_tolerances
 from ..errors import DmtpkError, ValidationError
 from ..library import load_model
 from ..model.spec import _thaw
@@ -286,6 +287,7 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     n_per, replicates = int(n), int(replicates)
     n, seed, chunk_size = n_per * replicates, int(seed), int(chunk_size)
     model = load_model(model)
+    rtol, atol = check_tolerances(rtol, atol)
     t = times_to_canonical(times)
     model.check_regimen(regimen)  # warns once outside the model's fitted range
     spec = _build_spec(model, regimen, t, seed, omega, correlation, distribution, covariates, n,
