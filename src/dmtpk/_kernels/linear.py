@@ -18,8 +18,8 @@ KA = KE0 drawn by chance) the partial fractions lose accuracy; the kernel then m
 with status :data:`STATUS_DEGENERATE` and the caller solves it with the exact single-subject
 engine, whose matrix exponential has no such limit.
 
-This module imports Numba; only the population engine imports it, so ``import dmtpk`` stays
-light.
+This module compiles with Numba (flags from :mod:`dmtpk._kernels.config`); only the population
+engine imports it, so ``import dmtpk`` stays light.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+
+from .config import jit, jit_inline, jit_parallel, prange
 
 from .system import (L_METAB, L_P1, L_P2, P_CL, P_FM, P_KA, P_MCL, P_MV, P_Q, P_Q3, P_V1, P_V2,
                      P_V3)
@@ -44,7 +45,7 @@ EP_STATE, EP_DRIVER, EP_KE0, EP_CODE, EP_SIGN, EP_FRACTIONAL, EP_E0, EP_EMAX, EP
     EP_GAMMA, EP_SLOPE = range(11)
 
 
-@njit(cache=True)
+@jit
 def disposition_poles(k10, k12, k21, k13, k31, n_cmt, out):
     """Eigenvalues (all negative) of the 1-, 2- or 3-compartment mammillary system; writes
     ``out[:n_cmt]``. Returns 0, or 1 when the parameters give no valid negative real roots."""
@@ -88,7 +89,7 @@ def disposition_poles(k10, k12, k21, k13, k31, n_cmt, out):
     return 0
 
 
-@njit(cache=True)
+@jit
 def residues(poles, n_poles, zeros, n_zeros, gain, out):
     """Partial-fraction residues of gain * prod(s + zeros) / prod(s - poles); writes
     ``out[:n_poles]``. Returns 1 if two poles are closer than :data:`MIN_POLE_GAP`."""
@@ -108,7 +109,7 @@ def residues(poles, n_poles, zeros, n_zeros, gain, out):
     return 0
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def pd_scalar(c, code, sign, fractional, e0, emax, ec50, gamma, slope):
     """PD response at one concentration (mg/L); the same forms as ``system.pd_response``
     (``emax`` is the effect scale M; pass ``fractional`` True to have it multiplied by E0)."""
@@ -133,7 +134,7 @@ BLOCK = 256
 MAX_POLES = 6
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh, weight):
     """(F, lag in min, amount scale) of event-table record ``r`` for one subject: NaN F or lag
     means the model's inhaled-route value (F_INH, TLAG_INH) for an inhaled record, 1 and 0
@@ -149,7 +150,7 @@ def record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh, weight):
     return f, lag, scale
 
 
-@njit(cache=True)
+@jit
 def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_time, ev_amt,
                     ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_ka, ev_evid, ev_perkg, td, kind,
                     size, dur, lam, rmat, n_poles, pd_par, zeros, disp, poles, res, idx):
@@ -286,7 +287,7 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
 ANCHOR = 32
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _exp_series(lj, times, t0, k0, k1, h, ebuf, scale, powers):
     """ebuf[k] = scale * exp(lj * (times[k] - t0)) for k in [k0, k1); uniform grid if h > 0.
     ``powers`` (:data:`ANCHOR`) is scratch."""
@@ -308,7 +309,7 @@ def _exp_series(lj, times, t0, k0, k1, h, ebuf, scale, powers):
             ebuf[k] = scale * math.exp(lj * (times[k] - t0))
 
 
-@njit(cache=True)
+@jit
 def superpose(times, h, n_doses, td, kind, size, dur, lam, rmat, n_poles, conc, ebuf, powers):
     """Output rows (ng/mL) at every time by superposition of every dose; overwrites ``conc``,
     shape (n_rows, n_times). ``h`` is the spacing of a uniform grid (0 if not uniform).
@@ -344,7 +345,7 @@ def superpose(times, h, n_doses, td, kind, size, dur, lam, rmat, n_poles, conc, 
                         conc[o, k] += coef * ebuf[k]
 
 
-@njit(cache=True)
+@jit
 def pd_curve(conc, code, sign, e0, m, ec50, gamma, slope, out):
     """:func:`pd_scalar` over a concentration curve (mg/L), the branch on GAMMA hoisted."""
     if code == 0:
@@ -361,7 +362,7 @@ def pd_curve(conc, code, sign, e0, m, ec50, gamma, slope, out):
             out[k] = e0 + sign * m * r / (1.0 + r)
 
 
-@njit(parallel=True, cache=True)
+@jit_parallel
 def linear_population(theta, weight, layout, mass_ratio, route_pos, ep, rows, ep_row, ev_time,
                       ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_ka, ev_evid, ev_perkg,
                       times, h, out_conc, out_e, status):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+
+from .config import jit, jit_inline, jit_no_nan, jit_parallel, jit_vector, prange
 
 #: Subjects per parallel task of :func:`grid_metrics` (scratch allocated once per block).
 METRIC_BLOCK = 256
@@ -21,7 +22,7 @@ METRIC_BLOCK = 256
 LOG_SERIES_MAX = 0.1
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _atanh_ratio(u2):
     """atanh(u)/u = 1 + u^2/3 + u^4/5 + ... for u^2 = ``u2`` <= 0.01, to u^16/17 (the first
     term left out, u^18/19, is below 1e-19).
@@ -34,7 +35,7 @@ def _atanh_ratio(u2):
         1.0 / 9.0 + u2 * (1.0 / 11.0 + u2 * (1.0 / 13.0 + u2 * (1.0 / 15.0 + u2 / 17.0)))))))
 
 
-@njit(cache=True, error_model="numpy")
+@jit_vector
 def _exposure(t, c, out, term):
     """Cmax, Tmax and the linear-up/log-down AUC of one curve into ``out`` (3,); ``term``
     (n_times) is scratch. The interval terms are computed in a loop without calls or branches
@@ -64,7 +65,7 @@ def _exposure(t, c, out, term):
     out[2] = auc
 
 
-@njit(cache=True)
+@jit
 def _effect(t, y, thr, s, out):
     """Onset, peak, time to peak, offset, duration of s*(y - thr) > 0 (s = +1 or -1)."""
     m = t.size
@@ -101,7 +102,7 @@ def _effect(t, y, thr, s, out):
     out[4] = duration
 
 
-@njit(parallel=True, cache=True)
+@jit_parallel
 def grid_metrics(t, conc, effects, thresholds, signs, out_exposure, out_effect):
     """Metrics of every subject: ``conc`` (n, n_times) ng/mL; ``effects`` (n, n_ep, n_times);
     writes ``out_exposure`` (n, 3) and ``out_effect`` (n, n_ep, 5); endpoints with a NaN
@@ -125,7 +126,7 @@ def grid_metrics(t, conc, effects, thresholds, signs, out_exposure, out_effect):
                     _effect(t, effects[i, q], thresholds[q], signs[q], out_effect[i, q])
 
 
-@njit(cache=True)
+@jit
 def time_beyond(t, y, thr, s):
     """Total time (min) with s*(y - thr) > 0 on the grid, crossings interpolated."""
     out = np.empty(5)
@@ -133,14 +134,14 @@ def time_beyond(t, y, thr, s):
     return out[4]
 
 
-@njit(parallel=True, cache=True)
+@jit_parallel
 def durations_beyond(t, y, thr, s, out):
     """:func:`time_beyond` of every row of ``y`` (n, n_times) into ``out`` (n,)."""
     for i in prange(y.shape[0]):
         out[i] = time_beyond(t, y[i], thr, s)
 
 
-@njit(cache=True)
+@jit
 def _raise_level(counts, j, lv, target):
     """Merge bin pairs of column j from level lv up to ``target``."""
     nb = counts.shape[1]
@@ -158,7 +159,7 @@ def _raise_level(counts, j, lv, target):
 HIST_GROUP = 8
 
 
-@njit(cache=True)
+@jit
 def _count_nan(col):
     """Number of NaN values in ``col`` (an integer sum, which the compiler vectorises)."""
     nan = 0
@@ -167,13 +168,13 @@ def _count_nan(col):
     return nan
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _fine(v, c0, inv):
     """Fine bin index floor((v - c0) * inv), clamped to +-4e18: monotonic in v."""
     return np.int64(math.floor(min(max((v - c0) * inv, -4.0e18), 4.0e18)))
 
 
-@njit(cache=True, fastmath={"nnan", "nsz"})
+@jit_no_nan
 def _fine_indices(col, c0, inv, fine):
     """:func:`_fine` of every value of ``col`` into ``fine``, in a loop the compiler vectorises
     (compiled with the no-NaN assumption: a NaN value gets an unspecified index, which the
@@ -182,7 +183,7 @@ def _fine_indices(col, c0, inv, fine):
         fine[i] = _fine(col[i], c0, inv)
 
 
-@njit(parallel=True, cache=True)
+@jit_parallel
 def hist_add(x, center, width, level, counts, vmin, vmax, n_nan):
     """Add the rows of ``x`` (n, n_cols), any strides, to per-column histograms.
 

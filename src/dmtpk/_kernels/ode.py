@@ -33,14 +33,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+
+from .config import jit, jit_inline, jit_parallel, jit_vector, jit_vector_inline, prange
 
 from .linear import (BLOCK, EP_CODE, EP_E0, EP_EC50, EP_EMAX, EP_FRACTIONAL, EP_GAMMA, EP_SIGN,
                      EP_SLOPE, EP_STATE, pd_curve, record_values)
 from .system import (L_CENTRAL, L_DEPOT, L_ELIM, L_METAB, L_NSTATES, P_FM, P_KA, P_MV, P_V1,
                      fill_system)
 
-fill_system_jit = njit(cache=True)(fill_system)
+fill_system_jit = jit(fill_system)
 
 STATUS_OK = 0
 STATUS_BAD_PARAMETER = 2
@@ -72,7 +73,7 @@ H_START = 0.05
 D_STATE, D_KA, D_X0, D_SS = range(4)
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
     """out = A x + b (A as its first ``nnz`` non-zero entries), minus the Michaelis-Menten flux
     from ``c`` (into ``e`` and ``m``)."""
@@ -90,7 +91,7 @@ def _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
             out[m] += fm_mass * flux
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _depot_amount(dep, ll, j, tau):
     """Amount (mg) in depot j of lane ``ll`` a time ``tau`` after the segment start:
     x0 e^(-ka tau) plus the zero-order input R (mg/min) as R/ka (1 - e^(-ka tau)), exact for a
@@ -99,7 +100,7 @@ def _depot_amount(dep, ll, j, tau):
     return ss + (dep[ll, j, D_X0] - ss) * math.exp(-dep[ll, j, D_KA] * tau)
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _step_factor(en, exponent):
     """Step-size factor 0.9 en^-exponent (exponent 1/(order + 1)), within [0.2, 5] after an
     accepted step (en <= 1) and [0.2, 1] after a rejected one."""
@@ -108,7 +109,7 @@ def _step_factor(en, exponent):
     return min(1.0, max(0.2, 0.9 * en ** -exponent))
 
 
-@njit(cache=True)
+@jit
 def _norm(err, y0, y1, rtol, atol):
     s = 0.0
     for i in range(err.size):
@@ -117,7 +118,7 @@ def _norm(err, y0, y1, rtol, atol):
     return math.sqrt(s / err.size)
 
 
-@njit(cache=True)
+@jit
 def _lu_solve_inplace(w, piv, rhs):
     """Solve with an LU factorisation made by :func:`_lu_factor` (partial pivoting)."""
     n = rhs.size
@@ -135,7 +136,7 @@ def _lu_solve_inplace(w, piv, rhs):
         rhs[i] /= w[i, i]
 
 
-@njit(cache=True)
+@jit
 def _lu_factor(w, piv):
     n = w.shape[0]
     for k in range(n):
@@ -160,7 +161,7 @@ def _lu_factor(w, piv):
     return 0
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _set_depots(dep, ll, n_dep, tau, y, col):
     """Write lane ``ll``'s closed-form depot amounts a time ``tau`` into the segment into
     column ``col`` of ``y`` (n, columns)."""
@@ -168,7 +169,7 @@ def _set_depots(dep, ll, n_dep, tau, y, col):
         y[np.int64(dep[ll, j, D_STATE]), col] = _depot_amount(dep, ll, j, tau)
 
 
-@njit(cache=True)
+@jit
 def _segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m,
                    times, k_out, states, rtol, atol, ws, w, piv):
     """Integrate one subject from ``t`` to t1 (the end of a segment without events) with the
@@ -253,7 +254,7 @@ def _segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1,
 LANES = 128
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@jit_vector_inline
 def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, kmv1, fm_mass, c, e, m, has_mm, out):
     """:func:`_rhs` of every lane (the columns of ``x``, (n, lanes); ``kmv1`` is KM V1 per
     lane); each lane's arithmetic is its own, so its result does not depend on its
@@ -279,7 +280,7 @@ def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, kmv1, fm_mass, c, e, m, has
                 out[m, ll] += fm_mass[ll] * flux
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@jit_vector_inline
 def _absorption_lanes(dep, n_dep, t, hu, t0, ab):
     """Absorption flux (mg/min) into the central compartment of every lane at the times
     t + c h of the step's stages, c = 0, 1/5, 3/10, 4/5, 8/9 and 1 (rows of ``ab``,
@@ -313,7 +314,7 @@ def _absorption_lanes(dep, n_dep, t, hu, t0, ab):
 LN2 = 0.6931471805599453
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@jit_vector_inline
 def _step_factors(en, fac, w, e2, bits):
     """:func:`_step_factor` (exponent 1/5) of every lane's error norm ``en`` into ``fac`` in
     loops without calls, which the compiler vectorises across the lanes (a call to libm's pow,
@@ -354,7 +355,7 @@ def _step_factors(en, fac, w, e2, bits):
             fac[ll] = 0.2
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, h, th, states, k):
     """DOPRI5's continuous extension of lane ``ll``'s step from x to y1 at fraction ``th`` of
     the step, into ``states[ll, k]``."""
@@ -368,7 +369,7 @@ def _dense_output(x, y1, k1, k3, k4, k5, k6, k7, ll, h, th, states, k):
         states[ll, k, i] = x[i, ll] + th * (d2 + th1 * (d3 + th * (d4 + th1 * d5)))
 
 
-@njit(cache=True)
+@jit
 def _next_segment(ll, x, b, b_red, dep, is_dep, t_eff, target, amount, bk, n_break, ev_rate,
                   ev_dur, times, states, seg, t, h, t0, t1, last, k_out, steps, stiff_count,
                   nonstiff_count, need_k1, finished):
@@ -411,7 +412,7 @@ def _next_segment(ll, x, b, b_red, dep, is_dep, t_eff, target, amount, bk, n_bre
     finished[ll] = True
 
 
-@njit(cache=True, error_model="numpy")
+@jit_vector
 def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, vmax, km, v1,
                      fm_mass, c, e, m, has_mm, t_eff, target, amount, bk, n_break, ev_rate,
                      ev_dur, times, rtol, atol, states, status, fail_time, finished, work,
@@ -650,7 +651,7 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
                           steps, stiff_count, nonstiff_count, need_k1, finished)
 
 
-@njit(cache=True)
+@jit
 def _setup_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, ev_amt,
                    ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row,
                    extra_kas, a, dep, ll, is_dep, t_eff, target, amount, breaks):
@@ -711,7 +712,7 @@ def _setup_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time
     return STATUS_OK, n_break, vmax, km, v1, fm_mass
 
 
-@njit(cache=True)
+@jit
 def _sparsity(a, is_dep, nz_i, nz_j, nz_v):
     """Non-zero entries of ``a``, those without a depot row or column first. Returns
     (entries without depots, all entries)."""
@@ -731,7 +732,7 @@ def _sparsity(a, is_dep, nz_i, nz_j, nz_v):
     return nnz_red, nnz
 
 
-@njit(cache=True)
+@jit
 def _start_segment(t0, ev_rate, ev_dur, t_eff, target, amount, is_dep, dep, ll, x, b, b_red):
     """Apply lane ``ll``'s doses given at t0 to column ``ll`` of ``x`` and set the inputs
     running from t0: ``b`` (all states), ``b_red`` (without the depots) and the depots'
@@ -755,7 +756,7 @@ def _start_segment(t0, ev_rate, ev_dur, t_eff, target, amount, is_dep, dep, ll, 
         dep[ll, j, D_SS] = b[d, ll] / dep[ll, j, D_KA]
 
 
-@njit(cache=True)
+@jit
 def _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, ev_amt,
                ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row,
                extra_kas, times, rtol, atol, states, status, fail_time, work, depot_outputs):
@@ -829,7 +830,7 @@ def _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_
     return True
 
 
-@njit(cache=True)
+@jit
 def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, ev_amt, ev_rate,
                 ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row, extra_kas,
                 times, rtol, atol, states, work):
@@ -851,7 +852,7 @@ def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, e
     return st[0], tf[0]
 
 
-@njit(parallel=True, cache=True)
+@jit_parallel
 def ode_population(theta, weight, layout, mass_ratio, route_pos, mm_pos, ep, rows, ep_row,
                    ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg,
                    depot_of_row, extra_kas, n_total, times, rtol, atol, out_conc, out_e, status,

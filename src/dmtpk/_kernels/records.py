@@ -39,16 +39,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+
+from .config import jit, jit_inline, jit_parallel, prange
 
 from .expm import expm as _expm_py
 from .system import L_CENTRAL, L_ELIM, L_METAB
 from .system import fill_system as _fill_system_py
 from .system import mm_flux as _mm_flux_py
 
-expm = njit(cache=True)(_expm_py)
-_fill_system = njit(cache=True)(_fill_system_py)
-_mm_flux = njit(cache=True, inline="always")(_mm_flux_py)
+expm = jit(_expm_py)
+_fill_system = jit(_fill_system_py)
+_mm_flux = jit_inline(_mm_flux_py)
 
 STATUS_OK = 0
 #: A record the kernel leaves to the single-subject walker (it raises the error, or handles the
@@ -78,7 +79,7 @@ BLOCK = 16
 MAX_EIGVEC_COND = 1e5
 
 
-@njit(cache=True)
+@jit
 def _decompose(a, lam, v, vinv):
     """Eigendecomposition of ``a`` into ``lam``, ``v``, ``vinv``; False when it is unusable
     (ill-conditioned), then the caller steps with the matrix exponential."""
@@ -105,7 +106,7 @@ def _decompose(a, lam, v, vinv):
     return True
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _rhs(x, a, b, mm, c, e, m, out):
     """out = A x + b minus the Michaelis-Menten flux out of state ``c`` (into ``e`` and, times
     the metabolite mass per mg, into ``m``; either may be -1)."""
@@ -123,7 +124,7 @@ def _rhs(x, a, b, mm, c, e, m, out):
         out[m] += mm[3] * flux
 
 
-@njit(cache=True)
+@jit
 def _dopri5(x, b, dt, a, vec, c, e, m):
     """Advance ``x`` (in place) by ``dt`` with the Dormand-Prince 5(4) pair and step-size
     control (tolerances and the last step size in ``vec[V_TOL]``); False after
@@ -198,7 +199,7 @@ def _dopri5(x, b, dt, a, vec, c, e, m):
     return False
 
 
-@njit(cache=True)
+@jit
 def _step(x, b, dt, mode, mat, vec, c, e, m):
     """Advance ``x`` (in place) by ``dt`` min of x' = A x + b (+ the Michaelis-Menten flux in
     ``MODE_MM``), b constant; False when the integrator gave up."""
@@ -255,7 +256,7 @@ def _step(x, b, dt, mode, mat, vec, c, e, m):
     return True
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _dose(src, s, amt, rate, f, lag, mrate, mdur, out):
     """Dose of ``amt`` mg, data rate ``rate``, into state ``s`` with the F, lag and modelled
     rate/duration of record ``src``: writes (amount, rate, duration, lag) into ``out``; False
@@ -301,7 +302,7 @@ I_INF_S, I_LD_S, I_TR_LEFT, I_TR_REC = range(4)
 C_INF, C_LD, C_TR = range(3)
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _give(t, s, dose, x, fs, is_, cnt):
     """Give ``dose`` (amount, rate, duration, lag) into state ``s`` at ``t``: schedule it after
     its lag, start an infusion, or add a bolus. False when the scratch is full."""
@@ -330,7 +331,7 @@ def _give(t, s, dose, x, fs, is_, cnt):
     return True
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _input(fs, is_, cnt, b):
     """b = the summed rates of the running infusions."""
     for k in range(b.size):
@@ -339,7 +340,7 @@ def _input(fs, is_, cnt, b):
         b[is_[I_INF_S, k]] += fs[F_INF_R, k]
 
 
-@njit(cache=True)
+@jit
 def _walk(x, t, t_to, cur, mode, mat, vec, c, e, m, time, target, amt, rate, addl, f, lag,
           mrate, mdur, fs, is_, cnt):
     """Advance the schedule from ``t`` to ``t_to``, giving every scheduled event due at or
@@ -422,7 +423,7 @@ def _walk(x, t, t_to, cur, mode, mat, vec, c, e, m, time, target, amt, rate, add
     return t, STATUS_OK
 
 
-@njit(cache=True)
+@jit
 def _single_dose_states(k_max, ii, s, dose, mode, mat, vec, phi):
     """States ``phi[k - 1]`` at k*II (k = 1..k_max) after one dose of a steady-state train
     given at 0 (its lag and infusion duration applied), from an empty system."""
@@ -462,7 +463,7 @@ def _single_dose_states(k_max, ii, s, dose, mode, mat, vec, phi):
             phi[k - 1, j] = x[j]
 
 
-@njit(cache=True)
+@jit
 def _steady_state(ii, s, dose, mode, mat, vec, dyn, out):
     """Pre-dose steady state of the train (linear models; dynamic states, written into
     ``out`` at their positions): S = sum_{k<m} Phi(k II) + (I - E)^-1 Phi(m II), E the
@@ -498,7 +499,7 @@ def _steady_state(ii, s, dose, mode, mat, vec, dyn, out):
     return True
 
 
-@njit(cache=True)
+@jit
 def _ss_constant(s, rate, a, dyn, x, ssi):
     """Apply the steady state of a constant infusion of ``rate`` into ``s`` (linear models):
     x[dyn] (+)= -A_dd^-1 b; False without one."""
@@ -526,7 +527,7 @@ def _ss_constant(s, rate, a, dyn, x, ssi):
     return True
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _reset(x, cnt):
     for k in range(x.size):
         x[k] = 0.0
@@ -535,7 +536,7 @@ def _reset(x, cnt):
     cnt[C_TR] = 0
 
 
-@njit(cache=True)
+@jit
 def _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl, f, lag, mrate, mdur,
                fs, is_, cnt):
     """The steady-state part of dose record ``i`` (SS 1 or 2); returns (done, status): done
@@ -594,7 +595,7 @@ def _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl, f, lag
     return False, STATUS_OK
 
 
-@njit(cache=True)
+@jit
 def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate, target,
                  ss, ii, addl, f, lag, mrate, mdur, dyn, x0, out, fs, is_, cnt, mat, vec):
     """Walk the records ``r0:r1`` of one subject, writing the state after each into
@@ -700,7 +701,7 @@ def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
     return STATUS_OK, -1
 
 
-@njit(cache=True)
+@jit
 def scratch(n, cap, rtol, atol):
     """Scratch of :func:`walk_subject` for ``n`` states and ``cap`` scheduled items of each
     kind: (fs, is_, cnt, mat, vec)."""
@@ -711,7 +712,7 @@ def scratch(n, cap, rtol, atol):
             np.zeros(3, dtype=np.int64), np.zeros((3, n, n)), vec)
 
 
-@njit(parallel=True, cache=True)
+@jit_parallel
 def walk_batch(theta_rec, mm_rec, layout, mass_ratio, start, time, evid, amt, rate, target, ss,
                ii, addl, f, lag, mrate, mdur, dyn, x0, out, status, status_record, cap, rtol,
                atol):
