@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import dmtpk
-from dmtpk._kernels.system import fill_system, pd_response
+from dmtpk._kernels.pd import pd_response
+from dmtpk._kernels.system import fill_system
 from dmtpk.model.spec import model_from_dict
 
 numba = pytest.importorskip("numba")

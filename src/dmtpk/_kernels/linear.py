@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from .config import jit, jit_inline, jit_parallel, prange
-
+from .jitted import pd_response
 from .system import (L_METAB, L_P1, L_P2, P_CL, P_FM, P_KA, P_MCL, P_MV, P_Q, P_Q3, P_V1, P_V2,
                      P_V3)
 
@@ -109,25 +109,6 @@ def residues(poles, n_poles, zeros, n_zeros, gain, out):
     return 0
 
 
-@jit_inline
-def pd_scalar(c, code, sign, fractional, e0, emax, ec50, gamma, slope):
-    """PD response at one concentration (mg/L); the same forms as ``system.pd_response``
-    (``emax`` is the effect scale M; pass ``fractional`` True to have it multiplied by E0)."""
-    if c < 0.0:
-        c = 0.0
-    if code == 0:
-        return e0 + slope * c
-    x = c / ec50
-    if gamma == 1.0:
-        r = x
-    elif gamma == 2.0:
-        r = x * x
-    else:
-        r = x ** gamma
-    m = emax * e0 if fractional else emax
-    return e0 + sign * m * r / (1.0 + r)
-
-
 #: Subjects per parallel task: scratch arrays are allocated once per block.
 BLOCK = 256
 #: Most poles of one output: depot, three disposition, metabolite, effect site.
@@ -201,13 +182,8 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
     lag_inh = theta[route_pos[1]] if route_pos[1] >= 0 else 0.0
     ka_model = theta[layout[P_KA]] if layout[P_KA] >= 0 else 0.0
     for k in range(n_ep):
-        e0 = theta[ep[k, EP_E0]] if ep[k, EP_E0] >= 0 else 0.0
-        emax = theta[ep[k, EP_EMAX]] if ep[k, EP_EMAX] >= 0 else 0.0
-        pd_par[k, 0] = e0
-        pd_par[k, 1] = emax * e0 if ep[k, EP_FRACTIONAL] == 1 else emax
-        pd_par[k, 2] = 1000.0 * theta[ep[k, EP_EC50]] if ep[k, EP_EC50] >= 0 else 1.0
-        pd_par[k, 3] = theta[ep[k, EP_GAMMA]] if ep[k, EP_GAMMA] >= 0 else 1.0
-        pd_par[k, 4] = theta[ep[k, EP_SLOPE]] / 1000.0 if ep[k, EP_SLOPE] >= 0 else 0.0
+        pd_par[k, 0], pd_par[k, 1], pd_par[k, 2], pd_par[k, 3], pd_par[k, 4] = endpoint_pd(
+            theta, ep, k)
 
     nd = 0
     for r in range(ev_time.size):
@@ -345,21 +321,31 @@ def superpose(times, h, n_doses, td, kind, size, dur, lam, rmat, n_poles, conc, 
                         conc[o, k] += coef * ebuf[k]
 
 
+@jit_inline
+def endpoint_pd(theta, ep, q):
+    """PD values of endpoint ``q`` (row of ``ep``) from one subject's ``theta``: (E0, the effect
+    scale M, EC50 in ng/mL, GAMMA, SLOPE per ng/mL), M = EMAX, or E0 x EMAX for the fractional
+    forms; absent values are E0 0, EMAX 0, EC50 1, GAMMA 1, SLOPE 0."""
+    e0 = theta[ep[q, EP_E0]] if ep[q, EP_E0] >= 0 else 0.0
+    emax = theta[ep[q, EP_EMAX]] if ep[q, EP_EMAX] >= 0 else 0.0
+    m = emax * e0 if ep[q, EP_FRACTIONAL] == 1 else emax
+    ec50 = 1000.0 * theta[ep[q, EP_EC50]] if ep[q, EP_EC50] >= 0 else 1.0
+    gamma = theta[ep[q, EP_GAMMA]] if ep[q, EP_GAMMA] >= 0 else 1.0
+    slope = theta[ep[q, EP_SLOPE]] / 1000.0 if ep[q, EP_SLOPE] >= 0 else 0.0
+    return e0, m, ec50, gamma, slope
+
+
 @jit
 def pd_curve(conc, code, sign, e0, m, ec50, gamma, slope, out):
-    """:func:`pd_scalar` over a concentration curve (mg/L), the branch on GAMMA hoisted."""
-    if code == 0:
+    """:func:`dmtpk._kernels.pd.pd_response` over a concentration curve into ``out``, with the
+    effect scale ``m`` given (:func:`endpoint_pd`). GAMMA = 2 of the Emax family gets a loop of
+    its own with GAMMA passed as a constant, so that its power compiles to a product."""
+    if code != 0 and gamma == 2.0:
         for k in range(conc.size):
-            out[k] = e0 + slope * max(conc[k], 0.0)
-    elif gamma == 2.0:
-        for k in range(conc.size):
-            x = max(conc[k], 0.0) / ec50
-            r = x * x
-            out[k] = e0 + sign * m * r / (1.0 + r)
+            out[k] = pd_response(conc[k], code, sign, False, e0, m, ec50, 2.0, slope)
     else:
         for k in range(conc.size):
-            r = (max(conc[k], 0.0) / ec50) ** gamma
-            out[k] = e0 + sign * m * r / (1.0 + r)
+            out[k] = pd_response(conc[k], code, sign, False, e0, m, ec50, gamma, slope)
 
 
 @jit_parallel

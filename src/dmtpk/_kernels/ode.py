@@ -22,7 +22,8 @@ A stiffness detector (the same book, sect. IV.2: :math:`h\rho > 3.25` on 15 acce
 L-stable second-order Rosenbrock method ROS2 (Verwer et al. 1999, SIAM J Sci Comput 20:1456),
 run for that subject alone, with the depots back in the integrated state and a Jacobian built
 from :math:`A` and the Michaelis–Menten derivative. Outputs on ROS2 steps use cubic Hermite
-interpolation.
+interpolation. The flux is :mod:`dmtpk._kernels.elimination`'s, the PD forms
+:mod:`dmtpk._kernels.pd`'s.
 
 Status codes instead of exceptions: 0 ok, 3 step size underflow, 4 too many steps, 2 invalid
 parameters. The failing time is written to ``fail_time``.
@@ -36,12 +37,9 @@ import numpy as np
 
 from .config import jit, jit_inline, jit_parallel, jit_vector, jit_vector_inline, prange
 
-from .linear import (BLOCK, EP_CODE, EP_E0, EP_EC50, EP_EMAX, EP_FRACTIONAL, EP_GAMMA, EP_SIGN,
-                     EP_SLOPE, EP_STATE, pd_curve, record_values)
-from .system import (L_CENTRAL, L_DEPOT, L_ELIM, L_METAB, L_NSTATES, P_FM, P_KA, P_MV, P_V1,
-                     fill_system)
-
-fill_system_jit = jit(fill_system)
+from .jitted import fill_system, mm_dflux_dc, mm_flux, mm_flux_amount
+from .linear import BLOCK, EP_CODE, EP_SIGN, EP_STATE, endpoint_pd, pd_curve, record_values
+from .system import L_CENTRAL, L_DEPOT, L_ELIM, L_METAB, L_NSTATES, P_FM, P_KA, P_MV, P_V1
 
 STATUS_OK = 0
 STATUS_BAD_PARAMETER = 2
@@ -83,8 +81,7 @@ def _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
     for k in range(nnz):
         out[nz_i[k]] += nz_v[k] * x[nz_j[k]]
     if vmax > 0.0:
-        conc = x[c] / v1
-        flux = vmax * conc / (km + conc)
+        flux = mm_flux(x[c] / v1, vmax, km)
         out[c] -= flux
         out[e] += flux
         if m >= 0:
@@ -202,8 +199,7 @@ def _segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1,
                 w[i, j] = -GAMMA_ROS2 * h * a[i, j]
             w[i, i] += 1.0
         if vmax > 0.0:
-            conc = x[c] / v1
-            d = vmax * km / (km + conc) ** 2 / v1
+            d = mm_dflux_dc(x[c] / v1, vmax, km) / v1  # d flux / d x_c
             w[c, c] += GAMMA_ROS2 * h * d
             w[e, c] -= GAMMA_ROS2 * h * d
             if m >= 0:
@@ -256,9 +252,10 @@ LANES = 128
 
 @jit_vector_inline
 def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, kmv1, fm_mass, c, e, m, has_mm, out):
-    """:func:`_rhs` of every lane (the columns of ``x``, (n, lanes); ``kmv1`` is KM V1 per
-    lane); each lane's arithmetic is its own, so its result does not depend on its
-    neighbours."""
+    """Right-hand side A x + b + absorption ``ab`` minus the Michaelis-Menten flux
+    (:func:`~dmtpk._kernels.elimination.mm_flux_amount`; ``kmv1`` is KM V1 per lane) of every
+    lane (the columns of ``x``, (n, lanes)); each lane's arithmetic is its own, so its result
+    does not depend on its neighbours."""
     n = x.shape[0]
     for i in range(n):
         for ll in range(LANES):
@@ -272,8 +269,7 @@ def _rhs_lanes(x, ab, nz_i, nz_j, nzv, nnz, b, vmax, kmv1, fm_mass, c, e, m, has
             out[i, ll] += nzv[k, ll] * x[j, ll]
     if has_mm:
         for ll in range(LANES):
-            # VMAX C / (KM + C) with C = x / V1, written with one division.
-            flux = vmax[ll] * x[c, ll] / (kmv1[ll] + x[c, ll])
+            flux = mm_flux_amount(x[c, ll], vmax[ll], kmv1[ll])  # one division
             out[c, ll] -= flux
             out[e, ll] += flux
             if m >= 0:
@@ -675,7 +671,7 @@ def _setup_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time
         kas[0] = theta[layout[P_KA]]
         for j in range(extra_kas.size):
             kas[1 + j] = extra_kas[j]
-    fill_system_jit(theta, layout, mass_ratio, kas, a)
+    fill_system(theta, layout, mass_ratio, kas, a)
     # Depots (their only outflow is absorption into the central compartment): solved in closed
     # form between events.
     is_dep[:] = False
@@ -830,28 +826,6 @@ def _ode_group(g0, g1, theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_
     return True
 
 
-@jit
-def ode_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time, ev_amt, ev_rate,
-                ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg, depot_of_row, extra_kas,
-                times, rtol, atol, states, work):
-    """States of one subject at ``times`` (``states``, shape (n_times, n)) by integration (a
-    group of its own in :func:`_ode_group`).
-
-    ``depot_of_row`` gives, for inhaled records, 0 for the model's depot or j >= 1 for extra
-    depot j (absorption rate ``extra_kas[j - 1]``); extra depots are states n_states + j - 1.
-    ``work`` is scratch of shape (7 + n, n). Returns (status, failure time).
-    """
-    st = np.empty(LANES, dtype=np.int64)
-    tf = np.empty(LANES)
-    lanes = np.empty((LANES, states.shape[0], states.shape[1]))
-    _ode_group(0, 1, theta.reshape((1, theta.size)), np.full(1, weight), layout, mass_ratio,
-               route_pos, mm_pos, ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag,
-               ev_evid, ev_perkg, depot_of_row, extra_kas, times, rtol, atol, lanes, st, tf,
-               work, True)
-    states[:, :] = lanes[0]
-    return st[0], tf[0]
-
-
 @jit_parallel
 def ode_population(theta, weight, layout, mass_ratio, route_pos, mm_pos, ep, rows, ep_row,
                    ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_evid, ev_perkg,
@@ -912,11 +886,6 @@ def ode_population(theta, weight, layout, mass_ratio, route_pos, mm_pos, ep, row
                         conc[r, k] = val * 1000.0
                         out_conc[i, r, k] = val * 1000.0
                 for q in range(n_ep):
-                    e0 = th[ep[q, EP_E0]] if ep[q, EP_E0] >= 0 else 0.0
-                    emax = th[ep[q, EP_EMAX]] if ep[q, EP_EMAX] >= 0 else 0.0
-                    mscale = emax * e0 if ep[q, EP_FRACTIONAL] == 1 else emax
-                    ec50 = 1000.0 * th[ep[q, EP_EC50]] if ep[q, EP_EC50] >= 0 else 1.0
-                    gamma = th[ep[q, EP_GAMMA]] if ep[q, EP_GAMMA] >= 0 else 1.0
-                    slope = th[ep[q, EP_SLOPE]] / 1000.0 if ep[q, EP_SLOPE] >= 0 else 0.0
+                    e0, mscale, ec50, gamma, slope = endpoint_pd(th, ep, q)
                     pd_curve(conc[ep_row[q]], ep[q, EP_CODE], ep[q, EP_SIGN], e0, mscale, ec50,
                              gamma, slope, out_e[i, q])

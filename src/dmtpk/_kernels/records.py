@@ -21,7 +21,7 @@ step is the matrix exponential of the augmented matrix :math:`[[A, b], [0, 0]]` 
 Steady states are exact (the formula of :mod:`dmtpk.engines.records`).
 
 Michaelis-Menten models step with an adaptive Dormand-Prince 5(4) pair between events (the
-flux VMAX C/(KM + C) of :func:`dmtpk._kernels.system.mm_flux`, C clamped at 0 so round-off
+flux VMAX C/(KM + C) of :func:`dmtpk._kernels.elimination.mm_flux`, C clamped at 0 so round-off
 below zero cannot reverse it). Their steady states, and segments that need more than
 :data:`MAX_STEPS` steps (stiff systems), are left to the single-subject walker.
 
@@ -41,15 +41,10 @@ import math
 import numpy as np
 
 from .config import jit, jit_inline, jit_parallel, prange
-
-from .expm import expm as _expm_py
+from .jitted import expm
+from .jitted import fill_system as _fill_system
+from .jitted import mm_flux as _mm_flux
 from .system import L_CENTRAL, L_ELIM, L_METAB
-from .system import fill_system as _fill_system_py
-from .system import mm_flux as _mm_flux_py
-
-expm = jit(_expm_py)
-_fill_system = jit(_fill_system_py)
-_mm_flux = jit_inline(_mm_flux_py)
 
 STATUS_OK = 0
 #: A record the kernel leaves to the single-subject walker (it raises the error, or handles the

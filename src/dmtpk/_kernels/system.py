@@ -3,7 +3,8 @@ r"""The model system as a pure function of the parameter vector.
 ``fill_system`` writes the matrix :math:`A(\theta)` of the linear part of a compiled model; the
 layout of states and parameters is an int64 array (see :data:`LAYOUT_FIELDS`), so one function
 serves every model and compiles once with Numba. It runs uncompiled for single subjects and
-compiled inside population kernels.
+compiled inside population kernels. The nonlinear part of the system, Michaelis–Menten
+elimination, is :mod:`dmtpk._kernels.elimination`; the PD forms are :mod:`dmtpk._kernels.pd`.
 """
 
 from __future__ import annotations
@@ -87,27 +88,6 @@ def fill_system(theta, layout, mass_ratio, depot_kas, a):
         else:
             a[s, m] += ke0 / vm
         a[s, s] -= ke0
-
-
-def mm_flux(c, vmax, km):
-    """Michaelis–Menten elimination rate (mg/min) at concentration ``c`` (mg/L)."""
-    return vmax * c / (km + c)
-
-
-def pd_response(conc, code, sign, fractional, e0, emax, ec50, gamma, slope):
-    """PD response at driver concentration ``conc`` (mg/L, array or scalar).
-
-    ``code`` 0 is linear (:math:`E_0 + \\mathrm{SLOPE}\\,C`); any other code is the Emax family
-    :math:`E_0 \\pm M\\,r/(1+r)`, :math:`r = (C/EC_{50})^\\gamma`, with :math:`M = E_{max}`
-    or :math:`E_0 E_{max}` when ``fractional``. Negative concentrations (integrator round-off
-    near zero) count as zero.
-    """
-    c = np.maximum(conc, 0.0)
-    if code == 0:
-        return e0 + slope * c
-    r = (c / ec50) ** gamma
-    m = emax * e0 if fractional else emax
-    return e0 + sign * m * r / (1.0 + r)
 
 
 def layout_size(n_endpoints: int) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SolverError
-from .._kernels.system import mm_flux
+from .._kernels.elimination import mm_dflux_dc, mm_flux
 
 __all__ = ["solve_ode", "system_functions", "OdeTrajectory", "DEFAULT_RTOL", "DEFAULT_ATOL"]
 
@@ -73,7 +73,7 @@ def system_functions(a: np.ndarray, b: np.ndarray, mm: np.ndarray | None, centra
 
     def jac(t, x):
         j = a.copy()
-        d = vmax * km / (km + x[c] / v1) ** 2 / v1  # d flux / d x_central
+        d = mm_dflux_dc(x[c] / v1, vmax, km) / v1  # d flux / d x_central
         j[c, c] -= d
         if e >= 0:
             j[e, c] += d

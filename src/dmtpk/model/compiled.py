@@ -29,7 +29,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .._kernels.system import LAYOUT_FIELDS, L_NENDPOINTS, empty_layout, fill_system, pd_response
+from .._kernels.pd import pd_response
+from .._kernels.system import LAYOUT_FIELDS, L_NENDPOINTS, empty_layout, fill_system
 from .spec import PD_MODELS, Model
 
 __all__ = ["CompiledModel", "compile_model"]
