@@ -19,10 +19,9 @@ its own in the same code, so a subject's result is the same to the bit whatever 
 
 A stiffness detector (the same book, sect. IV.2: :math:`h\rho > 3.25` on 15 accepted steps,
 :math:`\rho` estimated from the last two stages) hands the rest of a lane's segment to the
-L-stable second-order Rosenbrock method ROS2 (Verwer et al. 1999, SIAM J Sci Comput 20:1456),
-run for that subject alone, with the depots back in the integrated state and a Jacobian built
-from :math:`A` and the Michaelis–Menten derivative. Outputs on ROS2 steps use cubic Hermite
-interpolation. The flux is :mod:`dmtpk._kernels.elimination`'s, the PD forms
+L-stable second-order Rosenbrock method ROS2 (:mod:`dmtpk._kernels.ros2`), run for that subject
+alone, with the depots back in the integrated state and a Jacobian built from :math:`A` and the
+Michaelis–Menten derivative. The flux is :mod:`dmtpk._kernels.elimination`'s, the PD forms
 :mod:`dmtpk._kernels.pd`'s.
 
 Status codes instead of exceptions: 0 ok, 3 step size underflow, 4 too many steps, 2 invalid
@@ -36,15 +35,12 @@ import math
 import numpy as np
 
 from .config import jit, jit_inline, jit_parallel, jit_vector, jit_vector_inline, prange
-
-from .jitted import fill_system, mm_dflux_dc, mm_flux, mm_flux_amount
-from .linear import BLOCK, EP_CODE, EP_SIGN, EP_STATE, endpoint_pd, pd_curve, record_values
+from .jitted import fill_system, mm_flux_amount
+from .linear import (BLOCK, EP_CODE, EP_SIGN, EP_STATE, STATUS_BAD_PARAMETER, endpoint_pd,
+                     pd_curve, record_values)
+from .ros2 import (MAX_STEPS, STATUS_OK, STATUS_STEP_UNDERFLOW, STATUS_TOO_MANY_STEPS,
+                   segment_stiff)
 from .system import L_CENTRAL, L_DEPOT, L_ELIM, L_METAB, L_NSTATES, P_FM, P_KA, P_MV, P_V1
-
-STATUS_OK = 0
-STATUS_BAD_PARAMETER = 2
-STATUS_STEP_UNDERFLOW = 3
-STATUS_TOO_MANY_STEPS = 4
 
 # Dormand-Prince 5(4) tableau.
 # Its nodes c = 1/5, 3/10, 4/5, 8/9, 1 enter through _absorption_lanes (multiples of 1/90).
@@ -61,31 +57,12 @@ E1, E3, E4, E5, E6, E7 = (71.0 / 57600.0, -71.0 / 16695.0, 71.0 / 1920.0, -17253
 D1, D3, D4, D5, D6, D7 = (-12715105075.0 / 11282082432.0, 87487479700.0 / 32700410799.0,
                           -10690763975.0 / 1880347072.0, 701980252875.0 / 199316789632.0,
                           -1453857185.0 / 822651844.0, 69997945.0 / 29380423.0)
-GAMMA_ROS2 = 1.0 + 1.0 / math.sqrt(2.0)
-MAX_STEPS = 200000
 #: First step of each segment (min).
 H_START = 0.05
 # Columns of the depot array (one row per depot): state index, KA (1/min), amount at the start
 # of the segment (mg), and the amount R/KA (mg) its zero-order input R during the segment
 # would hold at steady state.
 D_STATE, D_KA, D_X0, D_SS = range(4)
-
-
-@jit_inline
-def _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
-    """out = A x + b (A as its first ``nnz`` non-zero entries), minus the Michaelis-Menten flux
-    from ``c`` (into ``e`` and ``m``)."""
-    n = x.size
-    for i in range(n):
-        out[i] = b[i]
-    for k in range(nnz):
-        out[nz_i[k]] += nz_v[k] * x[nz_j[k]]
-    if vmax > 0.0:
-        flux = mm_flux(x[c] / v1, vmax, km)
-        out[c] -= flux
-        out[e] += flux
-        if m >= 0:
-            out[m] += fm_mass * flux
 
 
 @jit_inline
@@ -98,148 +75,11 @@ def _depot_amount(dep, ll, j, tau):
 
 
 @jit_inline
-def _step_factor(en, exponent):
-    """Step-size factor 0.9 en^-exponent (exponent 1/(order + 1)), within [0.2, 5] after an
-    accepted step (en <= 1) and [0.2, 1] after a rejected one."""
-    if en <= 1.0:
-        return min(5.0, max(0.2, 0.9 * max(en, 1e-10) ** -exponent))
-    return min(1.0, max(0.2, 0.9 * en ** -exponent))
-
-
-@jit
-def _norm(err, y0, y1, rtol, atol):
-    s = 0.0
-    for i in range(err.size):
-        sc = atol + rtol * max(abs(y0[i]), abs(y1[i]))
-        s += (err[i] / sc) ** 2
-    return math.sqrt(s / err.size)
-
-
-@jit
-def _lu_solve_inplace(w, piv, rhs):
-    """Solve with an LU factorisation made by :func:`_lu_factor` (partial pivoting)."""
-    n = rhs.size
-    for i in range(n):
-        p = piv[i]
-        tmp = rhs[i]
-        rhs[i] = rhs[p]
-        rhs[p] = tmp
-    for i in range(n):
-        for j in range(i):
-            rhs[i] -= w[i, j] * rhs[j]
-    for i in range(n - 1, -1, -1):
-        for j in range(i + 1, n):
-            rhs[i] -= w[i, j] * rhs[j]
-        rhs[i] /= w[i, i]
-
-
-@jit
-def _lu_factor(w, piv):
-    n = w.shape[0]
-    for k in range(n):
-        p = k
-        big = abs(w[k, k])
-        for i in range(k + 1, n):
-            if abs(w[i, k]) > big:
-                big = abs(w[i, k])
-                p = i
-        piv[k] = p
-        if p != k:
-            for j in range(n):
-                tmp = w[k, j]
-                w[k, j] = w[p, j]
-                w[p, j] = tmp
-        if w[k, k] == 0.0:
-            return 1
-        for i in range(k + 1, n):
-            w[i, k] /= w[k, k]
-            for j in range(k + 1, n):
-                w[i, j] -= w[i, k] * w[k, j]
-    return 0
-
-
-@jit_inline
 def _set_depots(dep, ll, n_dep, tau, y, col):
     """Write lane ``ll``'s closed-form depot amounts a time ``tau`` into the segment into
     column ``col`` of ``y`` (n, columns)."""
     for j in range(n_dep):
         y[np.int64(dep[ll, j, D_STATE]), col] = _depot_amount(dep, ll, j, tau)
-
-
-@jit
-def _segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m,
-                   times, k_out, states, rtol, atol, ws, w, piv):
-    """Integrate one subject from ``t`` to t1 (the end of a segment without events) with the
-    Rosenbrock method ROS2, first step ``h``, every state (depots included, ``x`` holding
-    their amounts at t) integrated: all ``nnz`` entries of A, inputs ``b``. ``x`` is
-    overwritten with x(t1); outputs at t < times[k] < t1 (<= t1 when ``last``) go to
-    ``states[k]`` ((n_times, n)), from ``k_out``. Returns (status, next output index, failure
-    time)."""
-    n = x.size
-    k1 = ws[0]
-    k2 = ws[1]
-    k3 = ws[2]
-    k4 = ws[3]
-    y1 = ws[4]
-    ys = ws[5]
-    err = ws[6]
-    m_t = times.size
-    steps = 0
-    while t < t1:
-        steps += 1
-        if steps > MAX_STEPS:
-            return STATUS_TOO_MANY_STEPS, k_out, t
-        if h < 1e-12 * max(1.0, abs(t)):
-            return STATUS_STEP_UNDERFLOW, k_out, t
-        if t + h >= t1 or t + 1.01 * h >= t1:
-            h = t1 - t
-        # W = I - gamma h J; k1 = W^-1 f(x); k2 = W^-1 (f(x + h k1) - 2 k1).
-        for i in range(n):
-            for j in range(n):
-                w[i, j] = -GAMMA_ROS2 * h * a[i, j]
-            w[i, i] += 1.0
-        if vmax > 0.0:
-            d = mm_dflux_dc(x[c] / v1, vmax, km) / v1  # d flux / d x_c
-            w[c, c] += GAMMA_ROS2 * h * d
-            w[e, c] -= GAMMA_ROS2 * h * d
-            if m >= 0:
-                w[m, c] -= GAMMA_ROS2 * h * fm_mass * d
-        if _lu_factor(w, piv) != 0:
-            return STATUS_STEP_UNDERFLOW, k_out, t
-        _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k1)
-        for i in range(n):
-            k2[i] = k1[i]  # f(x), kept for the Hermite interpolation
-        _lu_solve_inplace(w, piv, k1)
-        for i in range(n):
-            ys[i] = x[i] + h * k1[i]
-        _rhs(ys, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k3)
-        for i in range(n):
-            k3[i] -= 2.0 * k1[i]
-        _lu_solve_inplace(w, piv, k3)
-        for i in range(n):
-            y1[i] = x[i] + 1.5 * h * k1[i] + 0.5 * h * k3[i]
-            err[i] = 0.5 * h * (k1[i] + k3[i])
-        en = _norm(err, x, y1, rtol, atol)
-        if en <= 1.0:
-            t_new = t + h
-            _rhs(y1, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k4)
-            while k_out < m_t and (times[k_out] < t_new or (last and times[k_out] <= t_new)):
-                if times[k_out] > t1:
-                    break
-                th = (times[k_out] - t) / h
-                h00 = (1.0 + 2.0 * th) * (1.0 - th) ** 2
-                h10 = th * (1.0 - th) ** 2
-                h01 = th * th * (3.0 - 2.0 * th)
-                h11 = th * th * (th - 1.0)
-                for i in range(n):
-                    states[k_out, i] = (h00 * x[i] + h10 * h * k2[i] + h01 * y1[i]
-                                        + h11 * h * k4[i])
-                k_out += 1
-            for i in range(n):
-                x[i] = y1[i]
-            t = t_new
-        h *= _step_factor(en, 0.5)
-    return STATUS_OK, k_out, t
 
 
 #: Subjects integrated side by side: each keeps its own time and step size, and every stage
@@ -312,12 +152,12 @@ LN2 = 0.6931471805599453
 
 @jit_vector_inline
 def _step_factors(en, fac, w, e2, bits):
-    """:func:`_step_factor` (exponent 1/5) of every lane's error norm ``en`` into ``fac`` in
-    loops without calls, which the compiler vectorises across the lanes (a call to libm's pow,
-    exp or log stays scalar): en^(-1/5) = 2^k e^r with ln(en) from the binary exponent and the
+    """The step-size factor of ROS2 (:func:`~dmtpk._kernels.ros2._step_factor`), exponent 1/5,
+    of every lane's error norm ``en`` into ``fac``, in loops without calls, which the compiler
+    vectorises across the lanes (a call to libm's pow, exp or log stays scalar): en^(-1/5) = 2^k e^r with ln(en) from the binary exponent and the
     atanh series of the mantissa (to s^11, relative error below 1e-7: ample for a step-size
     factor), k = round(-ln(en) / (5 ln 2)) and e^r by its Taylor series to r^9 (|r| <= ln 2 / 2,
-    error below 1e-9). A NaN norm gives 0.2, as in :func:`_step_factor`. ``w``, ``e2`` and
+    error below 1e-9). A NaN norm gives 0.2, as in the scalar function. ``w``, ``e2`` and
     ``bits`` are scratch (LANES,)."""
     for ll in range(LANES):
         v = en[ll]
@@ -426,8 +266,8 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
     ``nzv`` per lane) with the depots' absorption flux as a known input, so absorption is
     neither a stiffness (KA = 100 /min) nor an accuracy limit on the step. A lane that turns
     stiff (Hairer & Wanner sect. IV.2: h rho > 3.25 on 15 accepted steps) finishes its segment
-    alone with :func:`_segment_stiff`, depots back in the integrated state. Failures go to
-    ``status`` and ``fail_time``.
+    alone with :func:`~dmtpk._kernels.ros2.segment_stiff`, depots back in the integrated state.
+    Failures go to ``status`` and ``fail_time``.
     """
     n = x.shape[0]
     nl = LANES
@@ -626,7 +466,7 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
                         b1[i] = b[i, ll]
                     for k in range(nnz):
                         nz_v1[k] = nzv[k, ll]
-                    st, k_out[ll], tf = _segment_stiff(
+                    st, k_out[ll], tf = segment_stiff(
                         x1, t[ll], h[ll], t1[ll], last[ll], al[ll], nz_i, nz_j, nz_v1, nnz, b1,
                         vmax[ll], km[ll], v1[ll], fm_mass[ll], c, e, m, times, k_out[ll],
                         states[ll], rtol, atol, ws, w, piv)
