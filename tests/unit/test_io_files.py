@@ -47,3 +47,26 @@ def test_check_outputs_refuses_a_name_given_twice_and_a_missing_folder(tmp_path)
     with pytest.raises(DmtpkError, match="does not exist"):
         check_outputs([tmp_path / "missing" / "a.csv"], force=False)
     check_outputs([tmp_path / "a.csv", tmp_path / "b.png"], force=False)
+
+
+def test_outputs_follow_the_umask_and_leave_no_temporary_file(tmp_path):
+    """mkstemp makes private (0600) files: atomic outputs, the CLI's and write_nonmem's, must
+    get the mode the umask gives any new file, and a failed write leaves nothing behind."""
+    import os
+    import stat
+
+    import dmtpk
+
+    old = os.umask(0o022)
+    try:
+        out = write_csv(tmp_path / "a.csv", ["x"], [[1.0]])
+        data = dmtpk.io.dataset_from_records({"ID": [1], "TIME": [0.0], "EVID": [1],
+                                              "AMT": [10.0]}, time_unit="min")
+        dmtpk.write_nonmem(data, tmp_path / "d.csv")
+    finally:
+        os.umask(old)
+    for p in (out, tmp_path / "d.csv"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644
+    with pytest.raises(ZeroDivisionError):
+        write_atomic(tmp_path / "b.csv", lambda tmp: 1 / 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "d.csv"]

@@ -21,8 +21,15 @@ from ..errors import DmtpkError
 __all__ = ["write_atomic", "write_csv", "check_outputs"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path, write, force: bool = False) -> Path:
-    """Write a file through a temporary file in the same folder, then rename it into place.
+    """Write a file through a temporary file in the same folder, then rename it into place
+    (the temporary file is removed if writing fails; the file's mode follows the umask).
 
     Parameters
     ----------
@@ -49,6 +56,9 @@ def write_atomic(path, write, force: bool = False) -> Path:
                                dir=folder)
     os.close(fd)
     try:
+        # mkstemp creates the file private (0600); the output follows the umask like any
+        # file the user writes.
+        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -43,21 +43,21 @@ beyond them). See :meth:`NonmemDataset.covariate`.
 
 from __future__ import annotations
 
-import csv
 import math
-import operator
-import os
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 import numpy as np
 
-from ..errors import DmtpkError, UnitError, ValidationError
+from ..errors import UnitError, ValidationError
 from ..units import to_canonical
+from .columns import (COMMENT_COLUMN, _check_header, _csv_table, _ExactIds, _frame_table,
+                      _index_labels, _is_frame, _layout, _missing_item, _number,
+                      _with_index_label)
+from .errors import DatasetError
+from .selection import _row_filter, _selection
+from .writing import _format, write_nonmem
 
 __all__ = ["NonmemDataset", "DatasetError", "read_nonmem", "write_nonmem", "STANDARD_ITEMS",
            "COVARIATE_MODES"]
@@ -67,43 +67,6 @@ STANDARD_ITEMS = ("ID", "TIME", "EVID", "AMT", "RATE", "CMT", "SS", "II", "ADDL"
                   "DVID")
 #: How a covariate missing on some records is filled.
 COVARIATE_MODES = ("nocb", "locf", "linear")
-_COMMENT_COLUMN = "C"
-
-
-class DatasetError(ValidationError):
-    """Bad data in a dataset; names the file, the row (header = row 1) and the column.
-
-    Parameters
-    ----------
-    path : str
-        The file (or ``"<dataset>"``, ``"<DataFrame>"``).
-    row : int or None
-        Row in the file, the header being row 1.
-    column : str
-        Column (data item) at fault, as written in the file: the name the user finds there, also
-        when the column is read under another name (``rename``).
-    message : str
-    read_as : str, optional
-        The name the column is read as, when renamed; shown as "column V (read as V1)".
-    index : optional
-        The DataFrame index label of the row, when the data came from a DataFrame.
-    """
-
-    def __init__(self, path: str, row: int | None, column: str, message: str, *,
-                 read_as: str | None = None, index=None):
-        self.path = str(path)
-        self.row = row
-        self.column = column
-        self.read_as = read_as if read_as != column else None
-        self.index = index
-        self.message = message
-        where = f"{self.path}, row {row}" if row is not None else self.path
-        if index is not None:
-            where += f" (index {index!r})"
-        where += f", column {column}"
-        if self.read_as is not None:
-            where += f" (read as {self.read_as})"
-        super().__init__(where, message)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,7 +133,7 @@ class NonmemDataset:
     def covariates(self) -> tuple:
         """Covariate column names (every column that is not a standard item or ``C``)."""
         return tuple(c for c in self.columns
-                     if c.upper() not in STANDARD_ITEMS and c.upper() != _COMMENT_COLUMN)
+                     if c.upper() not in STANDARD_ITEMS and c.upper() != COMMENT_COLUMN)
 
     def item(self, name: str) -> np.ndarray:
         """Values of a standard item, with its default where the column is absent."""
@@ -459,428 +422,6 @@ def read_nonmem(path, *, time_unit: str, amount_unit: str = "mg",
         raise _with_index_label(exc, labels) from None
 
 
-# -- sources ---------------------------------------------------------------------------------
-
-def _csv_table(path):
-    """(name for messages, header, body rows) of a CSV file."""
-    try:
-        path_str = os.fspath(path)
-    except TypeError:
-        raise ValidationError("path", f"expected a file path or a DataFrame, got "
-                                      f"{type(path).__name__}") from None
-    name = os.path.basename(path_str)
-    try:
-        with open(path_str, newline="", encoding="utf-8-sig") as fh:
-            lines = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(name, None, "-", f"cannot read the file ({exc})") from None
-    if not lines:
-        raise DatasetError(name, 1, "-", "the file is empty; expected a header row")
-    return name, [h.strip() for h in lines[0]], lines[1:]
-
-
-def _is_frame(obj) -> bool:
-    return hasattr(obj, "columns") and not isinstance(obj, (str, bytes, os.PathLike))
-
-
-def _frame_table(name, frame):
-    """Header and body rows (cell texts, as a CSV file would give them) of a DataFrame."""
-    header = [str(c).strip() for c in frame.columns]
-    _check_header(name, header)
-    columns = []
-    for c, h in zip(frame.columns, header):
-        try:
-            arr = np.asarray(frame[c], dtype=object)
-        except Exception as exc:  # anything the duck-typed frame raises
-            raise DatasetError(name, 1, h, f"cannot read the column ({type(exc).__name__}: "
-                                           f"{exc})") from None
-        if arr.ndim != 1:
-            raise DatasetError(name, 1, h, f"expected one value per row, got shape {arr.shape}")
-        columns.append([_cell_text(v) for v in arr.tolist()])
-    lengths = sorted({len(c) for c in columns})
-    if len(lengths) > 1:
-        raise DatasetError(name, None, "-", f"columns have different lengths {lengths}")
-    return header, [list(fields) for fields in zip(*columns)]
-
-
-def _cell_text(v) -> str:
-    """A DataFrame cell as the text a CSV file would hold (``.`` for missing)."""
-    if v is None or type(v).__name__ in ("NAType", "NaTType"):
-        return "."
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
-        return str(int(v))  # exact, also beyond 2**53
-    if isinstance(v, (float, np.floating)):
-        return "." if math.isnan(v) else repr(float(v))
-    return str(v)  # anything else must read as a number, like a file's text
-
-
-def _index_labels(frame):
-    index = getattr(frame, "index", None)
-    try:
-        return list(index) if index is not None else None
-    except TypeError:
-        return None
-
-
-def _with_index_label(exc: DatasetError, labels) -> DatasetError:
-    """The error with the DataFrame index label of its row, when known."""
-    if exc.row is None or not 2 <= exc.row < len(labels) + 2:
-        return exc
-    label = labels[exc.row - 2]
-    if isinstance(label, np.generic):
-        label = label.item()
-    return DatasetError(exc.path, exc.row, exc.column, exc.message, read_as=exc.read_as,
-                        index=label)
-
-
-# -- columns: drop and rename ----------------------------------------------------------------
-
-def _check_header(name, header):
-    seen = {}
-    for k, h in enumerate(header):
-        if not h:
-            raise DatasetError(name, 1, f"#{k + 1}", "empty column name")
-        key = h.upper()
-        if key in seen:
-            raise DatasetError(name, 1, h, f"duplicate column (same name, case aside, as column "
-                                           f"{seen[key] + 1}, {header[seen[key]]!r})")
-        seen[key] = k
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """Which file columns are read and under which names."""
-
-    header: tuple  # the file's column names
-    keep: tuple  # file index of each column read, in file order
-    names: tuple  # the name each is read as (parallel to keep)
-    dropped: tuple  # file indices of dropped columns
-
-    def read_as(self, k: int) -> str | None:
-        """The new name of file column k, if renamed."""
-        if k in self.keep:
-            new = self.names[self.keep.index(k)]
-            return new if new != self.header[k] else None
-        return None
-
-    def find(self, column: str) -> int | None:
-        """File index of a column named as read (or a dropped column by its file name), case
-        aside; None if there is none."""
-        for k, n in zip(self.keep, self.names):
-            if n == column:
-                return k
-        for k, n in zip(self.keep, self.names):
-            if n.upper() == column.upper():
-                return k
-        for k in self.dropped:
-            if self.header[k].upper() == column.upper():
-                return k
-        return None
-
-    def known(self) -> list:
-        """Column names a condition may use."""
-        return list(self.names) + [self.header[k] for k in self.dropped]
-
-    def row_fields(self, fields) -> list:
-        """A comment row's fields without the dropped columns (free text as written)."""
-        if self.dropped and len(fields) == len(self.header):
-            return [fields[k] for k in self.keep]
-        return list(fields)
-
-
-def _names_arg(arg, value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    try:
-        names = list(value)
-    except TypeError:
-        names = None
-    if names is None or not all(isinstance(n, str) for n in names):
-        raise ValidationError(arg, f"expected a list of column names, got {value!r}")
-    return names
-
-
-def _layout(name, header, drop, rename) -> _Layout:
-    """Resolve ``drop`` and ``rename`` against the file's columns."""
-    where = {h.upper(): k for k, h in enumerate(header)}
-    dropped = set()
-    for d in _names_arg("drop", drop):
-        k = where.get(d.strip().upper())
-        if k is None:
-            raise ValidationError("drop", f"{d!r} is not a column of {name} (columns: "
-                                          f"{list(header)})")
-        dropped.add(k)
-    if rename is None:
-        rename = {}
-    if not isinstance(rename, Mapping):
-        raise ValidationError("rename", f"expected a mapping of old name -> new name, got "
-                                        f"{rename!r}")
-    new, key_of = {}, {}
-    for old, to in rename.items():
-        arg = f"rename.{old}"
-        k = where.get(old.strip().upper()) if isinstance(old, str) else None
-        if k is None:
-            raise ValidationError(arg, f"{old!r} is not a column of {name} (columns: "
-                                       f"{list(header)})")
-        if k in dropped:
-            raise ValidationError(arg, f"column {header[k]} is dropped, so it cannot be renamed")
-        if k in new:
-            raise ValidationError(arg, f"column {header[k]} is renamed twice "
-                                       f"({key_of[k]!r} and {old!r})")
-        if not isinstance(to, str) or not to.strip():
-            raise ValidationError(arg, f"the new name must be a non-empty string, got {to!r}")
-        new[k], key_of[k] = to.strip(), old
-    keep = tuple(k for k in range(len(header)) if k not in dropped)
-    names = tuple(new.get(k, header[k]) for k in keep)
-    first = {}
-    for k, n in zip(keep, names):
-        other = first.setdefault(n.upper(), k)
-        if other != k:
-            culprit, kept = (k, other) if k in new else (other, k)
-            clash = (f"column {header[kept]} is renamed to {new[kept]!r} too" if kept in new
-                     else f"the file has a column {header[kept]}")
-            raise ValidationError(f"rename.{key_of[culprit]}",
-                                  f"renaming column {header[culprit]} to {n!r} gives two "
-                                  f"columns of that name (case aside): {clash}")
-    return _Layout(tuple(header), keep, names, tuple(sorted(dropped)))
-
-
-def _missing_item(name, layout: _Layout, item: str) -> DatasetError:
-    why = ""
-    k = next((k for k, h in enumerate(layout.header) if h.upper() == item), None)
-    if k is not None and k in layout.dropped:
-        why = f" (column {layout.header[k]} is dropped)"
-    elif k is not None:
-        why = f" (column {layout.header[k]} is renamed to {layout.read_as(k)!r})"
-    return DatasetError(name, 1, item, f"the dataset has no {item} column{why}")
-
-
-# -- record selection: ignore / accept -------------------------------------------------------
-
-_OPERATORS = {"==": operator.eq, "=": operator.eq, ".EQ.": operator.eq, ".EQN.": operator.eq,
-              "!=": operator.ne, "/=": operator.ne, ".NE.": operator.ne, ".NEN.": operator.ne,
-              "<": operator.lt, ".LT.": operator.lt, "<=": operator.le, ".LE.": operator.le,
-              ">": operator.gt, ".GT.": operator.gt, ">=": operator.ge, ".GE.": operator.ge}
-_TOKEN = re.compile(r"""\s*(?:
-    (?P<op>\.(?:EQN|NEN|EQ|NE|LT|LE|GT|GE)\.|==|!=|/=|<=|>=|<|>|=)
-  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-)""", re.VERBOSE | re.IGNORECASE)
-_SYNTAX = ("conditions are COLUMN OP NUMBER with OP one of ==, !=, <, <=, >, >= (or .EQ., .NE., "
-           ".LT., .LE., .GT., .GE.), joined by 'and' / 'or'")
-
-
-@dataclass(frozen=True)
-class _Condition:
-    column: str
-    op: str
-    value: float
-    text: str
-
-    def holds(self, x: float) -> bool:
-        # NaN (missing): only != holds, as IEEE comparisons give.
-        return _OPERATORS[self.op.upper()](x, self.value)
-
-
-def _tokens(arg, text):
-    """(kind, text) tokens of a condition string."""
-    out, pos = [], 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            raise ValidationError(arg, f"cannot read {text!r} at {text[pos:].strip()!r}; "
-                                       f"{_SYNTAX}")
-        kind = m.lastgroup
-        tok = m.group(kind)
-        if kind == "name" and tok.lower() in ("and", "or"):
-            kind = tok.lower()
-        out.append((kind, tok))
-        pos = m.end()
-    return out
-
-
-def _parse_conditions(arg, text) -> tuple:
-    """A condition string as OR-ed groups of AND-ed conditions."""
-    groups, group, piece = [], [], []
-
-    def close_piece():
-        kinds = [k for k, _ in piece]
-        if kinds != ["name", "op", "number"]:
-            got = " ".join(t for _, t in piece) or "nothing"
-            raise ValidationError(arg, f"in {text!r}: expected COLUMN OP NUMBER, got {got!r}; "
-                                       f"{_SYNTAX}")
-        (_, col), (_, op), (_, num) = piece
-        group.append(_Condition(col, op, float(num), f"{col} {op} {num}"))
-        piece.clear()
-
-    for kind, tok in _tokens(arg, text):
-        if kind in ("and", "or"):
-            close_piece()
-            if kind == "or":
-                groups.append(tuple(group))
-                group = []
-        else:
-            piece.append((kind, tok))
-    close_piece()
-    groups.append(tuple(group))
-    return tuple(groups)
-
-
-def _selection(ignore, accept):
-    """(argument name, rule) for ``ignore``/``accept``, or None: the rule is a callable or a
-    tuple of OR-ed groups of AND-ed conditions."""
-    if ignore is not None and accept is not None:
-        raise ValidationError("accept", "cannot be used together with ignore (as in NONMEM, an "
-                                        "ACCEPT list and an IGNORE list exclude each other); "
-                                        "write the selection as one of them")
-    if ignore is None and accept is None:
-        return None
-    arg, value = ("ignore", ignore) if ignore is not None else ("accept", accept)
-    if callable(value):
-        return arg, value
-    if isinstance(value, str):
-        items = [value]
-    elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
-        items = list(value)
-    else:
-        raise ValidationError(arg, f"expected a condition such as 'SD == 0', a list of them or "
-                                   f"a function of a row, got {value!r}")
-    groups = ()
-    for text in items:
-        groups += _parse_conditions(arg, text)
-    return arg, groups
-
-
-class _RowView(Mapping):
-    """One row's values by column name (as read, or a dropped column's file name), parsed on
-    access: float, NaN for missing."""
-
-    def __init__(self, value_of, layout: _Layout):
-        self._value_of = value_of
-        self._layout = layout
-
-    def __getitem__(self, column):
-        k = self._layout.find(column) if isinstance(column, str) else None
-        if k is None:
-            raise KeyError(f"no column {column!r} (columns: {self._layout.known()})")
-        return self._value_of(k)
-
-    def __iter__(self):
-        return iter(self._layout.known())
-
-    def __len__(self):
-        return len(self._layout.known())
-
-
-def _row_filter(selection, name, layout: _Layout):
-    """A function (row, fields) -> keep the record? for the selection, or None."""
-    if selection is None:
-        return None
-    arg, rule = selection
-    keep_when = arg == "accept"
-
-    def value_of(r, fields, k):
-        return _number(name, r, fields[k], layout.header[k], layout.read_as(k),
-                       needed_by=arg)
-
-    if callable(rule):
-        def keep(r, fields):
-            row = _RowView(lambda k: value_of(r, fields, k), layout)
-            try:
-                result = rule(row)
-            except DmtpkError:
-                raise
-            except Exception as exc:  # the user's function failed: say where
-                detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-                raise ValidationError(arg, f"{name}, row {r}: the function raised "
-                                           f"{type(exc).__name__}: {detail}") from None
-            if not isinstance(result, (bool, np.bool_)):
-                raise ValidationError(arg, f"{name}, row {r}: the function must return True or "
-                                           f"False, got {result!r}")
-            return bool(result) == keep_when
-        return keep
-
-    resolved = []
-    for group in rule:
-        resolved.append([(c, _condition_column(arg, name, layout, c)) for c in group])
-
-    def keep(r, fields):
-        hit = any(all(c.holds(value_of(r, fields, k)) for c, k in group) for group in resolved)
-        return hit == keep_when
-    return keep
-
-
-def _condition_column(arg, name, layout: _Layout, c: _Condition) -> int:
-    k = layout.find(c.column)
-    if k is not None:
-        return k
-    hint = ""
-    old = next((j for j, h in enumerate(layout.header) if h.upper() == c.column.upper()), None)
-    if old is not None and layout.read_as(old):
-        hint = f"; column {layout.header[old]} is read as {layout.read_as(old)!r}"
-    raise ValidationError(arg, f"{c.text!r}: {name} has no column {c.column!r} (columns: "
-                               f"{layout.known()}){hint}")
-
-
-# -- values ----------------------------------------------------------------------------------
-
-def _number(name, r, raw, column, read_as, needed_by=None) -> float:
-    """A field's value: float, NaN for missing (``.`` or empty)."""
-    s = raw.strip()
-    if s in ("", "."):
-        return np.nan
-    why = f" (needed by {needed_by})" if needed_by else ""
-    try:
-        v = float(s)
-    except ValueError:
-        raise DatasetError(name, r, column, f"non-numeric value {raw!r}{why}",
-                           read_as=read_as) from None
-    if not math.isfinite(v):
-        raise DatasetError(name, r, column, f"non-finite value {raw!r}{why}", read_as=read_as)
-    return v
-
-
-class _ExactIds:
-    """Subject IDs read exactly from their text: whole numbers as Python ints (any size),
-    others as floats, refused when double precision cannot tell them apart from another ID."""
-
-    def __init__(self, name, column, read_as):
-        self.name, self.column, self.read_as = name, column, read_as
-        self.seen = {}  # float -> (exact value, text, row) of non-integer IDs
-
-    def fail(self, r, message):
-        raise DatasetError(self.name, r, self.column, message, read_as=self.read_as)
-
-    def read(self, r, raw, v):
-        if math.isnan(v):
-            return None  # a missing ID, refused by validation
-        text = raw.strip()
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            exact = Fraction(text)
-        except (ValueError, ZeroDivisionError):
-            exact = Fraction(v)  # a form float() reads and Fraction does not
-        if exact.denominator == 1:
-            return int(exact)
-        if v.is_integer():
-            self.fail(r, f"ID {text} is not a whole number but reads as {int(v)} in double "
-                         "precision, so it cannot be told apart from ID "
-                         f"{int(v)}")
-        prev = self.seen.setdefault(v, (exact, text, r))
-        if prev[0] != exact:
-            self.fail(r, f"IDs {text} and {prev[1]} (row {prev[2]}) are different numbers but "
-                         "the same in double precision; they cannot be told apart")
-        return v
-
-
 # -- the dataset -----------------------------------------------------------------------------
 
 def _build(name, header, body, time_unit, amount_unit, conc_unit, covariates, *, drop=None,
@@ -892,7 +433,7 @@ def _build(name, header, body, time_unit, amount_unit, conc_unit, covariates, *,
         if req not in upper:
             raise _missing_item(name, layout, req)
     keep_record = _row_filter(selection, name, layout)
-    comment = layout.keep[upper.index(_COMMENT_COLUMN)] if _COMMENT_COLUMN in upper else None
+    comment = layout.keep[upper.index(COMMENT_COLUMN)] if COMMENT_COLUMN in upper else None
     id_pos = upper.index("ID")
     id_col = layout.keep[id_pos]
     exact_ids = _ExactIds(name, header[id_col], layout.read_as(id_col))
@@ -954,7 +495,7 @@ def _build(name, header, body, time_unit, amount_unit, conc_unit, covariates, *,
 
 def _covariate_modes(name, columns, covariates) -> dict:
     cov_names = [h for h in columns if h.upper() not in STANDARD_ITEMS
-                 and h.upper() != _COMMENT_COLUMN]
+                 and h.upper() != COMMENT_COLUMN]
     modes = {}
     for cname, mode in dict(covariates or {}).items():
         match = [h for h in cov_names if h.upper() == str(cname).upper()]
@@ -1078,66 +619,6 @@ def _validate(ds: NonmemDataset, std: dict) -> None:
                               "prediction only)")
         if not nan(dvid[i]):
             whole(i, "DVID", dvid[i], low=0)
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
-
-def _format(v: float) -> str:
-    if math.isnan(v):
-        return "."
-    if v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    return repr(float(v))
-
-
-def _format_id(v) -> str:
-    return str(v) if isinstance(v, int) else _format(float(v))
-
-
-def write_nonmem(data: NonmemDataset, path) -> None:
-    """Write a dataset as CSV, every number exactly (shortest round-trip form; ``.`` for
-    missing; IDs exactly, of any size), comment rows back in their places, atomically (a
-    temporary file renamed).
-
-    The dataset is written as read: renamed columns under their new names, without dropped
-    columns and without the records ``ignore``/``accept`` selected out (those are not part of
-    the dataset; comment rows are).
-
-    Parameters
-    ----------
-    data : NonmemDataset
-    path : str or path-like
-    """
-    path = os.fspath(path)
-    cols = data.columns
-    comment = next((c for c in cols if c.upper() == _COMMENT_COLUMN), None)
-    ctext = data.text.get(comment) if comment is not None else None
-    id_col = data.standard.get("ID")
-    ids = data.exact_ids() if id_col is not None else None
-    out_rows = [list(cols)]
-    ignored = {r: f for r, f in data.ignored_rows}
-    order = sorted(list(ignored) + [int(r) for r in data.rows])
-    rec_of_row = {int(r): k for k, r in enumerate(data.rows)}
-    for r in order:
-        if r in ignored:
-            out_rows.append(ignored[r])
-            continue
-        k = rec_of_row[r]
-        line = []
-        for c in cols:
-            if c == comment:
-                line.append(str(ctext[k]) if ctext is not None else ".")
-            elif c == id_col:
-                line.append(_format_id(ids[k]))
-            else:
-                line.append(_format(float(data.values[c][k])))
-        out_rows.append(line)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(out_rows)
-    os.replace(tmp, path)
 
 
 def dataset_from_records(columns: dict, *, time_unit: str, amount_unit: str = "mg",
