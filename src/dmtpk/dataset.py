@@ -194,7 +194,6 @@ def _observed_outputs(model, data: NonmemDataset, outputs, evid, cmt, names, idx
                       effect_states, col) -> np.ndarray:
     """Output code of every record: 0 plasma parent, 1 metabolite, 2 + k endpoint k (codes of
     records that observe nothing are 0)."""
-    path = data.path
     ep_names = [ep.name for ep in model.effects]
     allowed = {"concentration": 0, **{nm: 2 + k for k, nm in enumerate(ep_names)}}
     if idx["metabolite"] >= 0:
@@ -222,8 +221,8 @@ def _observed_outputs(model, data: NonmemDataset, outputs, evid, cmt, names, idx
         bad = np.flatnonzero(with_dvid & ~known)
         if bad.size:
             i = int(bad[0])
-            raise DatasetError(path, data.row_of(i), col("DVID"),
-                               f"unknown DVID {int(dvid[i])}; known: {dict(outputs)}")
+            raise data.error(i, col("DVID"),
+                             f"unknown DVID {int(dvid[i])}; known: {dict(outputs)}")
     # Without a DVID the record's CMT says what it observes.
     cmt_code = np.full(len(names) + 1, -1, dtype=np.int64)  # index: CMT (0 = none)
     cmt_code[0] = 0
@@ -239,10 +238,10 @@ def _observed_outputs(model, data: NonmemDataset, outputs, evid, cmt, names, idx
         i = int(bad[0])
         c = int(cmt[i])
         what = names[c - 1] if 1 <= c <= len(names) else "no compartment"
-        raise DatasetError(path, data.row_of(i), col("CMT"),
-                           f"unknown CMT {c} for an observation ({what}); observable "
-                           f"compartments: central = {idx['central'] + 1}"
-                           + "".join(f", {nm} = {s + 1}" for s, nm in effect_states.items()))
+        raise data.error(i, col("CMT"),
+                         f"unknown CMT {c} for an observation ({what}); observable "
+                         f"compartments: central = {idx['central'] + 1}"
+                         + "".join(f", {nm} = {s + 1}" for s, nm in effect_states.items()))
     code[by_cmt] = looked[by_cmt]
     return code
 
@@ -262,9 +261,9 @@ def _covariate_effects(model, data: NonmemDataset, theta_rec, starts, skip):
         if bad.size:
             i = int(bad[0])
             sid = data.exact_ids()[i]
-            raise DatasetError(data.path, data.row_of(i), match[0],
-                               f"covariate {cname} must be positive on every record of ID "
-                               f"{sid} (got {v[i]})")
+            raise data.error(i, match[0],
+                             f"covariate {cname} must be positive on every record of ID "
+                             f"{sid} (got {v[i]})")
         mode = data.covariate_modes.get(match[0], "nocb")
         if mode != "nocb":
             # The value in force on the way to each record: the previous record's (locf) or
@@ -396,10 +395,10 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
         i = int(bad[0])
         c = int(dose_cmt[i])
         what = f"the {names[c - 1]} state" if 1 <= c <= n else "no compartment"
-        raise DatasetError(path, data.row_of(i), col("CMT"),
-                           f"unknown CMT {c} for a dose ({what}); doses go into "
-                           + ", ".join(f"{k + 1} ({names[k]})" for k in range(n)
-                                       if doseable[k + 1]))
+        raise data.error(i, col("CMT"),
+                         f"unknown CMT {c} for a dose ({what}); doses go into "
+                         + ", ".join(f"{k + 1} ({names[k]})" for k in range(n)
+                                     if doseable[k + 1]))
 
     # Parameters per record: typical values, random effects, subject values, data columns,
     # covariates.
@@ -431,9 +430,9 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             i = int(bad[0])
-            raise DatasetError(path, data.row_of(i), column,
-                               f"{pnames[p]} must be a finite number on every record, got "
-                               f"{data.values[column][i]}")
+            raise data.error(i, column,
+                             f"{pnames[p]} must be a finite number on every record, got "
+                             f"{data.values[column][i]}")
         theta_rec[:, p] = values
     _covariate_effects(model, data, theta_rec, starts, {p for p, _, _ in pcols})
 
@@ -484,6 +483,8 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
                     f"{item}{(exc.compartment or 0) + 1} (model)"
         else:
             column = col(item)
+        if column in data.columns:
+            return data.error(rec, column, exc.detail)  # names a renamed column as in the file
         return DatasetError(path, data.row_of(rec), column, exc.detail)
 
     record_arrays = (time_c, evid, amt_c, rate_c, target, ss_i, ii_c, addl_i, f_all, lag_all,

@@ -549,3 +549,15 @@ def test_any_two_different_integer_ids_stay_apart(tmp_path_factory, base, gap):
     path = tmp_path_factory.mktemp("ids") / "ids.csv"
     path.write_text(f"ID,TIME,AMT\n{base},0,1\n{base + gap},0,1\n")
     assert read_nonmem(path, time_unit="h").ids == [base, base + gap]
+
+
+def test_simulation_errors_name_a_renamed_column_as_in_the_file(tmp_path):
+    """A record the model cannot take, in a column read under another name: the error names
+    the file's column and the name it is read as."""
+    path = tmp_path / "renamed.csv"
+    path.write_text("ID,TIME,EVID,AMT,COMP,DV\n1,0,1,10,7,.\n1,1,0,0,1,.\n")
+    data = read_nonmem(path, time_unit="h", rename={"COMP": "CMT"})
+    with pytest.raises(DatasetError) as err:
+        simulate_dataset("eckernas2022", data)
+    assert err.value.column == "COMP" and err.value.read_as == "CMT"
+    assert "row 2" in str(err.value) and "column COMP (read as CMT)" in str(err.value)
