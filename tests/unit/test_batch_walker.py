@@ -217,3 +217,34 @@ def test_walk_continued_from_its_state_equals_the_uninterrupted_walk(split):
     tail = solve_records(a, *rest, accumulators=ACC, method="analytic", ss_mode="exact",
                          start=state)
     np.testing.assert_allclose(tail, whole[~head], rtol=0, atol=1e-12 * np.abs(whole).max())
+
+
+def test_defective_system_steps_with_the_matrix_exponential():
+    """KA equal to k10 makes A defective (one eigenvector for a double eigenvalue): the kernel
+    must leave the eigen steps for the augmented matrix exponential and still agree with the
+    single-subject walker (which always uses it) to 1e-10, and with the analytic solution of
+    the double pole, D k t exp(-k t) / V."""
+    from dmtpk.model.spec import model_from_dict
+    m = model_from_dict({"model": {"name": "ka_eq_k", "structure": "one_compartment",
+                                   "routes": ["iv", "inhaled"]},
+                         "parameters": {"CL": "2 L/min", "V1": "20 L", "KA": "0.1 1/min",
+                                        "F_INH": 1, "TLAG_INH": "0 min"}})
+    cm = m.compiled
+    n = cm.n_states
+    times = np.linspace(1.0, 60.0, 12)
+    rows = [(0.0, 1, 10.0, 0, cm.index["depot"], 0, 0, 0)] + [
+        (float(t), 0, 0, 0, cm.index["central"], 0, 0, 0) for t in times]
+    s = {k: np.array([r[j] for r in rows], dtype=float) for j, k in enumerate(FIELDS)}
+    s["f"] = np.ones((len(rows), n))
+    s["lag"] = np.zeros((len(rows), n))
+    th = np.array(cm.theta)
+    acc = [cm.index["eliminated"]]
+    got = solve_records_batch(th[None, :].repeat(len(rows), 0), cm.layout, cm.mass_ratio,
+                              np.array([0, len(rows)]), *(s[k] for k in FIELDS), s["f"],
+                              s["lag"], accumulators=acc, system_matrix=cm.system_matrix)
+    ref = solve_records(cm.system_matrix(th), *(s[k] for k in FIELDS), s["f"], s["lag"],
+                        accumulators=acc, method="analytic", ss_mode="exact")
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+    k = 0.1
+    analytic = 10.0 * k * times * np.exp(-k * times)  # mg in the central compartment
+    np.testing.assert_allclose(got[1:, cm.index["central"]], analytic, rtol=1e-9)

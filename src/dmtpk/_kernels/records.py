@@ -64,7 +64,7 @@ MODE_EIGEN, MODE_EXPM, MODE_MM = 0, 1, 2
 # dose being built (4), the Michaelis-Menten values (VMAX, KM, V1, metabolite mass per mg), the
 # tolerances and the last step size (RTOL, ATOL, H, ...).
 V_LAM, V_Z, V_U, V_B, V_X, V_SS, V_DOSE, V_MM, V_TOL = range(9)
-N_VEC = 9 + 7 + 2  # + the Dormand-Prince stages and two work rows
+N_VEC = 9 + 7 + 1  # + the seven Dormand-Prince stages and one work row
 
 #: Subjects per parallel task: scratch is allocated once per block.
 BLOCK = 16
