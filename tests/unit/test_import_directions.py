@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
-import dmtpk
-
-SRC = Path(dmtpk.__file__).resolve().parents[1]
+# The checkout's source tree and contracts, found from this file: the installed package may
+# live in a virtual environment's site-packages (as in CI, which installs without -e).
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
 PACKAGE = SRC / "dmtpk"
-PYPROJECT = SRC.parent / "pyproject.toml"
+PYPROJECT = ROOT / "pyproject.toml"
 
 #: For each contract id: a module added to a copy of the package, and the import that the
 #: contract must then report (importer -> imported, as lint-imports prints it). The imports sit
