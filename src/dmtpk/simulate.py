@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engines import check_tolerances, solve
+from .engines import check_tolerances, choose_engine, solve
+from .engines.records import solve_records
 from .engines.scipy_ivp import DEFAULT_ATOL, DEFAULT_METHOD, DEFAULT_RTOL
 from .library import load_model
-from .engines.records import solve_records
 from .regimen.events import Regimen, SteadyState, as_regimen
 from .regimen.records import RECORD_FIELDS, regimen_records
 from .regimen.table import EventTable
@@ -58,14 +58,17 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     if parameters:
         model = model.with_parameters(**parameters)
     regimen = as_regimen(regimen)
-    if any(isinstance(ev, SteadyState) for ev in regimen):
-        return _simulate_records(model, regimen, times, method, weight, ode_method, rtol, atol)
-    table = EventTable.from_regimen(regimen, model.routes)
+    steady = any(isinstance(ev, SteadyState) for ev in regimen)
+    # A steady-state event stands for its dose in the event table (the doses given from 0).
+    doses = Regimen(tuple(ev.event if isinstance(ev, SteadyState) else ev for ev in regimen))
+    table = EventTable.from_regimen(doses, model.routes)
     t = times_to_canonical(times)
     w = None if weight is None else to_canonical(weight, "weight", "weight")
     if w is not None and not w > 0:
         raise ValidationError("weight", f"must be a positive body weight, got {weight!r}")
-    model.check_regimen(regimen, weight=w)  # warns once outside the model's fitted range
+    model.check_regimen(doses, weight=w)  # warns once outside the model's fitted range
+    if steady:
+        return _simulate_records(model, regimen, table, t, w, method, ode_method, rtol, atol)
     compiled = model.compiled
     theta = compiled.theta
     f_inh, lag_inh, ka = compiled.route_parameters(theta)
@@ -77,30 +80,15 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
                   trajectory=trajectory, events=resolved)
 
 
-def _simulate_records(model, regimen, times, method, weight, ode_method, rtol, atol) -> Result:
+def _simulate_records(model, regimen, table, t, w, method, ode_method, rtol, atol) -> Result:
     """A regimen with steady-state doses, through the record walker: output records at the
-    requested times, and a trajectory that walks the records again for any other times."""
-    for i, ev in enumerate(regimen):
-        if ev.route not in model.routes:
-            raise ValidationError(f"regimen[{i}]", f"{type(ev).__name__} uses the {ev.route!r} "
-                                                   f"route, which this model does not have")
-    t = times_to_canonical(times)
-    w = None if weight is None else to_canonical(weight, "weight", "weight")
-    if w is not None and not w > 0:
-        raise ValidationError("weight", f"must be a positive body weight, got {weight!r}")
-    doses = Regimen(tuple(ev.event if isinstance(ev, SteadyState) else ev for ev in regimen))
-    model.check_regimen(doses, weight=w)
+    times ``t`` (min), and a trajectory that walks the records again for any other times.
+    ``table`` is the regimen's event table with each steady-state event as its dose."""
     compiled = model.compiled
     theta = np.array(compiled.theta)
     idx = compiled.index
-    if method not in ("auto", "analytic", "scipy"):
-        raise ValidationError("method", f"unknown engine {method!r}; expected 'auto', "
-                                        "'analytic' or 'scipy'")
-    if method == "analytic" and not compiled.linear:
-        raise ValidationError("method", f"the exact engine needs a linear model; "
-                                        f"{compiled.name!r} has Michaelis-Menten elimination")
-    engine = "analytic" if compiled.linear and method != "scipy" else "scipy"
-    f_inh, lag_inh, _ = compiled.route_parameters(theta)
+    engine = choose_engine(compiled, method)
+    f_inh, lag_inh, ka = compiled.route_parameters(theta)
     a = compiled.system_matrix(theta)
     accum = [k for k in (idx["eliminated"], idx["metabolite_eliminated"]) if k >= 0]
     mm = None if compiled.linear else compiled.mm_parameters(theta)
@@ -118,7 +106,5 @@ def _simulate_records(model, regimen, times, method, weight, ode_method, rtol, a
         order = np.argsort(np.argsort(at, kind="stable"), kind="stable")
         return out[order]
 
-    events = EventTable.from_regimen(doses, model.routes).resolve(
-        *compiled.route_parameters(theta), w)
     return Result(model=model, time=t, states=trajectory(t), theta=theta, engine=engine,
-                  trajectory=trajectory, events=events)
+                  trajectory=trajectory, events=table.resolve(f_inh, lag_inh, ka, w))

@@ -15,7 +15,7 @@ from ..regimen.table import ResolvedEvents
 from .analytic import solve_linear
 from .scipy_ivp import DEFAULT_ATOL, DEFAULT_METHOD, DEFAULT_RTOL, solve_ode
 
-__all__ = ["solve", "ENGINES", "check_tolerances"]
+__all__ = ["solve", "choose_engine", "ENGINES", "check_tolerances"]
 
 ENGINES = ("auto", "analytic", "scipy")
 
@@ -30,6 +30,19 @@ def check_tolerances(rtol, atol) -> tuple[float, float]:
             raise ValidationError(name, f"must be a positive finite number, got {tol!r}")
         out.append(float(tol))
     return out[0], out[1]
+
+
+def choose_engine(compiled: CompiledModel, method: str) -> str:
+    """``"analytic"`` or ``"scipy"`` for ``method`` (``"auto"``: exact whenever the model is
+    linear); refuses an unknown method and the exact engine for a nonlinear model."""
+    if method not in ENGINES:
+        raise ValidationError("method", f"unknown engine {method!r}; expected one of {ENGINES}")
+    if method == "analytic" and not compiled.linear:
+        raise ValidationError("method", f"the exact engine needs a linear model; "
+                                        f"{compiled.name!r} has Michaelis-Menten elimination "
+                                        "(use method='scipy' or 'auto')")
+    return "analytic" if method == "analytic" or (method == "auto" and compiled.linear) \
+        else "scipy"
 
 
 def solve(compiled: CompiledModel, theta: np.ndarray, resolved: ResolvedEvents, t_end: float,
@@ -55,12 +68,7 @@ def solve(compiled: CompiledModel, theta: np.ndarray, resolved: ResolvedEvents, 
     engine : str
         ``"analytic"`` or ``"scipy"``, the engine that ran.
     """
-    if method not in ENGINES:
-        raise ValidationError("method", f"unknown engine {method!r}; expected one of {ENGINES}")
-    if method == "analytic" and not compiled.linear:
-        raise ValidationError("method", f"the exact engine needs a linear model; "
-                                        f"{compiled.name!r} has Michaelis-Menten elimination "
-                                        "(use method='scipy' or 'auto')")
+    engine = choose_engine(compiled, method)
     a = compiled.system_matrix(theta, resolved.depot_kas)
     n = a.shape[0]
     targets = compiled.input_states(resolved.jumps.shape[1])
@@ -68,7 +76,7 @@ def solve(compiled: CompiledModel, theta: np.ndarray, resolved: ResolvedEvents, 
     rates = np.zeros((resolved.breaks.size, n))
     jumps[:, targets] = resolved.jumps
     rates[:, targets] = resolved.rates
-    if method == "analytic" or (method == "auto" and compiled.linear):
+    if engine == "analytic":
         return solve_linear(a, resolved.breaks, jumps, rates), "analytic"
     idx = compiled.index
     mm = None if compiled.linear else compiled.mm_parameters(theta)
