@@ -495,9 +495,9 @@ def _steady_state(ii, s, dose, mode, mat, vec, dyn, out):
 
 
 @jit
-def _ss_constant(s, rate, a, dyn, x, ssi):
-    """Apply the steady state of a constant infusion of ``rate`` into ``s`` (linear models):
-    x[dyn] (+)= -A_dd^-1 b; False without one."""
+def _ss_constant(s, rate, a, dyn, out):
+    """Steady state of a constant infusion of ``rate`` into ``s`` (linear models): writes
+    -A_dd^-1 b into ``out`` at the dynamic states; False without one."""
     nd = dyn.size
     sd = -1
     add = np.zeros((nd, nd))
@@ -514,11 +514,8 @@ def _ss_constant(s, rate, a, dyn, x, ssi):
     if not (abs(det) > 0.0) or not math.isfinite(det):
         return False
     y = np.linalg.solve(add, bd)
-    if ssi == 1:
-        for k in range(x.size):
-            x[k] = 0.0
     for p in range(nd):
-        x[dyn[p]] -= y[p]
+        out[dyn[p]] = -y[p]
     return True
 
 
@@ -545,12 +542,13 @@ def _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl, f, lag
     if iii == 0.0 and amt[i] == 0.0 and rate[i] > 0.0:
         if f[i, s] != 1.0 or addl[i] != 0:
             return True, STATUS_RECORD
-        if not _ss_constant(s, rate[i], mat[0], dyn, x, ssi):
+        ssx = vec[V_SS, :n]
+        if not _ss_constant(s, rate[i], mat[0], dyn, ssx):
             return True, STATUS_RECORD
         if ssi == 1:
-            cnt[C_INF] = 0
-            cnt[C_LD] = 0
-            cnt[C_TR] = 0
+            _reset(x, cnt)
+        for p in range(dyn.size):
+            x[dyn[p]] += ssx[dyn[p]]
         return True, STATUS_OK
     if not iii > 0.0:
         return True, STATUS_RECORD
