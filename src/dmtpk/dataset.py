@@ -370,7 +370,7 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
     n = len(names)
     n_rec = len(data)
     idx = compiled.index
-    accum = [k for k in (idx["eliminated"], idx["metabolite_eliminated"]) if k >= 0]
+    accum = compiled.accumulators
     effect_states = {ep["state"]: ep["name"] for ep in compiled.endpoints if ep["state"] >= 0}
     factors = data.unit_factors()
     rv = _parse_record_values(record_values, data, n, factors)

@@ -90,7 +90,7 @@ def _simulate_records(model, regimen, table, t, w, method, ode_method, rtol, ato
     engine = choose_engine(compiled, method)
     f_inh, lag_inh, ka = compiled.route_parameters(theta)
     a = compiled.system_matrix(theta)
-    accum = [k for k in (idx["eliminated"], idx["metabolite_eliminated"]) if k >= 0]
+    accum = compiled.accumulators
     mm = None if compiled.linear else compiled.mm_parameters(theta)
 
     def trajectory(at):

@@ -84,6 +84,13 @@ class CompiledModel:
     def n_states(self) -> int:
         return len(self.state_names)
 
+    @property
+    def accumulators(self) -> list[int]:
+        """The mass-balance states (``eliminated``, ``metabolite_eliminated``): amounts that
+        feed nothing back, left out of steady states."""
+        return [k for k in (self.index["eliminated"], self.index["metabolite_eliminated"])
+                if k >= 0]
+
     def get(self, theta: np.ndarray, role: str, default: float = np.nan):
         """Value of a structural role in ``theta`` (``default`` when the model lacks it): a
         float for one parameter vector, an array for a stack of them (shape (..., n_params))."""
