@@ -35,7 +35,8 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     weight : Quantity, str or float, optional
         Body weight (kg), needed for per-kg doses.
     parameters : dict, optional
-        Typical values to replace for this run (``{"CL": "20 L/min"}``).
+        Typical values to replace for this run (``{"CL": "20 L/min"}``): Quantities, strings
+        or numbers in canonical units (see :meth:`Model.with_parameters`).
     ode_method, rtol, atol
         SciPy engine settings (``solve_ivp`` method and tolerances).
 
@@ -55,8 +56,8 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     """
     model = load_model(model)
     rtol, atol = check_tolerances(rtol, atol)
-    if parameters:
-        model = model.with_parameters(**parameters)
+    if parameters is not None:
+        model = model.with_parameters(parameters)  # errors name parameters.<name>
     regimen = as_regimen(regimen)
     steady = any(isinstance(ev, SteadyState) for ev in regimen)
     # A steady-state event stands for its dose in the event table (the doses given from 0).

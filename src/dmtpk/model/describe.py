@@ -7,6 +7,9 @@ from types import MappingProxyType
 from .sections import _RESIDUAL_KEYS
 
 def _provenance(info, sources) -> str:
+    if "overridden" in info:
+        rest = _provenance({k: v for k, v in info.items() if k != "overridden"}, sources)
+        return f"SET BY with_parameters (the file gives {info['overridden']}: {rest})"
     if "assumption" in info:
         return f"ASSUMPTION: {info['assumption']}"
     parts = []

@@ -12,9 +12,12 @@ variability, residual error and covariate sections. It is a frozen value; use
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import numbers
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
+
+import numpy as np
 
 from ..errors import ModelFileError, UnitError, ValidationError
 from ..routes import ROUTE_LABELS, ROUTES
@@ -74,6 +77,9 @@ class Parameter:
         The value as written in the file.
     info : mapping
         Provenance fields from the file (``source``, ``where``, ``note``, ``assumption``...).
+    molar_mass : float or None
+        g/mol of the species a molar value of this parameter converts with (the parent's, or
+        the metabolite's for an EC50 driven by it); None when molar units do not apply.
     """
 
     name: str
@@ -81,6 +87,7 @@ class Parameter:
     kind: str
     given: str
     info: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    molar_mass: float | None = None
 
 
 @dataclass(frozen=True)
@@ -188,8 +195,30 @@ class Model:
         raise ValidationError("endpoint", f"model {self.name!r} has no endpoint {name!r}; it has "
                                           f"{[e.name for e in self.effects]}")
 
-    def with_parameters(self, **values) -> "Model":
-        """A copy with some typical values replaced (Quantity, string, or canonical number).
+    def with_parameters(self, values=None, /, **kwargs) -> "Model":
+        """A copy with some typical values replaced, on the validated parameters (no file is
+        read or parsed again).
+
+        Parameters
+        ----------
+        values : mapping of str to value, optional
+            New typical values by parameter name; errors name ``parameters.<name>`` (this is
+            how ``simulate(..., parameters=...)`` passes them).
+        **kwargs
+            The same by keyword (``CL="20 L/min"``); errors name the keyword.
+
+        Each value is a Quantity, a string with its unit, or a bare number (Python or NumPy)
+        in the parameter's canonical unit. It is checked as a value in the file would be
+        (dimension, finiteness, positive clearances, volumes, rate constants, EC50 and GAMMA;
+        fractions in [0, 1]; a logit-normal parameter strictly between 0 and 1). The copy's
+        compiled parameter vector is the original's with the changed entries replaced; its
+        layout is shared. Provenance fields stay attached to the parameter, with
+        ``info["overridden"]`` the value the file gave (``print(model)`` shows both).
+
+        Raises
+        ------
+        ValidationError, UnitError
+            Naming the argument (``parameters.CL`` or ``CL``) and what was expected.
 
         Examples
         --------
@@ -197,25 +226,68 @@ class Model:
         >>> m = dmtpk.load_model("eckernas2022")
         >>> m.with_parameters(CL="20 L/min").value("CL")
         20.0
+        >>> m.with_parameters({"GAMMA": 2}).value("GAMMA")
+        2.0
         """
+        changes = []
+        if values is not None:
+            if not isinstance(values, (dict, MappingProxyType)):
+                raise ValidationError("parameters", f"expected a mapping of parameter names to "
+                                                    f"values, got {type(values).__name__}")
+            changes += [(name, v, f"parameters.{name}") for name, v in values.items()]
+        changes += [(name, v, name) for name, v in kwargs.items()]
+        if not changes:
+            return self
+        parameters = dict(self.parameters)
         raw = _thaw(self.raw)
-        for name, v in values.items():
-            if name not in raw.get("parameters", {}):
-                raise ValidationError(name, f"model {self.name!r} has no parameter {name!r}")
+        theta = np.array(self.compiled.theta)
+        positions = {n: i for i, n in enumerate(self.compiled.param_names)}
+        for name, v, where in changes:
+            if not isinstance(name, str) or name not in parameters:
+                raise ValidationError(where, f"model {self.name!r} has no parameter {name!r}; "
+                                             f"it has {list(parameters)}")
+            p = self._new_value(parameters[name], v, where)
+            parameters[name] = p
+            theta[positions[name]] = p.value
             old = raw["parameters"][name]
-            if hasattr(v, "units") and hasattr(v, "magnitude"):  # a pint Quantity
-                v = f"{float(v.magnitude)!r} {v.units}"
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                kind = self.parameters[name].kind
-                unit = ureg.Unit(_canonical_unit(kind))
-                v = f"{v!r} {unit:~}" if kind != "dimensionless" else v
+            # The raw mapping is kept in step as a canonical number with its canonical unit,
+            # which reads back to the same float.
+            text = p.value if p.kind == "dimensionless" else f"{p.value!r} {_canonical_unit(p.kind)}"
             if isinstance(old, dict):
-                old = dict(old)
-                old["value"] = v
-                raw["parameters"][name] = old
+                raw["parameters"][name] = {**old, "value": text}
             else:
-                raw["parameters"][name] = v
-        return model_from_dict(raw, self.path)
+                raw["parameters"][name] = text
+        theta.setflags(write=False)
+        new = replace(self, parameters=MappingProxyType(parameters), raw=_freeze(raw))
+        # cached_property stores into the instance dict: the copy gets the compiled model with
+        # its new parameter vector without compiling again.
+        new.__dict__["compiled"] = replace(self.compiled, theta=theta)
+        return new
+
+    def _new_value(self, p: Parameter, v, where: str) -> Parameter:
+        """``p`` with the value ``v`` (a user's override), checked; errors name ``where``."""
+        if isinstance(v, bool) or not (isinstance(v, (str, numbers.Real))
+                                       or (hasattr(v, "units") and hasattr(v, "magnitude"))):
+            raise ValidationError(where, f"expected a number, a string with a unit or a "
+                                         f"Quantity, got {v!r}")
+        if isinstance(v, numbers.Real):
+            v = float(v)
+        value = to_canonical(v, p.kind, where, molar_mass=p.molar_mass)
+        role = p.name if p.name in _PK_KIND else _role_of(p.name, self.metabolite, self.effects)
+        shown = f"{v!r}" if not isinstance(v, str) else repr(v)
+        problem = _range_problem(value, role, shown)
+        if problem is None and self.variability.get("distribution", {}).get(p.name) == "logit" \
+                and not 0.0 < value < 1.0:
+            problem = (f"has logit-normal variability and needs a typical value strictly "
+                       f"between 0 and 1, got {shown}")
+        if problem is not None:
+            raise ValidationError(where, problem)
+        unit = "" if p.kind == "dimensionless" else f" {_canonical_unit(p.kind)}"
+        given = v if isinstance(v, str) else f"{value:g}{unit}"
+        # The provenance stays, marked with what the file said, so that print(model) does not
+        # attribute the new number to the file's source.
+        info = {**p.info, "overridden": p.info.get("overridden", p.given)}
+        return replace(p, value=value, given=given, info=MappingProxyType(info))
 
     def to_base(self, value):
         """An amount or rate stated in the model's dose form, as DMT base, converted with the
@@ -403,20 +475,30 @@ def _parameter(name, entry, kind, path, molar_mass) -> Parameter:
         value = to_canonical(entry, kind, name, molar_mass=molar_mass)
     except (UnitError, ValidationError) as exc:
         raise ModelFileError(path, key, str(exc).split(": ", 1)[-1]) from None
-    return Parameter(name, value, kind, str(entry), MappingProxyType(info))
+    return Parameter(name, value, kind, str(entry), MappingProxyType(info), molar_mass)
+
+
+_POSITIVE_ROLES = {"CL", "V1", "Q", "V2", "Q3", "V3", "VMAX", "KM", "KA", "M_CL", "M_V", "KE0",
+                   "EC50", "GAMMA"}
+
+
+def _range_problem(value: float, role: str, shown: str) -> str | None:
+    """What is wrong with a value a role cannot take (the role is the PK name, or the
+    PD/metabolite role), or None."""
+    if role in _POSITIVE_ROLES and not value > 0:
+        return f"must be positive, got {shown}"
+    if role in ("F_INH", "FM") and not 0.0 <= value <= 1.0:
+        return f"is a fraction and must lie in [0, 1], got {shown}"
+    if role == "TLAG_INH" and value < 0:
+        return f"must not be negative, got {shown}"
+    return None
 
 
 def _check_range(p: Parameter, role: str, path: str):
-    """Reject values a role cannot take (the role is the PK name, or the PD/metabolite role)."""
-    key = f"parameters.{p.name}"
-    positive = {"CL", "V1", "Q", "V2", "Q3", "V3", "VMAX", "KM", "KA", "M_CL", "M_V", "KE0",
-                "EC50", "GAMMA"}
-    if role in positive and not p.value > 0:
-        raise ModelFileError(path, key, f"must be positive, got {p.given}")
-    if role in ("F_INH", "FM") and not 0.0 <= p.value <= 1.0:
-        raise ModelFileError(path, key, f"is a fraction and must lie in [0, 1], got {p.given}")
-    if role == "TLAG_INH" and p.value < 0:
-        raise ModelFileError(path, key, f"must not be negative, got {p.given}")
+    """Reject values a role cannot take in a model file."""
+    problem = _range_problem(p.value, role, p.given)
+    if problem is not None:
+        raise ModelFileError(path, f"parameters.{p.name}", problem)
 
 
 def model_from_dict(raw: dict, path: str = "<dict>") -> Model:
