@@ -152,12 +152,11 @@ class Result:
         Parameters
         ----------
         thresholds : dict, optional
-            Threshold per endpoint name; defaults to each endpoint's ``threshold`` in the model
-            file. Endpoints without a threshold are left out of the effect metrics.
+            Threshold per endpoint name (a finite number in the endpoint's unit); defaults to
+            each endpoint's ``threshold`` in the model file. Endpoints without a threshold are
+            left out of the effect metrics. See :meth:`Model.check_thresholds`.
         """
-        thresholds = dict(thresholds or {})
-        for name in thresholds:
-            self.model.endpoint(name)  # raises for an unknown endpoint
+        thresholds = self.model.check_thresholds(thresholds)
         exposure = exposure_metrics(self.time, self.concentration, self.concentration_at,
                                     extra_times=self.events.breaks)
         effects = {}

@@ -195,6 +195,40 @@ class Model:
         raise ValidationError("endpoint", f"model {self.name!r} has no endpoint {name!r}; it has "
                                           f"{[e.name for e in self.effects]}")
 
+    def check_thresholds(self, thresholds, field: str = "thresholds") -> dict:
+        """Thresholds per endpoint, validated: ``{endpoint name: float}``.
+
+        Parameters
+        ----------
+        thresholds : mapping or None
+            Endpoint name to a finite number (Python or NumPy) in the endpoint's unit.
+        field : str
+            The argument's name, for messages.
+
+        Raises
+        ------
+        ValidationError
+            Naming ``field`` (not a mapping) or ``field.<name>`` (an unknown endpoint, a value
+            that is not a finite number).
+        """
+        if thresholds is None:
+            return {}
+        if not isinstance(thresholds, (dict, MappingProxyType)):
+            raise ValidationError(field, f"expected a mapping of endpoint names to thresholds, "
+                                         f"e.g. {{'intensity': 5}}, got {thresholds!r}")
+        names = [e.name for e in self.effects]
+        out = {}
+        for name, v in thresholds.items():
+            if name not in names:
+                raise ValidationError(f"{field}.{name}", f"model {self.name!r} has no endpoint "
+                                                         f"{name!r}; it has {names}")
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) \
+                    or not math.isfinite(float(v)):
+                raise ValidationError(f"{field}.{name}", f"expected a finite number in the "
+                                                         f"endpoint's unit, got {v!r}")
+            out[name] = float(v)
+        return out
+
     def with_parameters(self, values=None, /, **kwargs) -> "Model":
         """A copy with some typical values replaced, on the validated parameters (no file is
         read or parsed again).

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -10,8 +13,60 @@ import numpy as np
 
 from ..catalogue import EFFECT_METRICS, POPULATION_EXPOSURE_METRICS, metric_unit
 from ..errors import ValidationError
+from ..units import DMT_MOLAR_MASS, to_canonical
 
-__all__ = ["PopulationResult", "metric_keys", "metric_columns"]
+__all__ = ["PopulationResult", "metric_keys", "metric_columns", "check_percentiles",
+           "check_conditions"]
+
+#: Target conditions and the kind of quantity each takes (``above``/``below``: a response).
+_CONDITIONS = {"for_at_least": "time", "for_at_most": "time", "cmax_below": "concentration",
+               "cmax_above": "concentration"}
+
+
+def check_percentiles(q, field: str = "q") -> np.ndarray:
+    """Percentiles, validated: a float array of shape (k,), k >= 1, each finite in [0, 100].
+
+    Raises
+    ------
+    ValidationError
+        Naming ``field``: not numbers, nested, empty, NaN or outside [0, 100].
+    """
+    try:
+        arr = np.atleast_1d(np.asarray(q, dtype=float))
+    except (TypeError, ValueError):
+        raise ValidationError(field, f"expected a percentile or a sequence of percentiles in "
+                                     f"[0, 100], got {q!r}") from None
+    if isinstance(q, (str, bytes)) or arr.ndim != 1 or arr.size == 0:
+        raise ValidationError(field, f"expected a percentile or a flat, non-empty sequence of "
+                                     f"percentiles in [0, 100], got {q!r}")
+    if not np.all(np.isfinite(arr)) or np.any((arr < 0) | (arr > 100)):
+        raise ValidationError(field, f"percentiles must lie in [0, 100], got {q!r}")
+    return arr
+
+
+def check_conditions(conditions, prefix: str = "") -> None:
+    """Types and signs of target conditions (:meth:`PopulationResult.attainment`, the
+    ``targets`` of :func:`~dmtpk.simulate_population`): ``above``/``below`` finite numbers,
+    ``for_at_least``/``for_at_most`` non-negative times, ``cmax_below``/``cmax_above``
+    non-negative concentrations. Errors name ``prefix + key``."""
+    if not isinstance(conditions, Mapping):
+        raise ValidationError(prefix.rstrip(".") or "conditions",
+                              f"expected a mapping of conditions, e.g. {{'endpoint': "
+                              f"'intensity', 'above': 5, 'for_at_least': '10 min'}}, got "
+                              f"{conditions!r}")
+    for key in ("above", "below"):
+        if key in conditions:
+            v = conditions[key]
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) \
+                    or not math.isfinite(float(v)):
+                raise ValidationError(f"{prefix}{key}", f"expected a finite number in the "
+                                                        f"endpoint's unit, got {v!r}")
+    for key, kind in _CONDITIONS.items():
+        if key in conditions:
+            v = to_canonical(conditions[key], kind, f"{prefix}{key}", molar_mass=DMT_MOLAR_MASS)
+            if v < 0:
+                raise ValidationError(f"{prefix}{key}", f"must not be negative, got "
+                                                        f"{conditions[key]!r}")
 
 
 def metric_keys(ep_names, thresholds) -> list[str]:
@@ -159,19 +214,22 @@ class PopulationResult:
         return d[self.model.effects[0].name]
 
     def _curves(self, output: str) -> np.ndarray:
+        if not isinstance(output, str):
+            raise ValidationError("output", f"expected the name of an output, got {output!r}")
         if output == "concentration":
             return self.concentration
         if output == "metabolite":
             if self.metabolite_concentration is None:
                 raise ValidationError("output", "the model has no metabolite")
             return self.metabolite_concentration
-        if output.startswith("effect_site:"):
+        if output.startswith("effect_site:") and output.split(":", 1)[1] in self.effect_sites:
             return self.effect_sites[output.split(":", 1)[1]]
         if output in self.effects:
             return self.effects[output]
         raise ValidationError("output", f"unknown output {output!r}; expected 'concentration', "
                                         f"'metabolite', an endpoint {list(self.effects) or ''} "
-                                        "or 'effect_site:<endpoint>'")
+                                        f"or 'effect_site:<endpoint>' "
+                                        f"{list(self.effect_sites) or ''}")
 
     def percentiles(self, q, output: str = "concentration") -> np.ndarray:
         """Percentiles over subjects at each time, shape (len(q), n_times).
@@ -188,9 +246,9 @@ class PopulationResult:
         come from streamed histograms, within one bin width of exact (see
         :mod:`dmtpk.population.summary`).
         """
-        q = np.atleast_1d(np.asarray(q, dtype=float))
-        if np.any((q < 0) | (q > 100)):
-            raise ValidationError("q", f"percentiles must lie in [0, 100], got {q}")
+        q = check_percentiles(q)
+        if not isinstance(output, str):
+            raise ValidationError("output", f"expected the name of an output, got {output!r}")
         if self.keep == "all":
             return np.percentile(self._curves(output), q, axis=0)
         if output not in self.summaries:
@@ -249,7 +307,7 @@ class PopulationResult:
         """Percentiles of every per-subject metric: dict key -> array (len(q),). NaN values
         (an effect never reaching its threshold has no onset) are left out; see
         :meth:`metric_nan_fraction`."""
-        q = np.atleast_1d(np.asarray(q, dtype=float))
+        q = check_percentiles(q)
         if self.keep == "all":
             out = {}
             for k, v in self.metrics.items():
@@ -293,6 +351,7 @@ class PopulationResult:
         from .chunk import check_target, evaluate_target
         from .runner import _ngml, _minutes
         spec = self.spec
+        check_conditions(conditions)  # errors name the keyword (for_at_least, above, ...)
         tgt = check_target("attainment", conditions, spec.ep_names, _minutes, _ngml)
         conc = self.concentration[:, None, :]
         eff = np.stack([self.effects[n] for n in spec.ep_names], axis=1) if spec.ep_names \
@@ -302,6 +361,7 @@ class PopulationResult:
     # -- display -----------------------------------------------------------------------------
     def summary(self, q=(5, 50, 95)) -> str:
         """Metric distributions as text: median and the interval between the outer percentiles."""
+        q = check_percentiles(q)
         pct = self.metric_percentiles(q)
         nan = self.metric_nan_fraction()
         lines = [f"{self.n} subjects, seed {self.seed}, engine {self.engine}",

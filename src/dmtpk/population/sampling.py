@@ -3,7 +3,9 @@
 Subjects are grouped in fixed blocks of :data:`BLOCK_SIZE` by their position (subject ``i`` is in
 block ``i // BLOCK_SIZE``). Block ``k`` draws from its own generator, seeded by
 ``SeedSequence(seed, spawn_key=(0, k))`` (the k-th child of the seed), always in the same order:
-standard normals for the etas, then covariates, then residual-error normals. Any chunk of
+standard normals for the etas, then covariates, then residual-error normals. A covariate with
+bounds (a normal one is always bounded below by 0) is drawn from its truncated distribution
+(:func:`_draw_cov`). Any chunk of
 subjects is served by generating the blocks it overlaps and slicing, so the same seed gives the
 same subjects whatever the chunk size, thread count or backend.
 """
@@ -63,19 +65,43 @@ def _generate_block(seed, block, n_eta, covariates, residual_names, n_times, n_o
     return out
 
 
+#: Rounds of redrawing the values outside a covariate's bounds before the rest are drawn by
+#: the inverse distribution function.
+REDRAW_ROUNDS = 16
+
+
 def _draw_cov(rng, spec, size):
-    def draw(k):
-        z = rng.standard_normal(k)
+    """``size`` draws of a covariate from its distribution truncated to [lower, upper].
+
+    Values outside the bounds are redrawn (rejection, :data:`REDRAW_ROUNDS` rounds); any still
+    outside are drawn by inversion, ``F^-1(F(a) + u (F(b) - F(a)))`` with ``u`` uniform, through
+    :func:`scipy.stats.truncnorm.ppf` on the normal scale (the log scale for a log-normal
+    covariate). Both give exactly the truncated distribution: a value is the first accepted
+    draw, or an independent draw from the truncated distribution itself. The generator is used
+    in a fixed order, so the values are reproducible from the seed; unbounded draws (and bounded
+    ones that need no redraw) use the same numbers as before bounds were enforced.
+    """
+    def value(z):
         return np.exp(spec.loc + spec.scale * z) if spec.kind == "lognormal" \
             else spec.loc + spec.scale * z
-    x = draw(size)
-    for _ in range(1000):  # truncation by redrawing, deterministic within the block
+
+    x = value(rng.standard_normal(size))
+    if spec.scale == 0.0:
+        return x
+    for _ in range(REDRAW_ROUNDS):
         bad = (x < spec.lower) | (x > spec.upper)
         if not bad.any():
             return x
-        x[bad] = draw(int(bad.sum()))
-    raise ValueError(f"covariate {spec.name}: bounds [{spec.lower}, {spec.upper}] hold too "
-                     "little of the distribution")
+        x[bad] = value(rng.standard_normal(int(bad.sum())))
+    bad = (x < spec.lower) | (x > spec.upper)
+    if bad.any():
+        from scipy.stats import truncnorm
+
+        from .variability import _standard_bounds
+        lo, hi = _standard_bounds(spec)
+        z = truncnorm.ppf(rng.random(int(bad.sum())), lo, hi)
+        x[bad] = np.clip(value(z), spec.lower, spec.upper)
+    return x
 
 
 def draw_subjects(seed: int, start: int, stop: int, n_eta: int, covariates=(),

@@ -90,7 +90,8 @@ class StreamingQuantiles:
 
     def percentiles(self, q) -> np.ndarray:
         """Percentiles ``q`` (0-100) of every column, shape (len(q), n_cols)."""
-        q = np.atleast_1d(np.asarray(q, dtype=float))
+        from .result import check_percentiles
+        q = check_percentiles(q)
         out = np.full((q.size, self.counts.shape[0]), np.nan)
         half = self.n_bins // 2
         for j in range(self.counts.shape[0]):

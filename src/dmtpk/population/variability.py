@@ -25,6 +25,7 @@ with the formulas; :func:`apply_residual` simulates with it.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -66,21 +67,52 @@ class Variability:
         return len(self.occ_names)
 
 
-def _matrix_from(names, variances, correlation, field):
+def _real(value, field, what="a finite number") -> float:
+    """A finite real number (Python or NumPy), else ValidationError naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(float(value)):
+        raise ValidationError(field, f"expected {what}, got {value!r}")
+    return float(value)
+
+
+def _mapping(value, field, what) -> dict:
+    """A mapping with string keys, else ValidationError naming ``field``."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, f"expected {what}, got {type(value).__name__} {value!r}")
+    for k in value:
+        if not isinstance(k, str):
+            raise ValidationError(field, f"keys must be names (strings), got {k!r}")
+    return dict(value)
+
+
+def _pair(pair, field) -> tuple[str, str]:
+    """The two names of a correlation key ``"CL,V1"``."""
+    names = [n.strip() for n in pair.split(",")]
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        raise ValidationError(field, f"key {pair!r} must name two different parameters as "
+                                     "\"A,B\" (e.g. \"CL,V1\")")
+    return names[0], names[1]
+
+
+def _matrix_from(names, variances, correlation, field, corr_field=None):
+    corr_field = corr_field or f"{field}.correlation"
+    correlation = _mapping(correlation if correlation is not None else {}, corr_field,
+                           'a mapping of "A,B" pairs to correlations, e.g. {"CL,V1": 0.5}')
     k = len(names)
     omega = np.zeros((k, k))
     for i, n in enumerate(names):
         omega[i, i] = variances[n]
-    for pair, rho in (correlation or {}).items():
-        a, b = (s.strip() for s in pair.split(","))
+    for pair, rho in correlation.items():
+        a, b = _pair(pair, corr_field)
         if a not in names or b not in names:
             raise ValidationError(f"{field}.correlation", f"{pair!r} names a parameter without "
                                                           "variability")
-        if not -1.0 <= rho <= 1.0:
+        if isinstance(rho, bool) or not isinstance(rho, numbers.Real) \
+                or not -1.0 <= float(rho) <= 1.0:
             raise ValidationError(f"{field}.correlation", f"{pair}: must lie in [-1, 1], got "
-                                                          f"{rho}")
+                                                          f"{rho!r}")
         i, j = names.index(a), names.index(b)
-        omega[i, j] = omega[j, i] = rho * math.sqrt(omega[i, i] * omega[j, j])
+        omega[i, j] = omega[j, i] = float(rho) * math.sqrt(omega[i, i] * omega[j, j])
     return omega
 
 
@@ -104,45 +136,76 @@ def build_variability(model, omega=None, correlation=None, distribution=None,
     Raises
     ------
     ValidationError
-        Omega on a parameter the model does not have, negative variance, a covariance that is
+        Naming the argument: an omega, correlation or distribution of the wrong type or form,
+        omega on a parameter the model does not have, negative variance, a covariance that is
         not positive definite, an unknown distribution.
     """
     spec = model.variability
     dists = dict(spec.get("distribution", {}) or {})
-    if distribution:
+    if distribution is not None:
+        distribution = _mapping(distribution, "distribution", "a mapping of parameter names to "
+                                f"distributions ({', '.join(DISTRIBUTIONS)})")
+        for n in distribution:
+            if n not in model.parameters:
+                raise ValidationError(f"distribution.{n}", f"model {model.name!r} has no "
+                                                           f"parameter {n!r} (it has "
+                                                           f"{list(model.parameters)})")
         dists.update(distribution)
     if omega is None:
         variances = dict(spec.get("omega", {}))
         for name, cv in dict(spec.get("cv", {}) or {}).items():
             variances[name] = _cv_to_variance(cv, dists.get(name, "lognormal"), name)
+        user = correlation is not None
         correlation = dict(spec.get("correlation", {})) if correlation is None else correlation
         names = list(variances)
-        matrix = _matrix_from(names, variances, correlation, "variability")
+        matrix = _matrix_from(names, variances, correlation, "variability",
+                              "correlation" if user else None)
         field = "variability"
-    elif isinstance(omega, dict):
+    elif isinstance(omega, Mapping):
+        omega = _mapping(omega, "omega", "variances by parameter name")
         names = list(omega)
         for n, v in omega.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or v < 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) \
+                    or not math.isfinite(float(v)) or v < 0:
                 raise ValidationError(f"omega.{n}", f"must be a non-negative variance, got {v!r}")
+        omega = {n: float(v) for n, v in omega.items()}
         matrix = _matrix_from(names, omega, correlation, "omega")
         field = "omega"
     else:
+        form = ("a mapping of variances by parameter name, or (names, matrix) with a square "
+                "covariance matrix")
+        if isinstance(omega, (str, bytes)) or not isinstance(omega, (tuple, list)) \
+                or len(omega) != 2:
+            raise ValidationError("omega", f"expected {form}, got {omega!r}")
         names, matrix = omega
+        if isinstance(names, (str, bytes)) or not all(isinstance(n, str) for n in names):
+            raise ValidationError("omega", f"the names of (names, matrix) must be a sequence of "
+                                           f"parameter names, got {names!r}")
         names = list(names)
-        matrix = np.asarray(matrix, dtype=float)
+        try:
+            matrix = np.asarray(matrix, dtype=float)
+        except (TypeError, ValueError):
+            raise ValidationError("omega", f"the matrix of (names, matrix) must be numbers, got "
+                                           f"{matrix!r}") from None
         if matrix.shape != (len(names), len(names)):
             raise ValidationError("omega", f"matrix of shape {matrix.shape} does not match "
                                            f"{len(names)} names")
+        if not np.all(np.isfinite(matrix)):
+            raise ValidationError("omega", "the covariance matrix must be finite")
         if not np.allclose(matrix, matrix.T):
             raise ValidationError("omega", "the covariance matrix is not symmetric")
+        if correlation is not None:
+            raise ValidationError("correlation", "give correlations inside the (names, matrix) "
+                                                 "omega, not separately")
         field = "omega"
+    if len(set(names)) != len(names):
+        raise ValidationError(field, f"names a parameter twice: {names}")
     for n in names:
         if n not in model.parameters:
             raise ValidationError(f"{field}.{n}", f"model {model.name!r} has no parameter {n!r} "
                                                   f"(it has {list(model.parameters)})")
     for n, d in dists.items():
-        if d not in DISTRIBUTIONS:
+        if not isinstance(d, str) or d not in DISTRIBUTIONS:
             raise ValidationError(f"distribution.{n}", f"unknown distribution {d!r}; expected "
                                                        f"one of {DISTRIBUTIONS}")
         if d == "logit" and not 0.0 < model.value(n) < 1.0:
@@ -244,16 +307,120 @@ def _covariate_value(value, name, field):
     return to_canonical(value, kind, field)
 
 
+#: Keys of a covariate distribution: the required ones, then the optional bounds.
+COVARIATE_DISTRIBUTIONS = {"lognormal": ("median", "cv"), "normal": ("mean", "sd")}
+_BOUNDS = ("lower", "upper")
+#: Smallest share of a covariate distribution its bounds may keep (below it the bounds, not
+#: the distribution, decide the values: refused).
+MIN_TRUNCATED_MASS = 1e-9
+
+
+def truncated_mass(spec) -> float:
+    """Share of a covariate distribution between its bounds (1 for an unbounded one)."""
+    from scipy.special import ndtr
+    lo, hi = _standard_bounds(spec)
+    if lo > 0:  # the upper tail: difference of the complements, accurate far out
+        return float(ndtr(-lo) - ndtr(-hi))
+    return float(ndtr(hi) - ndtr(lo))
+
+
+def _standard_bounds(spec) -> tuple[float, float]:
+    """The bounds of a drawn covariate on the standard-normal scale of its draws (the log scale
+    for a log-normal one); the spread must be positive."""
+    lo, hi = spec.lower, spec.upper
+    if spec.kind == "lognormal":
+        lo = math.log(lo) if lo > 0 else -math.inf
+        hi = math.log(hi) if hi > 0 else -math.inf
+    return (lo - spec.loc) / spec.scale, (hi - spec.loc) / spec.scale
+
+
+def _covariate_distribution(cname, value, field, ref, pos, exps) -> CovariateSpec:
+    """A covariate drawn from a distribution, validated (see :func:`build_covariates`)."""
+    value = _mapping(value, field, "a distribution table")
+    dist = value.get("distribution")
+    if not isinstance(dist, str) or dist not in COVARIATE_DISTRIBUTIONS:
+        raise ValidationError(f"{field}.distribution", f"unknown distribution {dist!r}; expected "
+                                                       f"one of {list(COVARIATE_DISTRIBUTIONS)}")
+    needed = COVARIATE_DISTRIBUTIONS[dist]
+    allowed = ("distribution",) + needed + _BOUNDS
+    for k in value:
+        if k not in allowed:
+            raise ValidationError(f"{field}.{k}", f"is not a key of a {dist} covariate; expected "
+                                                  f"{' and '.join(needed)}, optionally "
+                                                  f"{' and '.join(_BOUNDS)}")
+    for k in needed:
+        if k not in value:
+            raise ValidationError(f"{field}.{k}", f"is missing: a {dist} covariate needs "
+                                                  f"{' and '.join(needed)}")
+    lower = _covariate_value(value["lower"], cname, f"{field}.lower") \
+        if "lower" in value else -math.inf
+    upper = _covariate_value(value["upper"], cname, f"{field}.upper") \
+        if "upper" in value else math.inf
+    if dist == "lognormal":
+        med = _covariate_value(value["median"], cname, f"{field}.median")
+        if not med > 0:
+            raise ValidationError(f"{field}.median", f"must be positive, got {value['median']!r}")
+        cv = _real(value["cv"], f"{field}.cv", "a non-negative coefficient of variation")
+        if cv < 0:
+            raise ValidationError(f"{field}.cv", f"must not be negative, got {value['cv']!r}")
+        loc, scale = math.log(med), math.sqrt(math.log1p(cv * cv))
+    else:
+        loc = _covariate_value(value["mean"], cname, f"{field}.mean")
+        if not loc > 0:
+            raise ValidationError(f"{field}.mean", f"must be positive (covariates enter as "
+                                                   f"powers of X / X_ref), got "
+                                                   f"{value['mean']!r}")
+        scale = _real(value["sd"], f"{field}.sd", "a non-negative standard deviation")
+        if scale < 0:
+            raise ValidationError(f"{field}.sd", f"must not be negative, got {value['sd']!r}")
+    for k, b in (("lower", lower), ("upper", upper)):
+        if k in value and not b >= 0:
+            raise ValidationError(f"{field}.{k}", f"must not be negative (covariates are "
+                                                  f"positive), got {value[k]!r}")
+    if not lower < upper:
+        raise ValidationError(field, f"lower {lower} must be below upper {upper}")
+    if dist == "normal":
+        # Support of a covariate: (0, inf). A normal one is truncated to it.
+        lower = max(lower, 0.0)
+    spec = CovariateSpec(cname, ref, pos, exps, dist, None, loc, scale, lower, upper)
+    center = math.exp(loc) if dist == "lognormal" else loc
+    if scale == 0.0:
+        if not lower <= center <= upper:
+            raise ValidationError(field, f"the {dist} value {center:g} (zero spread) lies "
+                                         f"outside its bounds [{lower:g}, {upper:g}]")
+    elif truncated_mass(spec) < MIN_TRUNCATED_MASS:
+        raise ValidationError(field, f"the bounds [{lower:g}, {upper:g}] keep "
+                                     f"{truncated_mass(spec):.2g} of the {dist} distribution; "
+                                     f"widen them or move the distribution")
+    return spec
+
+
 def build_covariates(model, covariates, n) -> list[CovariateSpec]:
-    """Covariate specifications for ``n`` subjects.
+    r"""Covariate specifications for ``n`` subjects.
 
     ``covariates`` maps a name (``"WT"``) to a single value (``"70 kg"``), an array of ``n``
     values, or a distribution ``{"distribution": "lognormal", "median": "70 kg", "cv": 0.2,
     "lower": "45 kg", "upper": "120 kg"}`` / ``{"distribution": "normal", "mean": ...,
-    "sd": ...}`` (truncated by redrawing). A model covariate with no value given is held at its
-    reference. Body weight also scales per-kg doses.
+    "sd": ..., "lower": ..., "upper": ...}``. A model covariate with no value given is held at
+    its reference. Body weight also scales per-kg doses.
+
+    Covariates enter as powers :math:`(X/X_{ref})^\beta` and are physical quantities (body
+    weight), so every value must be positive: given values are checked, and a drawn covariate is
+    truncated to its support and bounds, the normal one to :math:`(\max(0, lower), upper]` even
+    without bounds (a normal body weight of mean 20 kg and SD 15 kg would otherwise give 9 % of
+    subjects a negative weight, and negative per-kg doses). The draws are exactly the truncated
+    distribution (see :mod:`dmtpk.population.sampling`), reproducible from the seed. Bounds that
+    keep less than :data:`MIN_TRUNCATED_MASS` of the distribution are refused.
+
+    Raises
+    ------
+    ValidationError
+        Naming ``covariates.<name>`` (and the key): an unknown covariate, a distribution with
+        missing or unknown keys, non-numeric or negative spreads, negative means, medians or
+        bounds, bounds keeping almost nothing, values of the wrong count, shape or sign.
     """
-    covariates = dict(covariates or {})
+    covariates = _mapping(covariates if covariates is not None else {}, "covariates",
+                          "a mapping of covariate names to values or distributions")
     specs = []
     names = list(model.parameters)
     for cname in sorted(set(model.covariates) | set(covariates)):
@@ -269,36 +436,27 @@ def build_covariates(model, covariates, n) -> list[CovariateSpec]:
         field = f"covariates.{cname}"
         if value is None:
             specs.append(CovariateSpec(cname, ref, pos, exps, "fixed", np.array([ref])))
-        elif isinstance(value, dict):
-            dist = value.get("distribution")
-            lower = _covariate_value(value["lower"], cname, f"{field}.lower") \
-                if "lower" in value else -math.inf
-            upper = _covariate_value(value["upper"], cname, f"{field}.upper") \
-                if "upper" in value else math.inf
-            if dist == "lognormal":
-                med = _covariate_value(value["median"], cname, f"{field}.median")
-                cv = float(value["cv"])
-                if not (med > 0 and cv >= 0):
-                    raise ValidationError(field, "lognormal needs a positive median and cv >= 0")
-                loc, scale = math.log(med), math.sqrt(math.log1p(cv * cv))
-            elif dist == "normal":
-                loc = _covariate_value(value["mean"], cname, f"{field}.mean")
-                scale = float(value["sd"])
-                if not scale >= 0:
-                    raise ValidationError(f"{field}.sd", "must not be negative")
-            else:
-                raise ValidationError(f"{field}.distribution", f"unknown distribution {dist!r}; "
-                                                               "expected lognormal or normal")
-            if not lower < upper:
-                raise ValidationError(field, f"lower {lower} must be below upper {upper}")
-            specs.append(CovariateSpec(cname, ref, pos, exps, dist, None, loc, scale, lower,
-                                       upper))
+        elif isinstance(value, Mapping):
+            specs.append(_covariate_distribution(cname, value, field, ref, pos, exps))
         else:
-            arr = np.atleast_1d(np.asarray(value if not isinstance(value, str) else
-                                           _covariate_value(value, cname, field)))
-            if arr.dtype.kind not in "fiu":
-                arr = np.array([_covariate_value(v, cname, f"{field}[{i}]")
-                                for i, v in enumerate(arr)], dtype=float)
+            if hasattr(value, "units") and np.ndim(getattr(value, "magnitude", 0)) >= 1:
+                value = list(value)  # a Quantity array: each value converted with its unit
+            try:
+                scalar = isinstance(value, str) or np.ndim(value) == 0
+            except (TypeError, ValueError):  # a ragged nesting of sequences
+                raise ValidationError(field, f"expected one value or a flat sequence of {n} "
+                                             "values") from None
+            if scalar:
+                arr = np.array([_covariate_value(value, cname, field)])
+            else:
+                arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) \
+                    else value
+                if arr.ndim != 1:
+                    raise ValidationError(field, f"expected one value or a flat sequence of {n} "
+                                                 f"values, got shape {arr.shape}")
+                if arr.dtype.kind not in "fiu":
+                    arr = np.array([_covariate_value(v, cname, f"{field}[{i}]")
+                                    for i, v in enumerate(arr)], dtype=float)
             arr = arr.astype(float)
             if arr.size == 1:
                 kind = "fixed"
@@ -344,9 +502,16 @@ def build_residual(model, residual) -> ResidualModel | None:
     DMT, tables for the metabolite and the endpoints); the formulas are those of
     :class:`~dmtpk.model.residual.ResidualError`, one per output.
     """
-    if residual is None or residual is False:
+    if residual is None or (isinstance(residual, (bool, np.bool_)) and not residual):
         return None
-    spec = dict(model.residual) if residual is True else dict(residual)
+    if isinstance(residual, (bool, np.bool_)):
+        spec = dict(model.residual)
+    elif isinstance(residual, Mapping):
+        spec = _mapping(residual, "residual", "a residual-error table")
+    else:
+        raise ValidationError("residual", f"expected True (the model file's [residual]), False "
+                                          f"or None (none), or a mapping such as "
+                                          f"{{'proportional': 0.2}}, got {residual!r}")
     outputs = {}
     top = {k: v for k, v in spec.items() if k in _TOP_KEYS}
 
@@ -366,8 +531,14 @@ def build_residual(model, residual) -> ResidualModel | None:
             raise ValidationError(f"residual.{key}", f"expected a table of "
                                                      f"{sorted(_RESIDUAL_KEYS)}, got {sub!r}")
         sub = dict(sub)
-        if key != "metabolite":
-            model.endpoint(key)  # raises for an unknown endpoint
+        if key == "metabolite" and model.metabolite is None:
+            raise ValidationError("residual.metabolite", f"model {model.name!r} has no "
+                                                         "metabolite")
+        if key != "metabolite" and key not in [e.name for e in model.effects]:
+            raise ValidationError(f"residual.{key}", f"unknown key; expected "
+                                                     f"{', '.join(_TOP_KEYS)}, 'metabolite' or "
+                                                     f"an endpoint table "
+                                                     f"{[e.name for e in model.effects]}")
         bad = set(sub) - _RESIDUAL_KEYS - _PROVENANCE_KEYS
         if bad:
             raise ValidationError(f"residual.{key}.{sorted(bad)[0]}",
