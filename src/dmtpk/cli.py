@@ -30,7 +30,7 @@ import numpy as np
 
 from .catalogue import METRICS, metric_label, metric_unit, split_metric_key
 from .errors import DmtpkError, ValidationError
-from .io.files import check_outputs, write_atomic, write_csv
+from .io.files import check_outputs, csv_writer, write_outputs
 from .library import list_models, load_model
 from .regimen import Bolus, Infusion, Inhalation, Regimen, as_regimen
 from .scenario import (Arm, Scenario, ScenarioResult, curve_columns, load_scenario,
@@ -239,7 +239,10 @@ def _scenario_from_args(args, model, population: bool) -> Scenario:
         if key in outputs and outputs[key].suffix.lower() != ".csv":
             raise ValidationError("--out" if key != "curves" or not population else "--bands",
                                   "the file name must end in .csv")
-    check_outputs(outputs.values(), args.force)
+    names = {"curves": "--bands" if population else "--out", "metrics": "--out",
+             "plot": "--plot"}
+    args.requested = list(outputs.values())
+    check_outputs({names[k]: p for k, p in outputs.items()}, args.force)
     from types import MappingProxyType
     kw = dict(name=model.name, description="", model=model.path, arms=(Arm(label, regimen),),
               times=times, thresholds=MappingProxyType(_thresholds(args, model)),
@@ -288,8 +291,29 @@ def _print_population(res: ScenarioResult) -> None:
         print(_table(("metric", "median", f"{lo:g}-{hi:g}%", "unit", "never reached"), rows))
 
 
-def _write_outputs(res: ScenarioResult, force: bool) -> None:
-    for path in res.write(force=force):
+def _run(scenario) -> ScenarioResult:
+    """Run a scenario built from the options; errors name the option (``--weight``)."""
+    try:
+        return run_scenario(scenario)
+    except ValidationError as exc:
+        if exc.field in ("weight", "covariates.WT"):
+            raise _as_option(exc, {"weight": "--weight", "WT": "--weight"}) from None
+        raise
+
+
+def _figure_writer(fig, path: Path):
+    """A ``write(temporary_path)`` function saving a figure in the format of ``path``."""
+    return lambda p: fig.savefig(p, dpi=120, format=path.suffix[1:].lower())
+
+
+def _write(args, outputs) -> None:
+    """Write a command's outputs, all or none (:func:`dmtpk.io.files.write_outputs`), and say
+    which were written."""
+    if not outputs:
+        return
+    paths = write_outputs(outputs, args.force)
+    args.written = paths
+    for path in paths:
         print(f"written: {path}")
 
 
@@ -297,20 +321,19 @@ def _cmd_simulate(args) -> int:
     model = load_model(args.model)
     scenario = _scenario_from_args(args, model, population=False)
     _print_header(model, scenario)
-    res = run_scenario(scenario)
+    res = _run(scenario)
     _print_single(res)
     outs = scenario.outputs
+    r = next(iter(res.runs.values()))
+    outputs = []
     if "curves" in outs:
-        r = next(iter(res.runs.values()))
         cols = curve_columns(r)
-        arrays = list(cols.values())
-        print(f"written: {write_csv(outs['curves'], tuple(cols), zip(*arrays), args.force)}")
+        outputs.append(("--out", outs["curves"], csv_writer(tuple(cols), zip(*cols.values()))))
     if "plot" in outs:
         from .plot import result_overview
-        fig = result_overview(next(iter(res.runs.values())), log=args.log)
-        write_atomic(outs["plot"], lambda p: fig.savefig(
-            p, dpi=120, format=outs["plot"].suffix[1:].lower()), args.force)
-        print(f"written: {outs['plot']}")
+        outputs.append(("--plot", outs["plot"],
+                        _figure_writer(result_overview(r, log=args.log), outs["plot"])))
+    _write(args, outputs)
     return 0
 
 
@@ -324,28 +347,29 @@ def _cmd_population(args) -> int:
     model = load_model(args.model)
     scenario = _scenario_from_args(args, model, population=True)
     _print_header(model, scenario)
-    res = run_scenario(scenario)
+    res = _run(scenario)
     _print_population(res)
     outs = scenario.outputs
+    outputs = []
     if "metrics" in outs:
-        path = write_csv(outs["metrics"], res.metric_header(), res.metric_rows(), args.force)
-        print(f"written: {path}")
+        outputs.append(("--out", outs["metrics"],
+                        csv_writer(res.metric_header(), res.metric_rows())))
     if "curves" in outs:
-        header, rows = res.curve_rows()
-        print(f"written: {write_csv(outs['curves'], header, rows, args.force)}")
+        outputs.append(("--bands", outs["curves"], csv_writer(*res.curve_rows())))
     if "plot" in outs:
         from .plot import population_overview
         fig = population_overview(next(iter(res.runs.values())), q=scenario.percentiles,
                                   individuals=args.individuals)
-        write_atomic(outs["plot"], lambda p: fig.savefig(
-            p, dpi=120, format=outs["plot"].suffix[1:].lower()), args.force)
-        print(f"written: {outs['plot']}")
+        outputs.append(("--plot", outs["plot"], _figure_writer(fig, outs["plot"])))
+    _write(args, outputs)
     return 0
 
 
 def _cmd_run(args) -> int:
     scenario = load_scenario(args.scenario)
-    check_outputs(scenario.outputs.values(), args.force)
+    args.requested = list(scenario.outputs.values())
+    check_outputs({f"{scenario.path}: [outputs.{k}]": p for k, p in scenario.outputs.items()},
+                  args.force)
     model = load_model(scenario.model)
     print(f"scenario {scenario.name}" + (f": {scenario.description}" if scenario.description
                                           else ""))
@@ -355,7 +379,7 @@ def _cmd_run(args) -> int:
         _print_population(res)
     else:
         _print_single(res)
-    _write_outputs(res, args.force)
+    _write(args, res.output_writers())
     return 0
 
 
@@ -363,7 +387,8 @@ def _cmd_demo(args) -> int:
     from .population import simulate_population
     model = load_model(args.model)
     if args.plot:
-        check_outputs([Path(args.plot)], args.force)
+        args.requested = [Path(args.plot)]
+        check_outputs({"--plot": Path(args.plot)}, args.force)
     times = np.linspace(0.0, 60.0, 241)
     ep = model.effects[0] if model.effects else None
     print(f"model {model.name}: {model.description}")
@@ -390,8 +415,7 @@ def _cmd_demo(args) -> int:
     if args.plot:
         from .plot import compare_bands
         fig = compare_bands([r for _, r in results], [label for label, _ in results])
-        write_atomic(Path(args.plot), lambda p: fig.savefig(p, dpi=120), args.force)
-        print(f"plot written to {args.plot}")
+        _write(args, [("--plot", Path(args.plot), _figure_writer(fig, Path(args.plot)))])
     return 0
 
 
@@ -470,6 +494,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted_outputs(args) -> str:
+    """What an interrupted command left: none of its outputs (they are written all or none,
+    after the run), or all of them if the interrupt came after they were written."""
+    written = getattr(args, "written", None)
+    if written:
+        return f"; the outputs were written ({', '.join(map(str, written))})"
+    requested = getattr(args, "requested", None)
+    if requested:
+        return f"; none of the outputs was written ({', '.join(map(str, requested))})"
+    return "; no output written"
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -503,7 +539,7 @@ def main(argv=None) -> int:
             pass
         return 1
     except KeyboardInterrupt:
-        print("dmtpk: interrupted; no output written for the unfinished step", file=sys.stderr)
+        print(f"dmtpk: interrupted{_interrupted_outputs(args)}", file=sys.stderr)
         return 130
     except OSError as exc:  # disk full, permission denied...
         print(f"dmtpk: error: {exc}", file=sys.stderr)

@@ -9,13 +9,13 @@ parameters are assumptions rather than fits to data.
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from . import citations
 from .errors import ModelFileError, ValidationError
+from .io.text import FileReadError, read_toml
 from .model.spec import Model, model_from_dict
 
 __all__ = ["load_model", "list_models", "models_dir"]
@@ -48,7 +48,8 @@ def load_model(name_or_path) -> Model:
     ValidationError
         Unknown name.
     ModelFileError
-        Unreadable or malformed file (names the file and the key).
+        A folder, an unreadable file, a file that is not UTF-8 or valid TOML, nested too
+        deeply, or malformed (names the file and the key, or the line).
 
     Warns
     -----
@@ -64,13 +65,24 @@ def load_model(name_or_path) -> Model:
                                        f"{type(name_or_path).__name__}")
     text = str(name_or_path)
     path = Path(text)
-    if path.suffix != ".toml" and not path.exists():
-        candidate = models_dir() / f"{text}.toml"
-        if not candidate.is_file():
-            raise ValidationError("model", f"unknown model {text!r}; shipped models are "
-                                           f"{list_models()}, or give a path to a .toml file")
-        path = candidate
-    model = _load_file(str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+    try:
+        exists = path.exists()
+        if path.suffix != ".toml" and not exists:
+            candidate = models_dir() / f"{text}.toml"
+            if not candidate.is_file():
+                raise ValidationError("model", f"unknown model {text!r}; shipped models are "
+                                               f"{list_models()}, or give a path to a .toml "
+                                               "file")
+            path, exists = candidate, True
+        if path.is_dir():
+            raise ModelFileError(text, "", "is a folder, not a model file (.toml)")
+        resolved, mtime = str(path.resolve()), path.stat().st_mtime_ns if exists else 0
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, (ValidationError, ModelFileError)):
+            raise
+        raise ValidationError("model", f"{text[:200]!r} is not a usable model name or path "
+                                       f"({getattr(exc, 'strerror', None) or exc})") from None
+    model = _load_file(resolved, mtime)
     citations.register_model(model)
     model.warn_not_fitted()
     return model
@@ -79,10 +91,7 @@ def load_model(name_or_path) -> Model:
 @lru_cache(maxsize=64)
 def _load_file(path: str, mtime: int) -> Model:
     try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ModelFileError(path, "", "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelFileError(path, "", f"not valid TOML: {exc}") from None
+        raw = read_toml(path)
+    except FileReadError as exc:
+        raise ModelFileError(path, exc.where, exc.message) from None
     return model_from_dict(raw, path)

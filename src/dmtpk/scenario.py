@@ -51,7 +51,6 @@ reported with the file and the key.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -60,9 +59,10 @@ import numpy as np
 
 from .catalogue import EFFECT_METRICS, metric_unit
 from .errors import DmtpkError, ValidationError
-# write_atomic is used here, and tests/cli/test_cli_errors.py still imports it from this
-# module, its former home: keep it importable from here.
-from .io.files import check_outputs, write_atomic, write_csv
+# tests/cli/test_cli_errors.py still imports write_atomic from this module, its former home:
+# keep it importable from here.
+from .io.files import csv_writer, write_atomic, write_outputs  # noqa: F401
+from .io.text import FileReadError, read_toml
 from .library import load_model
 from .regimen import Regimen, as_regimen, regimen_from_mappings
 from .units import to_canonical
@@ -196,17 +196,20 @@ class Scenario:
 
 
 def load_scenario(path) -> Scenario:
-    """Read and validate a scenario file (TOML); relative paths are taken from its folder."""
+    """Read and validate a scenario file (TOML); relative paths are taken from its folder.
+
+    Raises
+    ------
+    ScenarioError
+        A missing file, a folder, a file that is not UTF-8 or valid TOML, nested too deeply,
+        or any mistake in it; the message names the file and the key (or the line).
+    """
     p = Path(path)
     try:
-        with open(p, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ScenarioError(str(p), "", "file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(str(p), "", "is a folder, not a scenario file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(p), "", f"not valid TOML: {exc}") from None
+        raw = read_toml(p)
+    except FileReadError as exc:
+        message = "is a folder, not a scenario file" if p.is_dir() else exc.message
+        raise ScenarioError(str(p), exc.where, message) from None
     return scenario_from_dict(raw, str(p), base_dir=p.parent)
 
 
@@ -428,22 +431,29 @@ class ScenarioResult:
             fig.suptitle(f"{self.model.name}: {self.scenario.description}", fontsize="medium")
         return fig
 
-    def write(self, force: bool = False) -> list[Path]:
-        """Write the scenario's outputs atomically; returns the paths written."""
+    def output_writers(self) -> list[tuple]:
+        """The scenario's outputs as ``(name, path, write)`` for
+        :func:`dmtpk.io.files.write_outputs`; ``name`` is the file and key (``outputs.plot``)."""
         outs = self.scenario.outputs
-        check_outputs(outs.values(), force)
-        written = []
+        where = f"{self.scenario.path}: " if self.scenario.path else ""
+        items = []
         if "metrics" in outs:
-            written.append(write_csv(outs["metrics"], self.metric_header(), self.metric_rows(),
-                                     force))
+            items.append((f"{where}[outputs.metrics]", outs["metrics"],
+                          csv_writer(self.metric_header(), self.metric_rows())))
         if "curves" in outs:
-            header, rows = self.curve_rows()
-            written.append(write_csv(outs["curves"], header, rows, force))
+            items.append((f"{where}[outputs.curves]", outs["curves"],
+                          csv_writer(*self.curve_rows())))
         if "plot" in outs:
             fig = self.figure()
-            written.append(write_atomic(outs["plot"], lambda p: fig.savefig(
-                p, dpi=120, format=outs["plot"].suffix[1:].lower()), force))
-        return written
+            fmt = outs["plot"].suffix[1:].lower()
+            items.append((f"{where}[outputs.plot]", outs["plot"],
+                          lambda p: fig.savefig(p, dpi=120, format=fmt)))
+        return items
+
+    def write(self, force: bool = False) -> list[Path]:
+        """Write the scenario's outputs, all or none (:func:`dmtpk.io.files.write_outputs`);
+        returns the paths written."""
+        return write_outputs(self.output_writers(), force)
 
 
 def curve_columns(result) -> dict:

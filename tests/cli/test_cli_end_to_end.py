@@ -236,8 +236,8 @@ def test_existing_output_is_kept_without_force_and_replaced_with_it(tmp_path):
     args = ("simulate", "eckernas2022", "--route", "iv", "--dose", "10 mg", "--out", out)
     proc = run_cli(*args)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"dmtpk: error: {out} exists; use --force to "
-                                                "overwrite it"]
+    assert proc.stderr.strip().splitlines() == [f"dmtpk: error: --out: {out}: exists; use "
+                                                "--force to overwrite it"]
     assert out.read_text() == "keep me\n"
     proc = run_cli(*args, "--force")
     assert proc.returncode == 0, proc.stderr

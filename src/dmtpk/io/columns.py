@@ -4,6 +4,7 @@ which columns are read under which names (``drop``, ``rename``), field values an
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ import numpy as np
 
 from ..errors import ValidationError
 from .errors import DatasetError
+from .text import FileReadError, decode_utf8, read_bytes
 
 #: NONMEM's comment flag column: a row with it set is a comment row.
 COMMENT_COLUMN = "C"
@@ -28,10 +30,22 @@ def _csv_table(path):
                                       f"{type(path).__name__}") from None
     name = os.path.basename(path_str)
     try:
-        with open(path_str, newline="", encoding="utf-8-sig") as fh:
-            lines = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(name, None, "-", f"cannot read the file ({exc})") from None
+        data = read_bytes(path_str)
+    except FileReadError as exc:
+        raise DatasetError(name, None, "-", exc.message) from None
+    try:
+        text = decode_utf8(data, name)
+    except FileReadError as exc:
+        raw_line = data.split(b"\n")[exc.line - 1]
+        fields = raw_line.decode("utf-8", errors="replace")[:exc.column - 1].count(",")
+        header = next(csv.reader([data.split(b"\n")[0].decode("utf-8", "replace")]), [])
+        column = header[fields].strip() if exc.line > 1 and fields < len(header) else "-"
+        raise DatasetError(name, exc.line, column, exc.message) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        lines = list(reader)
+    except csv.Error as exc:
+        raise DatasetError(name, reader.line_num, "-", f"cannot read the row ({exc})") from None
     if not lines:
         raise DatasetError(name, 1, "-", "the file is empty; expected a header row")
     return name, [h.strip() for h in lines[0]], lines[1:]
