@@ -1,0 +1,301 @@
+"""Fitting models to data: population FOCE-I, individual maximum likelihood and Bayesian MAP.
+
+``dmtpk.fit(model, data, estimate=[...], omega=[...], method="focei")`` returns a
+:class:`FitResult`. The objective is NONMEM's (see :mod:`dmtpk.fit.laplace`); the problem set-up
+is :mod:`dmtpk.fit.problem`, the optimisation and covariance step :mod:`dmtpk.fit.estimate`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import replace
+from types import MappingProxyType
+
+import numpy as np
+
+from ..errors import ValidationError
+from ..library import load_model
+from .estimate import COVARIANCE_KINDS, FitWarning, check_covariance, focei, individual
+from .laplace import Stencil
+from .problem import SD_NAMES, Problem, build_problem
+from .result import FitResult
+
+__all__ = ["fit", "FitResult", "FitWarning", "Problem", "build_problem", "METHODS"]
+
+#: Estimation methods.
+METHODS = ("focei", "ml", "map")
+_LOG_2PI = math.log(2 * math.pi)
+_Z95 = 1.959963984540054
+
+
+def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=None,
+        residual=None, initial=None, fix_residual: bool = False,
+        covariance: str | None = None, read_options=None, max_iter: int = 200) -> FitResult:
+    """Fit a model to a NONMEM-style dataset.
+
+    Parameters
+    ----------
+    model : str, path or Model
+    data : NonmemDataset
+        From :func:`dmtpk.read_nonmem` (select records there: ``ignore="SD == 0"``).
+    estimate : list of str or str, optional
+        Typical values to estimate (FOCE-I; default the parameters with a random effect) or,
+        for ``"ml"``, the individual parameters to estimate (default the same).
+    omega : list of str, str or dict, optional
+        Parameters with a random effect (diagonal Ω) and optionally initial variances
+        (``{"CL": 0.1}``); default the model's ``[variability]``. For ``"map"`` the prior.
+    method : {"focei", "ml", "map"}
+        Population FOCE-I; maximum likelihood of each subject's parameters; Bayesian MAP with
+        the model's (or ``omega``'s) Ω as prior. Individual fits keep the residual error fixed.
+    subject : optional
+        For ``"ml"``/``"map"``: one subject's ID (default every subject, each on its own).
+    residual : dict, optional
+        Residual error (a model file's ``[residual]`` form); default the model's.
+    initial : dict, optional
+        Initial typical values, ``{"CL": "4 L/h"}``.
+    fix_residual : bool
+        Keep the residual standard deviations at their initial values (FOCE-I).
+    covariance : {"sandwich", "r", "s"} or None
+        FOCE-I covariance step: ``R^-1 S R^-1`` (NONMEM's default, the default here), ``R^-1``
+        or ``S^-1``; ``"none"`` to skip it. Individual fits: ``"observed"`` (Hessian, default)
+        or ``"expected"`` information.
+    read_options : dict, optional
+        Passed to :func:`dmtpk.dataset.prepare_dataset` (``record_values``, ``outputs``,
+        ``parameter_columns``).
+    max_iter : int
+        Outer iterations (FOCE-I).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    ValidationError
+        Naming the argument: an unknown method or parameter, a dataset without observations,
+        a non-positive initial value or variance, an objective that is not finite at the
+        initial estimates (naming the subject).
+
+    Warns
+    -----
+    FitWarning
+        The optimiser did not converge; the covariance step failed (naming the parameter).
+    """
+    if method not in METHODS:
+        raise ValidationError("method", f"unknown method {method!r}; expected one of "
+                                        f"{METHODS} (SAEM is not built yet)")
+    model = load_model(model)
+    if not model.is_linear:
+        raise ValidationError("model", f"{model.name!r} has Michaelis-Menten elimination: "
+                                       "fitting needs the integrator's forward sensitivities, "
+                                       "which are not built yet (linear models fit)")
+    t0 = time.perf_counter()
+    if method == "focei":
+        if subject is not None:
+            raise ValidationError("subject", "a population fit uses every subject; use "
+                                             "method='ml' or 'map' for one")
+        kind = "sandwich" if covariance is None else covariance
+        if kind != "none" and kind not in COVARIANCE_KINDS:
+            raise ValidationError("covariance", f"expected one of {COVARIANCE_KINDS} or "
+                                                f"'none', got {covariance!r}")
+        problem = build_problem(model, data, estimate=estimate, omega=omega, residual=residual,
+                                initial=initial, fix_residual=fix_residual,
+                                read_options=read_options)
+        out = focei(problem, covariance=None if kind == "none" else kind, max_iter=max_iter)
+        return _population_result(problem, out, time.perf_counter() - t0)
+    kind = "observed" if covariance is None else covariance
+    if method == "ml":
+        names = estimate if estimate is not None else omega if omega is not None else \
+            list((model.variability or {}).get("omega", {}))
+        if isinstance(names, dict):
+            names = list(names)
+        problem = build_problem(model, data, estimate=[], omega=_ones(names),
+                                residual=residual, initial=initial, fix_residual=True,
+                                subject=subject, read_options=read_options)
+    else:
+        problem = build_problem(model, data, estimate=[], omega=omega, residual=residual,
+                                initial=initial, fix_residual=True, subject=subject,
+                                read_options=read_options)
+    if not problem.eta_names:
+        raise ValidationError("estimate", "nothing to estimate: name the parameters")
+    out = individual(problem, prior=method == "map", covariance=kind)
+    return _individual_result(problem, out, method, time.perf_counter() - t0)
+
+
+def _ones(names):
+    if isinstance(names, str):
+        names = [v.strip() for v in names.split(",") if v.strip()]
+    return {n: 1.0 for n in names}
+
+
+def _ci(value, se):
+    if not (se > 0 and value > 0):
+        return (math.nan, math.nan)
+    w = _Z95 * se / value
+    return (value * math.exp(-w), value * math.exp(w))
+
+
+def _diagnostics(problem: Problem, theta, omega, sd, eta, st: Stencil):
+    """Per-observation PRED, IPRED, RES, IWRES, CWRES and the shrinkages."""
+    y = problem.y
+    ipred = st.f
+    r_i, _, _ = problem.variance(ipred, sd)
+    iwres = (y - ipred) / np.sqrt(r_i)
+    zero = np.zeros_like(eta)
+    pred = problem.predict(theta, zero[None])[0]
+    cwres = np.full(y.size, np.nan)
+    for i in range(problem.n_subjects):
+        sel = np.flatnonzero(problem.obs_sub == i)
+        a = st.a[:, sel]                                   # (p, n_i)
+        mean = ipred[sel] - eta[i] @ a
+        cov = a.T @ omega @ a + np.diag(r_i[sel])
+        try:
+            chol = np.linalg.cholesky(cov)
+            cwres[sel] = np.linalg.solve(chol, y[sel] - mean)
+        except np.linalg.LinAlgError:
+            pass
+    shrink = {}
+    if eta.shape[0] > 1:
+        sd_eta = eta.std(axis=0, ddof=1)
+        for k, n in enumerate(problem.eta_names):
+            shrink[n] = 100.0 * (1.0 - sd_eta[k] / math.sqrt(omega[k, k]))
+    shrink["epsilon"] = 100.0 * (1.0 - float(np.std(iwres)))
+    data = problem.prepared.data
+    table = {"ID": data.item("ID")[problem.obs_rec], "TIME": data.item("TIME")[problem.obs_rec],
+             "DV": y, "PRED": pred, "IPRED": ipred, "RES": y - pred, "IWRES": iwres,
+             "CWRES": cwres,
+             "OUTPUT": np.array([problem.outputs[k][0] for k in problem.obs_out])}
+    for v in table.values():
+        v.setflags(write=False)
+    return MappingProxyType(table), MappingProxyType(shrink)
+
+
+def _fitted_model(problem: Problem, theta_values: dict, omega: dict | None, sigma: dict | None,
+                  how: str):
+    model = problem.model.with_parameters(**theta_values) if theta_values else problem.model
+    changes = {"description": (model.description + " " if model.description else "")
+               + f"Estimates: {how}."}
+    if omega is not None:
+        var = dict(model.variability or {})
+        var["omega"] = dict(omega)
+        var.pop("cv", None)
+        changes["variability"] = MappingProxyType(var)
+    if sigma is not None:
+        res = dict(model.residual or {})
+        back = {v: k for k, v in SD_NAMES.items()}
+        for name, value in sigma.items():
+            out, _, short = name.rpartition(".")
+            if out:
+                sub = dict(res.get(out, {}))
+                sub[back[short]] = value
+                res[out] = sub
+            else:
+                res[back[short]] = value
+        changes["residual"] = MappingProxyType(res)
+    return replace(model, **changes)
+
+
+def _population_result(problem: Problem, out: dict, elapsed: float) -> FitResult:
+    theta, om2, sd = problem.unpack(out["x"], out["full0"], out["free"])
+    omega = np.diag(om2)
+    labels_all = problem.labels()
+    free = out["free"]
+    labels = tuple(lab for lab, f in zip(labels_all, free) if f)
+    values_all = np.exp(out["full0"])
+    values_all[free] = np.exp(out["x"])
+    cov = out["cov"]
+    se = {lab: math.nan for lab in labels}
+    corr = None
+    cond = math.nan
+    if cov is not None:
+        sd_log = np.sqrt(np.clip(np.diag(cov), 0, None))
+        vals = values_all[free]
+        se = {lab: float(v * s) for lab, v, s in zip(labels, vals, sd_log)}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = cov / np.outer(sd_log, sd_log)
+        ev = np.linalg.eigvalsh(corr) if np.all(np.isfinite(corr)) else None
+        cond = float(ev[-1] / ev[0]) if ev is not None and ev[0] > 0 else math.inf
+    if out["r"] is not None:  # a covariance step was run
+        check_covariance(cov, labels)
+    if not out["converged"]:
+        warnings.warn(f"FOCE-I did not converge: {out['message']}", FitWarning, stacklevel=3)
+    est = dict(zip(labels_all, values_all))
+    theta_d = {n: float(est[n]) for n in problem.names}
+    omega_d = {n: float(est[f"omega({n})"]) for n in problem.eta_names}
+    sigma_d = {n: float(est[n]) for n in problem.sd_names}
+    table, shrink = _diagnostics(problem, theta, omega, sd, out["eta"], out["stencil"])
+    ofv = float(out["ofv"].sum())
+    n_obs = problem.n_obs
+    k = len(labels)
+    data = problem.prepared.data
+    how = (f"FOCE-I fit to {data.path} ({problem.n_subjects} subjects, {n_obs} observations), "
+           f"OFV {ofv:.3f}")
+    return FitResult(
+        method="focei", ofv=ofv, ofv_with_constant=ofv + n_obs * _LOG_2PI,
+        theta=MappingProxyType(theta_d), omega=MappingProxyType(omega_d), omega_matrix=omega,
+        sigma=MappingProxyType(sigma_d), se=MappingProxyType(se),
+        rse=MappingProxyType({lab: 100 * se[lab] / est[lab] for lab in labels}),
+        ci=MappingProxyType({lab: _ci(est[lab], se[lab]) for lab in labels}),
+        covariance=cov, correlation=corr, labels=labels, shrinkage=shrink, ebes=out["eta"],
+        subject_ids=problem.subject_ids, table=table,
+        model=_fitted_model(problem, theta_d, omega_d, sigma_d, how),
+        n_obs=n_obs, n_subjects=problem.n_subjects, aic=ofv + n_obs * _LOG_2PI + 2 * k,
+        bic=ofv + n_obs * _LOG_2PI + k * math.log(n_obs), condition_number=cond,
+        iterations=out["iterations"], evaluations=out["evaluations"],
+        converged=out["converged"], message=out["message"], elapsed=elapsed)
+
+
+def _individual_result(problem: Problem, out: dict, method: str, elapsed: float) -> FitResult:
+    eta = out["eta"]
+    names = problem.eta_names
+    rows = problem.rows(problem.theta, eta)                     # (n_subjects, n_params)
+    values = rows[:, problem.eta_pos]                             # (n_subjects, p)
+    sd_eta = np.sqrt(np.clip(np.diagonal(out["cov"], axis1=1, axis2=2), 0, None))
+    se_all = np.where(problem.eta_normal, sd_eta, values * sd_eta)
+    one = problem.n_subjects == 1
+    theta_d = {n: float(values[0, k]) if one else values[:, k] for k, n in enumerate(names)}
+    se = {n: float(se_all[0, k]) if one else se_all[:, k] for k, n in enumerate(names)}
+    rse = {n: 100 * se[n] / theta_d[n] for n in names}
+    if one:
+        ci = {n: (_ci(theta_d[n], se[n]) if not problem.eta_normal[k] else
+                  (theta_d[n] - _Z95 * se[n], theta_d[n] + _Z95 * se[n]))
+              for k, n in enumerate(names)}
+    else:
+        w = _Z95 * sd_eta
+        lo = np.where(problem.eta_normal, values - w, values * np.exp(-w))
+        hi = np.where(problem.eta_normal, values + w, values * np.exp(w))
+        ci = {n: (lo[:, k], hi[:, k]) for k, n in enumerate(names)}
+    conv = bool(np.all(out["converged"]))
+    if not conv:
+        bad = [problem.subject_ids[i] for i in np.flatnonzero(~out["converged"])]
+        warnings.warn(f"{method.upper()} did not converge for subject(s) {bad[:5]}", FitWarning,
+                      stacklevel=3)
+    omega = np.diag(problem.omega0)
+    table, shrink = _diagnostics(problem, problem.theta, omega, problem.sd0, eta,
+                                 out["stencil"])
+    if method == "ml":
+        shrink = MappingProxyType({"epsilon": shrink["epsilon"]})
+    ofv = float(out["ofv"].sum())
+    n_obs = problem.n_obs
+    k = len(names) * problem.n_subjects
+    data = problem.prepared.data
+    how = f"{method.upper()} fit to {data.path} ({problem.n_subjects} subject(s))"
+    model = _fitted_model(problem, theta_d, None, None, how) if one else problem.model
+    corr = None
+    if one and np.all(np.isfinite(out["cov"][0])):
+        s = np.sqrt(np.diag(out["cov"][0]))
+        corr = out["cov"][0] / np.outer(s, s)
+    return FitResult(
+        method=method, ofv=ofv, ofv_with_constant=ofv + n_obs * _LOG_2PI,
+        theta=MappingProxyType(theta_d), omega=MappingProxyType({}), omega_matrix=omega,
+        sigma=MappingProxyType(dict(zip(problem.sd_names, map(float, problem.sd0)))),
+        se=MappingProxyType(se), rse=MappingProxyType(rse), ci=MappingProxyType(ci),
+        covariance=out["cov"][0] if one else out["cov"], correlation=corr, labels=names,
+        shrinkage=shrink, ebes=eta, subject_ids=problem.subject_ids, table=table, model=model,
+        n_obs=n_obs, n_subjects=problem.n_subjects, aic=ofv + n_obs * _LOG_2PI + 2 * k,
+        bic=ofv + n_obs * _LOG_2PI + k * math.log(n_obs), condition_number=math.nan,
+        iterations=0, evaluations=0, converged=conv,
+        message="conditional modes converged" if conv else "not every subject converged",
+        elapsed=elapsed)

@@ -1,0 +1,215 @@
+"""Estimation: population FOCE-I (outer optimisation over θ, Ω, σ with the conditional modes
+re-solved at every evaluation), individual maximum likelihood and Bayesian MAP, and the
+covariance step.
+
+The outer problem is minimised on the optimiser's vector ``x`` (log θ, log ω², log σ; see
+:mod:`dmtpk.fit.problem`) by BFGS with central-difference gradients. Every evaluation starts
+the inner Newton iterations from the previous modes, so a perturbed ``x`` costs one or two
+compiled calls. The covariance step differentiates the objective twice on the same vector
+(central differences) and maps the covariance to the natural scale by the delta method
+(``SE(θ) = θ SE(log θ)``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from ..errors import ValidationError
+from .laplace import _derivatives, conditional_modes, subject_objective
+
+__all__ = ["focei", "individual", "covariance_step", "check_covariance", "FitWarning",
+           "COVARIANCE_KINDS"]
+
+#: Forms of the covariance matrix of the estimates.
+COVARIANCE_KINDS = ("sandwich", "r", "s")
+_GRAD_STEP = 1e-4   # central differences of the objective on the log scale
+_HESS_STEP = 1e-3
+
+
+class FitWarning(UserWarning):
+    """A fit that finished but whose result needs care (not converged, a singular covariance
+    matrix, an estimate at a bound)."""
+
+
+class _Objective:
+    """FOCE-I objective on ``x``, remembering the last modes to start the next evaluation."""
+
+    def __init__(self, problem, full0, free):
+        self.problem = problem
+        self.full0 = full0
+        self.free = free
+        self.eta = np.zeros((problem.n_subjects, len(problem.eta_names)))
+        self.n_eval = 0
+
+    def parts(self, x, keep: bool = False):
+        theta, om2, sd = self.problem.unpack(x, self.full0, self.free)
+        omega = np.diag(om2)
+        eta, st, _ = conditional_modes(self.problem, theta, np.linalg.inv(omega), sd, self.eta)
+        ofv, _ = subject_objective(self.problem, st, theta, omega, sd, eta)
+        self.n_eval += 1
+        if keep and np.all(np.isfinite(ofv)):
+            self.eta = eta
+        return ofv, eta, st
+
+    def __call__(self, x):
+        ofv, _, _ = self.parts(x, keep=True)
+        total = float(ofv.sum())
+        return total if np.isfinite(total) else 1e300
+
+    def gradient(self, x):
+        g = np.empty(x.size)
+        for k in range(x.size):
+            e = np.zeros(x.size)
+            e[k] = _GRAD_STEP
+            g[k] = (self.parts(x + e)[0].sum() - self.parts(x - e)[0].sum()) / (2 * _GRAD_STEP)
+        return g
+
+
+def covariance_step(fun, x, kind: str = "sandwich"):
+    """Covariance of ``x`` from the per-subject objectives ``fun(x) -> (n_subjects,)``.
+
+    R is the Hessian of the total objective (-2 log-likelihood), S the sum over subjects of
+    the outer products of the gradients of each subject's objective; the sandwich
+    ``R^-1 S R^-1`` (NONMEM's default), ``2 R^-1`` or ``4 S^-1``.
+
+    Returns
+    -------
+    cov : ndarray, shape (n, n) or None
+        None when the matrix needed is singular or not positive definite.
+    r, s : ndarray, shape (n, n)
+    """
+    n = x.size
+    h = _HESS_STEP
+    f0 = fun(x)
+    plus, minus = [], []
+    for k in range(n):
+        e = np.zeros(n)
+        e[k] = h
+        plus.append(fun(x + e))
+        minus.append(fun(x - e))
+    grads = np.stack([(p - m) / (2 * h) for p, m in zip(plus, minus)], axis=1)   # (N, n)
+    r = np.empty((n, n))
+    tot0 = f0.sum()
+    for k in range(n):
+        r[k, k] = (plus[k].sum() - 2 * tot0 + minus[k].sum()) / (h * h)
+    for k in range(n):
+        for m in range(k + 1, n):
+            e = np.zeros(n)
+            e[k] = e[m] = h
+            both = fun(x + e).sum() + fun(x - e).sum()
+            r[k, m] = r[m, k] = ((both - 2 * tot0) / (h * h) - r[k, k] - r[m, m]) / 2
+    s = grads.T @ grads
+    try:
+        if kind == "sandwich":
+            np.linalg.cholesky(r)
+            ri = np.linalg.inv(r)
+            cov = ri @ s @ ri
+        elif kind == "r":
+            np.linalg.cholesky(r)
+            cov = 2 * np.linalg.inv(r)
+        else:
+            np.linalg.cholesky(s)
+            cov = 4 * np.linalg.inv(s)
+    except np.linalg.LinAlgError:
+        cov = None
+    return cov, r, s
+
+
+def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
+          gtol: float = 1e-3):
+    """Population FOCE-I estimation.
+
+    Returns
+    -------
+    dict
+        ``x`` (optimiser vector), ``full`` (all log-quantities), ``free`` (mask),
+        ``ofv`` (per subject), ``eta``, ``stencil``, ``cov`` (of the free log-quantities or
+        None), ``r``, ``s``, ``iterations``, ``evaluations``, ``converged``, ``message``,
+        ``elapsed`` (s).
+    """
+    from scipy.optimize import minimize
+    t0 = time.perf_counter()
+    nt = len(problem.names)
+    full0 = np.concatenate([np.log(problem.theta[problem.theta_pos]), np.log(problem.omega0),
+                            np.log(problem.sd0)])
+    free = np.ones(full0.size, dtype=bool)
+    free[nt + len(problem.eta_names):] = ~problem.sd_fixed
+    obj = _Objective(problem, full0, free)
+    x0 = full0[free]
+    start = obj.parts(x0, keep=True)[0]
+    if not np.all(np.isfinite(start)):
+        i = int(np.flatnonzero(~np.isfinite(start))[0])
+        raise ValidationError("initial", f"the objective of subject {problem.subject_ids[i]!r} "
+                                         "is not finite at the initial estimates (a prediction "
+                                         "of 0 or NaN under a proportional or log-scale error?)")
+    res = minimize(obj, x0, jac=obj.gradient, method="BFGS",
+                   options={"maxiter": max_iter, "gtol": gtol})
+    x = res.x
+    ofv, eta, st = obj.parts(x, keep=True)
+    out = dict(x=x, full0=full0, free=free, ofv=ofv, eta=eta, stencil=st,
+               iterations=int(res.nit), converged=bool(res.success), message=str(res.message),
+               cov=None, r=None, s=None)
+    if covariance is not None:
+        if covariance not in COVARIANCE_KINDS:
+            raise ValidationError("covariance", f"expected one of {COVARIANCE_KINDS} or None, "
+                                                f"got {covariance!r}")
+        cov, r, s = covariance_step(lambda z: obj.parts(z)[0], x, covariance)
+        out.update(cov=cov, r=r, s=s)
+    out["evaluations"] = obj.n_eval
+    out["elapsed"] = time.perf_counter() - t0
+    return out
+
+
+def individual(problem, *, prior: bool, covariance: str = "observed", tol: float = 1e-10):
+    """Maximum likelihood (``prior=False``) or MAP (``prior=True``, the model's Ω as prior) of
+    each subject's own parameters, all subjects at once; residual SDs fixed.
+
+    Each subject's estimate is its conditional mode of :math:`g_i` (see
+    :mod:`dmtpk.fit.laplace`): for maximum likelihood without the prior term, the "random
+    effects" being log-deviations from the initial values of the parameters estimated.
+
+    Returns
+    -------
+    dict
+        ``eta`` (n_subjects, p), ``cov`` (n_subjects, p, p) of η on its scale (observed:
+        ``2 H^-1`` with H the exact Hessian of the -2 log-likelihood; expected: the inverse
+        of the FOCE-I information matrix), ``ofv`` per subject (-2 log-likelihood or
+        -2 log-posterior without constants), ``converged``, ``stencil``.
+    """
+    if covariance not in ("observed", "expected"):
+        raise ValidationError("covariance", f"expected 'observed' or 'expected' for an "
+                                            f"individual fit, got {covariance!r}")
+    t0 = time.perf_counter()
+    p = len(problem.eta_names)
+    omega = np.diag(problem.omega0)
+    omega_inv = np.linalg.inv(omega) if prior else np.zeros((p, p))
+    eta, st, conv = conditional_modes(problem, problem.theta, omega_inv, problem.sd0,
+                                      np.zeros((problem.n_subjects, p)), prior=prior, tol=tol,
+                                      max_iter=200)
+    g, _, h_exact, h_foce = _derivatives(problem, st, problem.sd0, omega_inv, eta, prior)
+    h = h_exact if covariance == "observed" else h_foce
+    cov = np.full(h.shape, np.nan)
+    for i in range(h.shape[0]):
+        try:
+            np.linalg.cholesky(h[i])
+            cov[i] = 2 * np.linalg.inv(h[i])
+        except np.linalg.LinAlgError:
+            pass
+    return dict(eta=eta, cov=cov, ofv=g, converged=conv, stencil=st,
+                elapsed=time.perf_counter() - t0)
+
+
+def check_covariance(cov, labels) -> None:
+    """Warn (naming the parameter) when the covariance step failed."""
+    if cov is None:
+        warnings.warn("covariance step: the matrix is singular or not positive definite; no "
+                      "standard errors", FitWarning, stacklevel=3)
+        return
+    bad = [lab for lab, v in zip(labels, np.diag(cov)) if not v > 0]
+    if bad:
+        warnings.warn(f"covariance step: no standard error for {', '.join(bad)}", FitWarning,
+                      stacklevel=3)
+

@@ -1,0 +1,349 @@
+"""What a fit estimates, from which observations, with which residual error.
+
+A :class:`Problem` holds the prepared dataset (records resolved once), the observation records
+and their values on the residual error's scale, and the map between the optimiser's vector
+``x`` and the model's quantities:
+
+* typical values θ of the estimated parameters, as ``log θ`` (all are positive);
+* the variances ω² of the random effects (diagonal Ω), as ``log ω²``;
+* the residual standard deviations, as ``log σ``.
+
+Random effects are log-normal (``P = θ exp(η)``) or normal (``P = θ + η``) as the model's
+``[variability] distribution`` says. Each observed output (plasma concentration, metabolite,
+an endpoint) has its own residual error; its variance is :math:`R = a^2 + b^2 f^2` for the
+additive, proportional and combined forms (on the scale of the observation), :math:`\\sigma^2`
+on the log scale for the exponential form (log-transform-both-sides) and on the logit scale
+for a bounded rating. Concentrations are compared in ng/mL.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..dataset import prepare_dataset
+from ..errors import ValidationError
+from ..library import load_model
+from ..model.residual import LOGIT_CLIP
+from ..units import MG_PER_L_TO_NG_PER_ML, to_canonical
+
+__all__ = ["Problem", "build_problem", "SD_NAMES"]
+
+#: Short names of the residual standard deviations (``"prop"``, ``"add"``, ``"exp"``,
+#: ``"logit"``), prefixed by the output for outputs other than plasma DMT
+#: (``"intensity.logit"``).
+SD_NAMES = {"proportional": "prop", "additive": "add", "exponential": "exp",
+            "logit_additive": "logit"}
+_DEFAULT_OMEGA = 0.1
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A fitting problem (see the module docstring for the parameterisation).
+
+    Attributes
+    ----------
+    model : Model
+    prepared : PreparedDataset
+    names : tuple of str
+        Estimated typical values.
+    theta : ndarray, shape (n_params,)
+        The model's parameter vector (canonical units) with the initial estimates in.
+    theta_pos : ndarray of int64, shape (n_theta,)
+        Positions of ``names`` in ``theta``.
+    eta_names : tuple of str
+        Parameters with a random effect.
+    eta_pos : ndarray of int64, shape (n_eta,)
+    eta_normal : ndarray of bool, shape (n_eta,)
+        Normal (additive) random effect, else log-normal.
+    omega0 : ndarray, shape (n_eta,)
+        Initial variances.
+    sd_names : tuple of str
+        Residual standard deviations (see :data:`SD_NAMES`).
+    sd0 : ndarray, shape (n_sd,)
+    sd_fixed : ndarray of bool, shape (n_sd,)
+    outputs : tuple of (label, form, add index, prop index, lower, upper)
+        One per observed output: the form (``"normal"``, ``"log"``, ``"logit"``) and the
+        positions in ``sd_names`` of its additive (or log/logit) and proportional SDs (-1 if
+        absent).
+    obs_rec, obs_sub, obs_out : ndarray of int64, shape (n_obs,)
+        Record, subject and output (index into ``outputs``) of each observation.
+    y : ndarray, shape (n_obs,)
+        Observations on their residual scale (ng/mL; log or logit for those forms).
+    to_output : ndarray, shape (n_obs,)
+        Factor from the dataset's prediction to the output's unit.
+    subject_ids : tuple
+    """
+
+    model: object
+    prepared: object
+    names: tuple
+    theta: np.ndarray
+    theta_pos: np.ndarray
+    eta_names: tuple
+    eta_pos: np.ndarray
+    eta_normal: np.ndarray
+    omega0: np.ndarray
+    sd_names: tuple
+    sd0: np.ndarray
+    sd_fixed: np.ndarray
+    outputs: tuple
+    obs_rec: np.ndarray
+    obs_sub: np.ndarray
+    obs_out: np.ndarray
+    y: np.ndarray
+    to_output: np.ndarray
+    subject_ids: tuple
+
+    @property
+    def n_subjects(self) -> int:
+        return self.prepared.n_subjects
+
+    @property
+    def n_obs(self) -> int:
+        return self.y.size
+
+    def rows(self, theta: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """Individual parameters, shape eta.shape[:-1] + (n_params,), from the full parameter
+        vector ``theta`` and random effects ``eta`` (shape (..., n_subjects, n_eta))."""
+        out = np.empty(eta.shape[:-1] + (theta.size,))
+        out[...] = theta
+        for k, p in enumerate(self.eta_pos):
+            if self.eta_normal[k]:
+                out[..., p] += eta[..., k]
+            else:
+                out[..., p] *= np.exp(eta[..., k])
+        return out
+
+    def predict(self, theta: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """Predictions at the observations on the residual scale, shape eta.shape[:-2] +
+        (n_obs,), for ``eta`` of shape (m, n_subjects, n_eta) (``m`` sets at once)."""
+        rec = self.prepared.theta_records(self.rows(theta, eta))
+        pred = self.prepared.predict(rec)[..., self.obs_rec] * self.to_output
+        return self.transform(pred)
+
+    def transform(self, f: np.ndarray) -> np.ndarray:
+        """Predictions (output units) on each output's residual scale."""
+        out = f
+        for k, (_, form, _, _, lo, hi) in enumerate(self.outputs):
+            if form == "normal":
+                continue
+            sel = self.obs_out == k
+            v = f[..., sel]
+            if form == "log":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    t = np.log(v)
+            else:
+                u = np.clip((v - lo) / (hi - lo), LOGIT_CLIP, 1.0 - LOGIT_CLIP)
+                t = np.log(u / (1.0 - u))
+            if out is f:
+                out = f.copy()
+            out[..., sel] = t
+        return out
+
+    def variance(self, f: np.ndarray, sd: np.ndarray):
+        """Residual variance R and dR/df at predictions ``f`` (residual scale), for the SDs
+        ``sd`` (shape (n_sd,))."""
+        big_a = np.zeros(self.n_obs)
+        big_b = np.zeros(self.n_obs)
+        for k, (_, form, ia, ib, _, _) in enumerate(self.outputs):
+            sel = self.obs_out == k
+            if ia >= 0:
+                big_a[sel] = sd[ia] ** 2
+            if ib >= 0:
+                big_b[sel] = sd[ib] ** 2
+        r = big_a + big_b * f * f
+        return r, 2.0 * big_b * f, 2.0 * big_b
+
+    # -- the optimiser's vector ----------------------------------------------------------------
+
+    def pack(self, theta_values, omega, sd, free) -> np.ndarray:
+        """``x`` from estimated typical values, variances and SDs (those marked free)."""
+        parts = [np.log(theta_values), np.log(omega), np.log(sd)]
+        return np.concatenate(parts)[free]
+
+    def unpack(self, x, full0, free):
+        """(full parameter vector, ω² (n_eta,), SDs (n_sd,)) from ``x``; ``full0`` is the
+        vector of all log-quantities in which the free ones are replaced."""
+        z = full0.copy()
+        z[free] = x
+        nt, ne = len(self.names), len(self.eta_names)
+        theta = self.theta.copy()
+        theta[self.theta_pos] = np.exp(z[:nt])
+        return theta, np.exp(z[nt:nt + ne]), np.exp(z[nt + ne:])
+
+    def labels(self) -> list:
+        """Names of the entries of the full log-vector: typical values, ``omega(P)``, SDs."""
+        return list(self.names) + [f"omega({n})" for n in self.eta_names] + list(self.sd_names)
+
+
+def _names(value, field, allowed, what) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    out = []
+    for v in value:
+        if not isinstance(v, str):
+            raise ValidationError(field, f"expected parameter names, got {v!r}")
+        if v not in allowed:
+            raise ValidationError(f"{field}.{v}", f"{what} has no parameter {v!r} (it has "
+                                                  f"{', '.join(allowed)})")
+        if v in out:
+            raise ValidationError(f"{field}.{v}", "is named twice")
+        out.append(v)
+    return out
+
+
+def _positive(v, field) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)) \
+            or not v > 0:
+        raise ValidationError(field, f"must be a positive number, got {v!r}")
+    return float(v)
+
+
+def build_problem(model, data, *, estimate=None, omega=None, residual=None, initial=None,
+                  fix_residual=False, subject=None, read_options=None) -> Problem:
+    """A :class:`Problem` from a model, a dataset and what to estimate.
+
+    Parameters
+    ----------
+    model : str, path or Model
+    data : NonmemDataset
+    estimate : list of str or str, optional
+        Typical values to estimate (``["CL", "V1"]`` or ``"CL,V1"``); default those with a
+        random effect.
+    omega : list of str, str or dict, optional
+        Parameters with a random effect (diagonal Ω): names, with initial variances from the
+        model's ``[variability]`` (0.1 where it has none), or ``{"CL": 0.1, ...}``. Default the
+        model's ``[variability]``.
+    residual : dict, optional
+        Residual error in the form of a model file's ``[residual]`` (``{"proportional": 0.2}``);
+        default the model's. Its standard deviations are estimated unless ``fix_residual``.
+    initial : dict, optional
+        Initial typical values (Quantity, string or canonical number).
+    subject : optional
+        One subject's ID: a fit of that subject alone.
+    read_options : dict, optional
+        Passed to :func:`~dmtpk.dataset.prepare_dataset` (``record_values``, ``outputs``,
+        ``parameter_columns``, ...).
+
+    Raises
+    ------
+    ValidationError
+        Naming the argument: an unknown parameter, a non-positive initial value or variance,
+        a model without residual error, an output without one; a dataset without observations.
+    """
+    from ..population.variability import build_residual
+    model = load_model(model)
+    params = list(model.parameters)
+    if initial:
+        model = model.with_parameters(**dict(initial))
+    spec = dict(model.variability or {})
+    model_omega = dict(spec.get("omega", {}) or {})
+    for name, cv in dict(spec.get("cv", {}) or {}).items():
+        model_omega[name] = math.log1p(float(cv) ** 2)
+    dists = dict(spec.get("distribution", {}) or {})
+    if omega is None:
+        omega = model_omega
+    if isinstance(omega, dict):
+        eta_names = _names(list(omega), "omega", params, f"model {model.name!r}")
+        omega0 = [_positive(omega[n], f"omega.{n}") for n in eta_names]
+    else:
+        eta_names = _names(omega, "omega", params, f"model {model.name!r}")
+        omega0 = [_positive(model_omega.get(n, _DEFAULT_OMEGA), f"omega.{n}")
+                  for n in eta_names]
+    for n in eta_names:
+        if dists.get(n, "lognormal") not in ("lognormal", "normal"):
+            raise ValidationError(f"omega.{n}", f"a {dists[n]} random effect cannot be "
+                                                "estimated yet (log-normal and normal can)")
+    names = _names(estimate, "estimate", params, f"model {model.name!r}") if estimate \
+        is not None else list(eta_names)
+    compiled = model.compiled
+    theta = np.asarray(compiled.theta, dtype=float).copy()
+    pnames = list(compiled.param_names)
+    for n in names:
+        if not theta[pnames.index(n)] > 0:
+            raise ValidationError(f"initial.{n}", f"the initial value of {n} must be positive "
+                                                  f"(typical values are estimated on the log "
+                                                  f"scale), got {theta[pnames.index(n)]:g}")
+    res = build_residual(model, residual if residual is not None else True)
+    if res is None or not res.outputs:
+        raise ValidationError("residual", f"model {model.name!r} has no [residual] section; "
+                                          "give residual={'proportional': 0.2} or similar")
+
+    if subject is not None:
+        from ..dataset.simulate import _subject_slice
+        sl = _subject_slice(data, subject)
+        data = _subject_data(data, sl)
+    prepared = prepare_dataset(model, data, **dict(read_options or {}))
+    evid = data.item("EVID")
+    mdv = data.item("MDV")
+    dv = data.item("DV")
+    obs = np.flatnonzero((evid == 0) & ~(mdv == 1) & ~np.isnan(dv))
+    if obs.size == 0:
+        raise ValidationError("data", f"{data.path} has no observations (records with EVID 0, "
+                                      "MDV 0 and a DV)")
+    labels = prepared.labels[prepared.code[obs]]
+    sd_names, sd0, outputs = [], [], []
+    obs_out = np.empty(obs.size, dtype=np.int64)
+    to_output = np.ones(obs.size)
+    for label in dict.fromkeys(labels.tolist()):
+        err = res.outputs.get(label)
+        if err is None:
+            raise ValidationError("residual", f"the dataset observes {label} but the residual "
+                                              f"error model has no entry for it (it has "
+                                              f"{', '.join(res.outputs)})")
+        prefix = "" if label == "concentration" else f"{label}."
+        idx = {}
+        for key, short in SD_NAMES.items():
+            value = getattr(err, key)
+            if value > 0:
+                idx[key] = len(sd_names)
+                sd_names.append(prefix + short)
+                sd0.append(value)
+        form = {"exponential": "log", "logit": "logit"}.get(err.form, "normal")
+        ia = idx.get("additive", idx.get("exponential", idx.get("logit_additive", -1)))
+        outputs.append((label, form, ia, idx.get("proportional", -1), err.lower, err.upper))
+        sel = labels == label
+        obs_out[sel] = len(outputs) - 1
+        if label in ("concentration", "metabolite"):
+            to_output[sel] = MG_PER_L_TO_NG_PER_ML / prepared.to_data_conc
+    y = dv[obs] * to_output
+    problem = Problem(
+        model=model, prepared=prepared, names=tuple(names), theta=theta,
+        theta_pos=np.array([pnames.index(n) for n in names], dtype=np.int64),
+        eta_names=tuple(eta_names),
+        eta_pos=np.array([pnames.index(n) for n in eta_names], dtype=np.int64),
+        eta_normal=np.array([dists.get(n, "lognormal") == "normal" for n in eta_names]),
+        omega0=np.array(omega0), sd_names=tuple(sd_names), sd0=np.array(sd0),
+        sd_fixed=np.full(len(sd_names), bool(fix_residual)), outputs=tuple(outputs),
+        obs_rec=obs, obs_sub=prepared.subject_of[obs], obs_out=obs_out, y=y,
+        to_output=to_output, subject_ids=tuple(sid for sid, _ in data.subjects()))
+    yt = problem.transform(y)
+    bad = np.flatnonzero(~np.isfinite(yt))
+    if bad.size:
+        i = int(obs[bad[0]])
+        raise data.error(i, data.standard.get("DV", "DV"),
+                         f"observation {dv[i]:g} lies outside the support of its residual "
+                         f"error ({outputs[obs_out[bad[0]]][1]} scale)")
+    object.__setattr__(problem, "y", yt)
+    return problem
+
+
+def _subject_data(data, sl):
+    """One subject's records as a dataset of their own (rows still name the file's rows)."""
+    from types import MappingProxyType
+    return replace(data, values=MappingProxyType({k: v[sl] for k, v in data.values.items()}),
+                   rows=data.rows[sl],
+                   text=MappingProxyType({k: v[sl] for k, v in data.text.items()}),
+                   id_values=None if data.id_values is None else data.id_values[sl])
+
+
+def canonical_initial(model, initial: dict) -> dict:
+    """Initial values in canonical units, each checked against its parameter's kind."""
+    return {k: to_canonical(v, model.parameters[k].kind, f"initial.{k}")
+            for k, v in dict(initial or {}).items()}
