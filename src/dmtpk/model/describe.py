@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 
 from .sections import _RESIDUAL_KEYS
@@ -24,6 +25,29 @@ def _provenance(info, sources) -> str:
     if "note" in info:
         parts.append(f"note: {info['note']}")
     return "; ".join(parts) if parts else "no source given"
+
+
+def hill_share_below_one(m, name: str) -> float | None:
+    """Share of subjects whose Hill coefficient ``name`` (a GAMMA role) is below 1 under the
+    model's IIV: the normal CDF of the eta at which it crosses 1 (log-normal or normal IIV);
+    None when ``name`` is no Hill coefficient with such IIV."""
+    var = m.variability
+    omega2 = var.get("omega", {}).get(name)
+    dist = var.get("distribution", {}).get(name, "lognormal")
+    if omega2 is None or not omega2 > 0 or dist not in ("lognormal", "normal") \
+            or not any(ep.roles.get("GAMMA") == name for ep in m.effects):
+        return None
+    theta = m.value(name)
+    z = (math.log(1.0 / theta) if dist == "lognormal" else 1.0 - theta) / math.sqrt(omega2)
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _hill_below_one(m, name, omega2, dist) -> str:
+    share = hill_share_below_one(m, name) if omega2 is not None else None
+    if share is None:
+        return ""
+    return (f"; {100 * share:.1f} % of subjects get a Hill coefficient below 1 (a flatter "
+            "concentration-response than a simple Emax)")
 
 
 def describe(m) -> str:
@@ -55,7 +79,8 @@ def describe(m) -> str:
             kind = "cv" if name in var.get("cv", {}) else "omega^2"
             d = dist.get(name, "lognormal")
             extra = f", lambda = {var['boxcox'][name]:g}" if d == "boxcox" else ""
-            lines.append(f"  {name:<{width}}  {kind} = {w:g} ({d}{extra})")
+            lines.append(f"  {name:<{width}}  {kind} = {w:g} ({d}{extra})"
+                         + _hill_below_one(m, name, w if kind == "omega^2" else None, d))
         for pair, rho in var.get("correlation", {}).items():
             lines.append(f"  correlation {pair} = {rho:g}")
         occ = var.get("occasion")
@@ -89,8 +114,15 @@ def describe(m) -> str:
     if m.sources:
         lines += ["", "Sources:"]
         for s in m.sources:
-            doi = f" doi:{s['doi']}" if s.get("doi") else ""
+            doi = f" doi:{s['doi']}" if s.get("doi") else (f" {s['url']}" if s.get("url") else "")
             lines.append(f"  [{s.get('key', '?')}] {s['citation']}{doi}")
             if s.get("second_hand"):
                 lines.append(f"      second-hand: {s['second_hand']}")
+    if m.comparisons:
+        lines += ["", "Compared against (no number taken from these):"]
+        for s in m.comparisons:
+            ref = f" doi:{s['doi']}" if s.get("doi") else (f" {s['url']}" if s.get("url") else "")
+            lines.append(f"  [{s.get('key', '?')}] {s['citation']}{ref}")
+            if s.get("where"):
+                lines.append(f"      reports: {s['where']}")
     return "\n".join(lines)

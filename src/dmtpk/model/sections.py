@@ -114,39 +114,41 @@ _SOURCE_KEYS = {"key", "citation", "doi", "parameters", "where", "note", "second
                 "publisher"}
 
 
-def _sources(sources, parameters, path) -> list:
+def _sources(sources, parameters, path, section="sources", seen=None) -> list:
+    """``[[sources]]`` (or ``[[comparisons]]``, studies a model is compared against but takes
+    no number from), validated; keys unique across both (``seen``)."""
     if not isinstance(sources, list):
-        raise ModelFileError(path, "sources", "must be an array of tables ([[sources]])")
-    seen = set()
+        raise ModelFileError(path, section, f"must be an array of tables ([[{section}]])")
+    seen = set() if seen is None else seen
     for i, s in enumerate(sources):
         if not isinstance(s, dict) or not isinstance(s.get("citation"), str) \
                 or not s["citation"].strip():
-            raise ModelFileError(path, f"sources[{i}].citation", "every source needs a citation")
+            raise ModelFileError(path, f"{section}[{i}].citation", "every source needs a citation")
         bad = set(s) - _SOURCE_KEYS
         if bad:
-            raise ModelFileError(path, f"sources[{i}].{sorted(bad)[0]}",
+            raise ModelFileError(path, f"{section}[{i}].{sorted(bad)[0]}",
                                  f"unknown key; expected some of {sorted(_SOURCE_KEYS)}")
         key = s.get("key")
         if key is not None:
             if not isinstance(key, str) or not key.strip() or key in seen:
-                raise ModelFileError(path, f"sources[{i}].key", f"must be a unique non-empty "
+                raise ModelFileError(path, f"{section}[{i}].key", f"must be a unique non-empty "
                                                                 f"name, got {key!r}")
             seen.add(key)
         for fld in ("doi", "where", "note", "second_hand", "title", "journal", "volume",
                     "number", "pages", "type", "url", "publisher"):
             if fld in s and not isinstance(s[fld], str):
-                raise ModelFileError(path, f"sources[{i}].{fld}", "must be a string")
+                raise ModelFileError(path, f"{section}[{i}].{fld}", "must be a string")
         if "year" in s and (isinstance(s["year"], bool) or not isinstance(s["year"], int)):
-            raise ModelFileError(path, f"sources[{i}].year", "must be a whole number")
+            raise ModelFileError(path, f"{section}[{i}].year", "must be a whole number")
         if "authors" in s and (not isinstance(s["authors"], list)
                                or not all(isinstance(a, str) for a in s["authors"])):
-            raise ModelFileError(path, f"sources[{i}].authors", "must be a list of names")
+            raise ModelFileError(path, f"{section}[{i}].authors", "must be a list of names")
         plist = s.get("parameters", [])
         if not isinstance(plist, list):
-            raise ModelFileError(path, f"sources[{i}].parameters", "must be a list of names")
+            raise ModelFileError(path, f"{section}[{i}].parameters", "must be a list of names")
         for pname in plist:
             if pname not in parameters:
-                raise ModelFileError(path, f"sources[{i}].parameters", f"names unknown parameter "
+                raise ModelFileError(path, f"{section}[{i}].parameters", f"names unknown parameter "
                                                                        f"{pname!r}")
     return sources
 

@@ -57,7 +57,7 @@ _PD_KIND = {"KE0": "rate_constant", "E0": "dimensionless", "EMAX": "dimensionles
             "EC50": "concentration", "GAMMA": "dimensionless", "SLOPE": "inverse_concentration"}
 _ROLE_ALIASES = {"IMAX": "EMAX", "IC50": "EC50", "R0": "E0", "HILL": "GAMMA"}
 _KNOWN_TABLES = {"model", "parameters", "metabolite", "effects", "variability", "residual",
-                 "covariates", "sources", "validity", "dose_form"}
+                 "covariates", "sources", "comparisons", "validity", "dose_form"}
 _MODEL_KEYS = {"name", "description", "structure", "elimination", "routes", "molar_mass", "drug"}
 _EFFECT_KEYS = {"link", "model", "parameters", "unit", "threshold", "driver", "description"}
 
@@ -146,6 +146,10 @@ class Model:
     population : str
         Who the model was fitted to, as the file states it.
     sources : tuple of mapping
+        The sources of the model's numbers (registered for :func:`dmtpk.cite`).
+    comparisons : tuple of mapping
+        Studies the model is compared against but takes no number from (``[[comparisons]]``),
+        with what each reports; shown by ``print(model)``, not cited as a source.
     path : str
         Where the model came from, for messages.
     """
@@ -168,6 +172,7 @@ class Model:
     raw: MappingProxyType
     dose_form: DoseForm | None = None
     population: str = ""
+    comparisons: tuple = ()
 
     @property
     def n_compartments(self) -> int:
@@ -685,6 +690,7 @@ def model_from_dict(raw: dict, path: str = "<dict>") -> Model:
     covariates = _covariates(_table(raw, "covariates", path), parameters, path)
     sources = _sources(raw.get("sources", []), parameters, path)
     keys = {s["key"] for s in sources if "key" in s}
+    comparisons = _sources(raw.get("comparisons", []), {}, path, "comparisons", set(keys))
     if sources:
         _check_provenance(params_raw, keys, path)
     for sec in ("variability", "residual"):
@@ -700,6 +706,7 @@ def model_from_dict(raw: dict, path: str = "<dict>") -> Model:
         covariates=_freeze(covariates), validity=MappingProxyType(validity),
         sources=tuple(_freeze(s) for s in sources), path=path, raw=_freeze(_thaw(raw)),
         dose_form=dose_form, population=population,
+        comparisons=tuple(_freeze(s) for s in comparisons),
     )
 
 
