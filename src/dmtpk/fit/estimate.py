@@ -3,11 +3,11 @@ re-solved at every evaluation), individual maximum likelihood and Bayesian MAP, 
 covariance step.
 
 The outer problem is minimised on the optimiser's vector ``x`` (log θ, log ω², log σ; see
-:mod:`dmtpk.fit.problem`) by BFGS with central-difference gradients. Every evaluation starts
-the inner Newton iterations from the previous modes, so a perturbed ``x`` costs one or two
-compiled calls. The covariance step differentiates the objective twice on the same vector
-(central differences) and maps the covariance to the natural scale by the delta method
-(``SE(θ) = θ SE(log θ)``).
+:mod:`dmtpk.fit.problem`) by BFGS with the objective's gradient in closed form
+(:func:`~dmtpk.fit.laplace.objective_gradient`). Every evaluation starts the inner Newton
+iterations from the previous modes. The covariance step differences that gradient once more
+(the R matrix) and takes the subjects' gradients for S; the covariance is mapped to the natural
+scale by the delta method (``SE(θ) = θ SE(log θ)``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from ..errors import ValidationError
-from .laplace import _derivatives, conditional_modes, subject_objective
+from .laplace import _derivatives, conditional_modes, objective_gradient, subject_objective
 
 __all__ = ["focei", "individual", "covariance_step", "check_covariance", "FitWarning",
            "COVARIANCE_KINDS"]
@@ -35,7 +35,8 @@ class FitWarning(UserWarning):
 
 
 class _Objective:
-    """FOCE-I objective on ``x``, remembering the last modes to start the next evaluation."""
+    """FOCE-I objective on ``x`` and its gradient, remembering the last modes to start the next
+    evaluation."""
 
     def __init__(self, problem, full0, free):
         self.problem = problem
@@ -43,8 +44,13 @@ class _Objective:
         self.free = free
         self.eta = np.zeros((problem.n_subjects, len(problem.eta_names)))
         self.n_eval = 0
+        self._last = None
 
     def parts(self, x, keep: bool = False):
+        """(OFV per subject, modes, stencil, (theta, omega, sd)) at ``x``."""
+        last = self._last
+        if last is not None and np.array_equal(last[0], x):
+            return last[1]
         theta, om2, sd = self.problem.unpack(x, self.full0, self.free)
         omega = np.diag(om2)
         eta, st, _ = conditional_modes(self.problem, theta, np.linalg.inv(omega), sd, self.eta)
@@ -52,28 +58,38 @@ class _Objective:
         self.n_eval += 1
         if keep and np.all(np.isfinite(ofv)):
             self.eta = eta
-        return ofv, eta, st
+        out = (ofv, eta, st, (theta, omega, sd))
+        self._last = (np.array(x, copy=True), out)
+        return out
 
     def __call__(self, x):
-        ofv, _, _ = self.parts(x, keep=True)
-        total = float(ofv.sum())
+        total = float(self.parts(x, keep=True)[0].sum())
         return total if np.isfinite(total) else 1e300
 
-    def gradient(self, x):
-        g = np.empty(x.size)
-        for k in range(x.size):
+    def subject_gradients(self, x, keep: bool = False):
+        """Gradient of each subject's objective on the free entries, shape (n_subjects, n):
+        closed form (:func:`~dmtpk.fit.laplace.objective_gradient`), central differences for
+        typical values without a random effect."""
+        ofv, eta, st, (theta, omega, sd) = self.parts(x, keep=keep)
+        g = objective_gradient(self.problem, st, theta, omega, sd, eta)[:, self.free]
+        for k in np.flatnonzero(np.isnan(g).any(axis=0)):
             e = np.zeros(x.size)
             e[k] = _GRAD_STEP
-            g[k] = (self.parts(x + e)[0].sum() - self.parts(x - e)[0].sum()) / (2 * _GRAD_STEP)
+            g[:, k] = (self.parts(x + e)[0] - self.parts(x - e)[0]) / (2 * _GRAD_STEP)
         return g
 
+    def gradient(self, x):
+        return self.subject_gradients(x, keep=True).sum(axis=0)
 
-def covariance_step(fun, x, kind: str = "sandwich"):
-    """Covariance of ``x`` from the per-subject objectives ``fun(x) -> (n_subjects,)``.
 
-    R is the Hessian of the total objective (-2 log-likelihood), S the sum over subjects of
-    the outer products of the gradients of each subject's objective; the sandwich
-    ``R^-1 S R^-1`` (NONMEM's default), ``2 R^-1`` or ``4 S^-1``.
+def covariance_step(grad_fun, x, kind: str = "sandwich"):
+    """Covariance of ``x`` from the per-subject gradients ``grad_fun(x) -> (n_subjects, n)`` of
+    the objective (-2 log-likelihood).
+
+    R is the Hessian of the total objective (central differences of its gradient,
+    symmetrised), S the sum over subjects of the outer products of the subjects' gradients;
+    the covariance is the sandwich ``R^-1 S R^-1`` (NONMEM's default), ``2 R^-1`` or
+    ``4 S^-1``.
 
     Returns
     -------
@@ -83,25 +99,14 @@ def covariance_step(fun, x, kind: str = "sandwich"):
     """
     n = x.size
     h = _HESS_STEP
-    f0 = fun(x)
-    plus, minus = [], []
+    grads = grad_fun(x)
+    s = grads.T @ grads
+    r = np.empty((n, n))
     for k in range(n):
         e = np.zeros(n)
         e[k] = h
-        plus.append(fun(x + e))
-        minus.append(fun(x - e))
-    grads = np.stack([(p - m) / (2 * h) for p, m in zip(plus, minus)], axis=1)   # (N, n)
-    r = np.empty((n, n))
-    tot0 = f0.sum()
-    for k in range(n):
-        r[k, k] = (plus[k].sum() - 2 * tot0 + minus[k].sum()) / (h * h)
-    for k in range(n):
-        for m in range(k + 1, n):
-            e = np.zeros(n)
-            e[k] = e[m] = h
-            both = fun(x + e).sum() + fun(x - e).sum()
-            r[k, m] = r[m, k] = ((both - 2 * tot0) / (h * h) - r[k, k] - r[m, m]) / 2
-    s = grads.T @ grads
+        r[:, k] = (grad_fun(x + e).sum(axis=0) - grad_fun(x - e).sum(axis=0)) / (2 * h)
+    r = 0.5 * (r + r.T)
     try:
         if kind == "sandwich":
             np.linalg.cholesky(r)
@@ -148,7 +153,7 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
     res = minimize(obj, x0, jac=obj.gradient, method="BFGS",
                    options={"maxiter": max_iter, "gtol": gtol})
     x = res.x
-    ofv, eta, st = obj.parts(x, keep=True)
+    ofv, eta, st, _ = obj.parts(x, keep=True)
     out = dict(x=x, full0=full0, free=free, ofv=ofv, eta=eta, stencil=st,
                iterations=int(res.nit), converged=bool(res.success), message=str(res.message),
                cov=None, r=None, s=None)
@@ -156,7 +161,7 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
         if covariance not in COVARIANCE_KINDS:
             raise ValidationError("covariance", f"expected one of {COVARIANCE_KINDS} or None, "
                                                 f"got {covariance!r}")
-        cov, r, s = covariance_step(lambda z: obj.parts(z)[0], x, covariance)
+        cov, r, s = covariance_step(obj.subject_gradients, x, covariance)
         out.update(cov=cov, r=r, s=s)
     out["evaluations"] = obj.n_eval
     out["elapsed"] = time.perf_counter() - t0
