@@ -27,13 +27,15 @@ def _provenance(info, sources) -> str:
     return "; ".join(parts) if parts else "no source given"
 
 
-def hill_share_below_one(m, name: str) -> float | None:
-    """Share of subjects whose Hill coefficient ``name`` (a GAMMA role) is below 1 under the
-    model's IIV: the normal CDF of the eta at which it crosses 1 (log-normal or normal IIV);
-    None when ``name`` is no Hill coefficient with such IIV."""
+def hill_share_below_one(m, name: str, omega2: float | None = None,
+                         dist: str | None = None) -> float | None:
+    """Share of subjects whose Hill coefficient ``name`` (a GAMMA role) is below 1: the normal
+    CDF of the eta at which it crosses 1, for log-normal or normal IIV of variance ``omega2``
+    (default: the model file's); None when ``name`` is no Hill coefficient with such IIV."""
     var = m.variability
-    omega2 = var.get("omega", {}).get(name)
-    dist = var.get("distribution", {}).get(name, "lognormal")
+    if omega2 is None:
+        omega2 = var.get("omega", {}).get(name)
+        dist = var.get("distribution", {}).get(name, "lognormal")
     if omega2 is None or not omega2 > 0 or dist not in ("lognormal", "normal") \
             or not any(ep.roles.get("GAMMA") == name for ep in m.effects):
         return None

@@ -371,6 +371,19 @@ class PopulationResult:
             extra = f"  ({nan[k]:.1%} never)" if nan.get(k, 0) > 0 else ""
             lines.append(f"{k + (' [' + unit + ']' if unit else ''):28s} {v[len(v) // 2]:10.4g}"
                          f"   {v[0]:.4g} - {v[-1]:.4g}{extra}")
+        from ..model.describe import hill_share_below_one
+        var = getattr(self.spec, "var", None)
+        for ep in self.model.effects:
+            gamma = ep.roles.get("GAMMA")
+            if var is None or gamma not in var.names:
+                continue
+            k = var.names.index(gamma)
+            share = hill_share_below_one(self.model, gamma, float(var.omega[k, k]),
+                                         var.distributions[k])
+            if share is not None and share >= 0.001:
+                lines.append(f"note: the IIV of this run gives {share:.1%} of subjects a Hill "
+                             f"coefficient ({gamma}) below 1, a flatter concentration-response "
+                             f"for {ep.name}; see print(model)")
         return "\n".join(lines)
 
     def plot(self, output: str = "concentration", q=(5, 50, 95), individuals: int = 0,
