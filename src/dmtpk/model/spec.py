@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
@@ -218,7 +219,7 @@ class Model:
         """
         if thresholds is None:
             return {}
-        if not isinstance(thresholds, (dict, MappingProxyType)):
+        if not isinstance(thresholds, Mapping):
             raise ValidationError(field, f"expected a mapping of endpoint names to thresholds, "
                                          f"e.g. {{'intensity': 5}}, got {thresholds!r}")
         names = [e.name for e in self.effects]
@@ -270,7 +271,7 @@ class Model:
         """
         changes = []
         if values is not None:
-            if not isinstance(values, (dict, MappingProxyType)):
+            if not isinstance(values, Mapping):
                 raise ValidationError("parameters", f"expected a mapping of parameter names to "
                                                     f"values, got {type(values).__name__}")
             changes += [(name, v, f"parameters.{name}") for name, v in values.items()]
