@@ -262,3 +262,58 @@ def test_valid_arguments_still_work(model, result):
     assert np.isfinite(r.observations["concentration"]).all()
     assert 0.0 <= result.attainment(endpoint="intensity", above=np.float32(1),
                                     for_at_least=np.int64(0)) <= 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Random junk of every shape: accepted, or a dmtpk error; never a raw Python error
+# --------------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NAMES = st.sampled_from(["CL", "V1", "GAMMA", "WT", "intensity", "metabolite", "CL,V1",
+                          "distribution", "normal", "lognormal", "mean", "sd", "median", "cv",
+                          "lower", "upper", "proportional", "additive", "above", "for_at_least"])
+_LEAVES = (st.none() | st.booleans() | st.integers(-10, 200) | st.floats(allow_nan=True)
+           | st.text(max_size=6) | st.sampled_from(["70 kg", "5 min", "-1 min", "nan", "1 L"]))
+JUNK = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=4)
+                    | st.tuples(inner, inner)
+                    | st.dictionaries(_NAMES | st.text(max_size=4), inner, max_size=3),
+                    max_leaves=8)
+
+
+def _dmtpk_or_nothing(call):
+    try:
+        call()
+    except dmtpk.DmtpkError:
+        pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(omega=JUNK, correlation=JUNK, distribution=JUNK)
+def test_variability_arguments_fuzzed(model, omega, correlation, distribution):
+    from dmtpk.population.variability import build_variability
+    _dmtpk_or_nothing(lambda: build_variability(model, omega, correlation, distribution))
+
+
+@settings(max_examples=150, deadline=None)
+@given(covariates=JUNK | st.dictionaries(st.just("WT"), JUNK, max_size=1))
+def test_covariate_arguments_fuzzed(model, covariates):
+    from dmtpk.population.variability import build_covariates
+    _dmtpk_or_nothing(lambda: build_covariates(model, covariates, 4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(residual=JUNK)
+def test_residual_arguments_fuzzed(model, residual):
+    from dmtpk.population.variability import build_residual
+    _dmtpk_or_nothing(lambda: build_residual(model, residual))
+
+
+@settings(max_examples=100, deadline=None)
+@given(q=JUNK, thresholds=JUNK, conditions=st.dictionaries(_NAMES, JUNK, max_size=3))
+def test_result_arguments_fuzzed(model, result, q, thresholds, conditions):
+    _dmtpk_or_nothing(lambda: result.percentiles(q))
+    _dmtpk_or_nothing(lambda: result.metric_percentiles(q))
+    _dmtpk_or_nothing(lambda: model.check_thresholds(thresholds))
+    _dmtpk_or_nothing(lambda: result.attainment(**conditions))

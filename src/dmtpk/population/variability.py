@@ -178,7 +178,8 @@ def build_variability(model, omega=None, correlation=None, distribution=None,
                 or len(omega) != 2:
             raise ValidationError("omega", f"expected {form}, got {omega!r}")
         names, matrix = omega
-        if isinstance(names, (str, bytes)) or not all(isinstance(n, str) for n in names):
+        if not isinstance(names, (list, tuple, np.ndarray)) \
+                or not all(isinstance(n, str) for n in names):
             raise ValidationError("omega", f"the names of (names, matrix) must be a sequence of "
                                            f"parameter names, got {names!r}")
         names = list(names)
