@@ -166,3 +166,26 @@ def test_population_uses_the_changed_typical_value():
         np.testing.assert_allclose(pop.concentration[i], _bolus_conc(3.0, 10.0, 20.0, t),
                                    rtol=1e-9)
     assert math.isclose(pop.parameters["CL"][0], 3.0)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_JUNK = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
+                     | st.text(max_size=8) | st.sampled_from(["3 L/min", "1 L", "-2 L/min",
+                                                              "nan L/min", "5 nM", "1e400"]),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=4), inner, max_size=2), max_leaves=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(["CL", "V1", "EC50", "GAMMA", "E0", "FOO"]), value=_JUNK)
+def test_any_override_is_accepted_or_refused_naming_it(name, value):
+    m = _model()
+    try:
+        new = m.with_parameters({name: value})
+    except dmtpk.ValidationError as exc:
+        assert exc.field == f"parameters.{name}"
+        return
+    assert math.isfinite(new.value(name))
+    assert new.compiled.theta[list(new.compiled.param_names).index(name)] == new.value(name)
