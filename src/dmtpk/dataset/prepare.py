@@ -400,7 +400,7 @@ def prepare_dataset(model, data: NonmemDataset, *, method: str = "auto", record_
     """
     model = load_model(model)
     if parameters:
-        model = model.with_parameters(**parameters)
+        model = model.with_parameters(parameters)
     if method not in ENGINE_NAMES:
         raise ValidationError("method", f"unknown engine {method!r}; expected one of "
                                         f"{ENGINE_NAMES}")

@@ -17,22 +17,26 @@ import numpy as np
 
 from ..errors import ValidationError
 from ..library import load_model
-from .estimate import COVARIANCE_KINDS, FitWarning, check_covariance, focei, individual
+from .estimate import (COVARIANCE_KINDS, FitWarning, at_estimates, check_covariance, focei,
+                       individual)
 from .laplace import Stencil
 from .problem import SD_NAMES, Problem, build_problem
 from .result import FitResult
+from .saem import DEFAULT_ITERATIONS, saem
 
 __all__ = ["fit", "FitResult", "FitWarning", "Problem", "build_problem", "METHODS"]
 
 #: Estimation methods.
-METHODS = ("focei", "ml", "map")
+METHODS = ("focei", "saem", "ml", "map")
 _LOG_2PI = math.log(2 * math.pi)
 _Z95 = 1.959963984540054
 
 
 def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=None,
         residual=None, initial=None, fix_residual: bool = False,
-        covariance: str | None = None, read_options=None, max_iter: int = 200) -> FitResult:
+        covariance: str | None = None, read_options=None, max_iter: int = 200,
+        seed: int | None = None, iterations=DEFAULT_ITERATIONS,
+        importance_samples: int = 0) -> FitResult:
     """Fit a model to a NONMEM-style dataset.
 
     Parameters
@@ -46,9 +50,11 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
     omega : list of str, str or dict, optional
         Parameters with a random effect (diagonal Ω) and optionally initial variances
         (``{"CL": 0.1}``); default the model's ``[variability]``. For ``"map"`` the prior.
-    method : {"focei", "ml", "map"}
-        Population FOCE-I; maximum likelihood of each subject's parameters; Bayesian MAP with
-        the model's (or ``omega``'s) Ω as prior. Individual fits keep the residual error fixed.
+    method : {"focei", "saem", "ml", "map"}
+        Population FOCE-I; population SAEM (:mod:`dmtpk.fit.saem`; needs ``seed``; the
+        objective and covariance step are FOCE-I's at its estimates); maximum likelihood of
+        each subject's parameters; Bayesian MAP with the model's (or ``omega``'s) Ω as prior.
+        Individual fits keep the residual error fixed.
     subject : optional
         For ``"ml"``/``"map"``: one subject's ID (default every subject, each on its own).
     residual : dict, optional
@@ -66,6 +72,13 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         ``parameter_columns``).
     max_iter : int
         Outer iterations (FOCE-I).
+    seed : int
+        SAEM's random numbers.
+    iterations : (int, int)
+        SAEM's exploration and smoothing iterations.
+    importance_samples : int
+        Population fits: also compute the objective by importance sampling with this many
+        samples per subject (seeded by ``seed``, default 0), ``FitResult.ofv_importance``.
 
     Returns
     -------
@@ -85,14 +98,19 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
     """
     if method not in METHODS:
         raise ValidationError("method", f"unknown method {method!r}; expected one of "
-                                        f"{METHODS} (SAEM is not built yet)")
+                                        f"{METHODS}")
+    if importance_samples and (isinstance(importance_samples, bool)
+                               or not isinstance(importance_samples, (int, np.integer))
+                               or importance_samples < 10):
+        raise ValidationError("importance_samples", f"expected a whole number of at least 10, "
+                                                    f"got {importance_samples!r}")
     model = load_model(model)
     if not model.is_linear:
         raise ValidationError("model", f"{model.name!r} has Michaelis-Menten elimination: "
                                        "fitting needs the integrator's forward sensitivities, "
                                        "which are not built yet (linear models fit)")
     t0 = time.perf_counter()
-    if method == "focei":
+    if method in ("focei", "saem"):
         if subject is not None:
             raise ValidationError("subject", "a population fit uses every subject; use "
                                              "method='ml' or 'map' for one")
@@ -103,8 +121,22 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         problem = build_problem(model, data, estimate=estimate, omega=omega, residual=residual,
                                 initial=initial, fix_residual=fix_residual,
                                 read_options=read_options)
-        out = focei(problem, covariance=None if kind == "none" else kind, max_iter=max_iter)
-        return _population_result(problem, out, time.perf_counter() - t0)
+        cov_kind = None if kind == "none" else kind
+        if method == "focei":
+            out = focei(problem, covariance=cov_kind, max_iter=max_iter)
+        else:
+            if seed is None:
+                raise ValidationError("seed", "SAEM draws random numbers: give seed=<int>")
+            run = saem(problem, seed=seed, iterations=iterations)
+            out = at_estimates(problem, run["theta"], run["omega"], run["sd"],
+                               covariance=cov_kind)
+            out.update(iterations=len(run["history"]), converged=True,
+                       message=f"SAEM {iterations[0]} + {iterations[1]} iterations (seed "
+                               f"{seed}); objective and covariance by FOCE-I at the "
+                               "estimates", history=run["history"])
+        if importance_samples:
+            out["importance"] = _importance(problem, out, importance_samples, seed or 0)
+        return _population_result(problem, out, time.perf_counter() - t0, method)
     kind = "observed" if covariance is None else covariance
     if method == "ml":
         names = estimate if estimate is not None else omega if omega is not None else \
@@ -122,6 +154,17 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         raise ValidationError("estimate", "nothing to estimate: name the parameters")
     out = individual(problem, prior=method == "map", covariance=kind)
     return _individual_result(problem, out, method, time.perf_counter() - t0)
+
+
+def _importance(problem, out, samples, seed):
+    from .importance import importance_objective
+    from .laplace import subject_objective
+    theta, om2, sd = problem.unpack(out["x"], out["full0"], out["free"])
+    omega = np.diag(om2)
+    _, h_tilde = subject_objective(problem, out["stencil"], theta, omega, sd, out["eta"])
+    ofv, se = importance_objective(problem, theta, omega, sd, out["eta"], h_tilde,
+                                   samples=int(samples), seed=seed)
+    return float(ofv.sum()), se
 
 
 def _ones(names):
@@ -197,7 +240,8 @@ def _fitted_model(problem: Problem, theta_values: dict, omega: dict | None, sigm
     return replace(model, **changes)
 
 
-def _population_result(problem: Problem, out: dict, elapsed: float) -> FitResult:
+def _population_result(problem: Problem, out: dict, elapsed: float,
+                       method: str = "focei") -> FitResult:
     theta, om2, sd = problem.unpack(out["x"], out["full0"], out["free"])
     omega = np.diag(om2)
     labels_all = problem.labels()
@@ -220,7 +264,8 @@ def _population_result(problem: Problem, out: dict, elapsed: float) -> FitResult
     if out["r"] is not None:  # a covariance step was run
         check_covariance(cov, labels)
     if not out["converged"]:
-        warnings.warn(f"FOCE-I did not converge: {out['message']}", FitWarning, stacklevel=3)
+        warnings.warn(f"{method.upper()} did not converge: {out['message']}", FitWarning,
+                      stacklevel=3)
     est = dict(zip(labels_all, values_all))
     theta_d = {n: float(est[n]) for n in problem.names}
     omega_d = {n: float(est[f"omega({n})"]) for n in problem.eta_names}
@@ -230,10 +275,11 @@ def _population_result(problem: Problem, out: dict, elapsed: float) -> FitResult
     n_obs = problem.n_obs
     k = len(labels)
     data = problem.prepared.data
-    how = (f"FOCE-I fit to {data.path} ({problem.n_subjects} subjects, {n_obs} observations), "
+    label = {"focei": "FOCE-I", "saem": "SAEM"}[method]
+    how = (f"{label} fit to {data.path} ({problem.n_subjects} subjects, {n_obs} observations), "
            f"OFV {ofv:.3f}")
     return FitResult(
-        method="focei", ofv=ofv, ofv_with_constant=ofv + n_obs * _LOG_2PI,
+        method=method, ofv=ofv, ofv_with_constant=ofv + n_obs * _LOG_2PI,
         theta=MappingProxyType(theta_d), omega=MappingProxyType(omega_d), omega_matrix=omega,
         sigma=MappingProxyType(sigma_d), se=MappingProxyType(se),
         rse=MappingProxyType({lab: 100 * se[lab] / est[lab] for lab in labels}),
@@ -244,7 +290,10 @@ def _population_result(problem: Problem, out: dict, elapsed: float) -> FitResult
         n_obs=n_obs, n_subjects=problem.n_subjects, aic=ofv + n_obs * _LOG_2PI + 2 * k,
         bic=ofv + n_obs * _LOG_2PI + k * math.log(n_obs), condition_number=cond,
         iterations=out["iterations"], evaluations=out["evaluations"],
-        converged=out["converged"], message=out["message"], elapsed=elapsed)
+        converged=out["converged"], message=out["message"], elapsed=elapsed,
+        ofv_importance=out.get("importance", (math.nan, math.nan))[0],
+        ofv_importance_se=out.get("importance", (math.nan, math.nan))[1],
+        history=out.get("history"))
 
 
 def _individual_result(problem: Problem, out: dict, method: str, elapsed: float) -> FitResult:

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ValidationError
 from .laplace import _derivatives, conditional_modes, objective_gradient, subject_objective
 
-__all__ = ["focei", "individual", "covariance_step", "check_covariance", "FitWarning",
+__all__ = ["focei", "at_estimates", "individual", "covariance_step", "check_covariance", "FitWarning",
            "COVARIANCE_KINDS"]
 
 #: Forms of the covariance matrix of the estimates.
@@ -163,6 +163,28 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
                                                 f"got {covariance!r}")
         cov, r, s = covariance_step(obj.subject_gradients, x, covariance)
         out.update(cov=cov, r=r, s=s)
+    out["evaluations"] = obj.n_eval
+    out["elapsed"] = time.perf_counter() - t0
+    return out
+
+
+def at_estimates(problem, theta, omega, sd, *, covariance: str | None = "sandwich"):
+    """The FOCE-I objective, modes and (optionally) covariance step at given estimates (for
+    SAEM's results): the same dictionary as :func:`focei` without the optimiser's fields."""
+    t0 = time.perf_counter()
+    nt = len(problem.names)
+    full0 = np.concatenate([np.log(problem.theta[problem.theta_pos]), np.log(problem.omega0),
+                            np.log(problem.sd0)])
+    free = np.ones(full0.size, dtype=bool)
+    free[nt + len(problem.eta_names):] = ~problem.sd_fixed
+    x = np.concatenate([np.log(theta[problem.theta_pos]), np.log(omega), np.log(sd)])[free]
+    obj = _Objective(problem, full0, free)
+    obj(x)
+    ofv, eta, st, _ = obj.parts(x, keep=True)
+    out = dict(x=x, full0=full0, free=free, ofv=ofv, eta=eta, stencil=st, cov=None, r=None,
+               s=None)
+    if covariance is not None:
+        out["cov"], out["r"], out["s"] = covariance_step(obj.subject_gradients, x, covariance)
     out["evaluations"] = obj.n_eval
     out["elapsed"] = time.perf_counter() - t0
     return out

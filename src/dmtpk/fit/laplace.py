@@ -96,7 +96,7 @@ def _sum_by_subject(problem, values):
 def data_term(problem, f, sd):
     """Per subject :math:`\\sum_j (y_j - f_j)^2/R_j + \\ln R_j`, shape (n_subjects,)."""
     r_var, _, _ = problem.variance(f, sd)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         terms = (problem.y - f) ** 2 / r_var + np.log(r_var)
     terms = np.where(np.isfinite(terms), terms, np.inf)
     return _sum_by_subject(problem, terms)

@@ -64,6 +64,12 @@ class FitResult:
     message : str
     elapsed : float
         Seconds.
+    ofv_importance, ofv_importance_se : float
+        The objective by importance sampling at the estimates (the marginal likelihood itself,
+        :mod:`dmtpk.fit.importance`) and its Monte Carlo SE, when asked for
+        (``importance_samples``); else NaN.
+    history : ndarray or None
+        SAEM: the estimates at every iteration (typical values, variances, SDs).
     """
 
     method: str
@@ -94,6 +100,9 @@ class FitResult:
     converged: bool
     message: str
     elapsed: float
+    ofv_importance: float = math.nan
+    ofv_importance_se: float = math.nan
+    history: np.ndarray | None = None
 
     def estimates(self) -> dict:
         """Every estimate by its label (typical values, ``omega(P)``, SDs)."""
@@ -128,6 +137,9 @@ class FitResult:
                          f"{f'[{lo:.4g}, {hi:.4g}]':>26}{shr:>10}")
         if "epsilon" in self.shrinkage:
             lines.append(f"epsilon shrinkage {self.shrinkage['epsilon']:.1f} %")
+        if np.isfinite(self.ofv_importance):
+            lines.append(f"OFV by importance sampling {self.ofv_importance:.3f} "
+                         f"(Monte Carlo SE {self.ofv_importance_se:.3f})")
         if np.isfinite(self.condition_number):
             lines.append(f"condition number {self.condition_number:.3g}")
         return "\n".join(lines)
