@@ -17,7 +17,15 @@ one subject at a time (the same subjects' parameters), timed on a subset and rep
 subject. Numba compile time is reported separately: a first process with an empty cache, then a
 second process that must load the cache instead of compiling.
 
-Run: ``python benchmarks/bench_population.py [--quick]``.
+W1 against the JAX closed forms of ``bench_jax.py`` (no random draws; plasma and effect-site
+concentration, and again with the effect) is timed in this process, the two interleaved.
+
+``--compare SRC`` times W1, W2 and W3 end to end, the 10-million-subject summary and the cold
+first call with an empty Numba cache in child processes, alternately with this checkout's
+``src`` and with ``SRC`` (the ``src`` directory of an earlier commit, e.g. from ``git worktree
+add /tmp/base <commit>``), and prints the best of each and their ratio.
+
+Run: ``python benchmarks/bench_population.py [--quick] [--compare SRC]``.
 """
 
 from __future__ import annotations
@@ -161,11 +169,100 @@ print(f"{{time.perf_counter() - t0:.2f}}")
 """
 
 
+WORKLOAD = """
+import sys, time, math
+sys.path.insert(0, {here!r})
+import numpy as np
+warm = np.ones(400_000_000)  # see main(): the host backs fresh guest memory lazily
+del warm
+import dmtpk
+from bench_population import OMEGA, OMEGA_MM, WORKLOADS, time_population
+from workloads import w_model
+elim, regimen = WORKLOADS[{name!r}]
+rate, _ = time_population(w_model(elim), regimen, {n}, repeats=3,
+                          omega=OMEGA if elim == "linear" else OMEGA_MM)
+print(rate, dmtpk.__file__)
+"""
+
+
+def _child(code, src, env=None):
+    env = dict(os.environ if env is None else env, PYTHONPATH=src)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.split()
+
+
+def compare(base_src, here, rounds=3, quick=False):
+    """Today's code against ``base_src`` in child processes, alternately (see the module
+    docstring)."""
+    today_src = os.path.join(os.path.dirname(here), "src")
+    n = 100_000 if quick else 500_000
+    jobs = [(f"{w} end to end", lambda src, w=w: float(_child(
+        WORKLOAD.format(here=here, name=w, n=n if w != "W3" else n // 5), src)[0]), "/s")
+        for w in WORKLOADS]
+    if not quick:
+        jobs.append(("W1 10 M keep='summary'", lambda src: float(_child(
+            BIG.format(here=here, n=10_000_000), src)[0]), " s"))
+
+    def cold(src):
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            return float(_child(COMPILE.format(here=here), src, env)[-1])
+    jobs.append(("cold first call (empty Numba cache)", cold, " s"))
+    for label, job, unit in jobs:
+        got = {"today": [], "base": []}
+        for r in range(rounds if unit == "/s" else 2):
+            for who, src in (("today", today_src), ("base", base_src))[::1 if r % 2 == 0
+                                                                        else -1]:
+                got[who].append(job(src))
+        pick = max if unit == "/s" else min
+        t, b = pick(got["today"]), pick(got["base"])
+        print(f"{label}: today {t:,.2f}{unit} {got['today']}, base {b:,.2f}{unit} "
+              f"{got['base']}; today/base {t / b:.3f}", flush=True)
+
+
+def w1_against_jax(model, regimen, n, rounds=5):
+    """dmtpk's W1 end to end (draws, individual parameters, kernel, effect, result arrays)
+    against the JAX closed forms on the same subjects' parameters, interleaved in this process;
+    best of ``rounds`` each. Prints the rates, the ratios and the largest differences."""
+    import bench_jax
+    import jax
+    res = dmtpk.simulate_population(model, regimen, TIMES, n=n, seed=1, omega=OMEGA)
+    forms = bench_jax.w1_closed_forms(TIMES)
+    p = [jax.numpy.asarray(res.parameters[k]) for k in ("CL", "V1", "Q", "V2", "KE0")]
+    ref = (res.concentration, res.effect_site, res.effect)
+    diffs = {}
+    for name, f in forms.items():  # compiles, and checks the outputs
+        out = jax.block_until_ready(f(*p))
+        diffs[name] = ", ".join(f"{np.abs(np.asarray(o) - r).max():.1e}"
+                                for o, r in zip(out, ref))
+    del res, ref, out  # about 5 GB: each timed call below has the memory to itself
+    best = {"dmtpk": math.inf, **{name: math.inf for name in forms}}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        dmtpk.simulate_population(model, regimen, TIMES, n=n, seed=1, omega=OMEGA)
+        best["dmtpk"] = min(best["dmtpk"], time.perf_counter() - t0)
+        for name, f in forms.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(*p))
+            best[name] = min(best[name], time.perf_counter() - t0)
+    for name in forms:
+        print(f"W1 JAX {name}: {n / best[name]:12,.0f} subjects/s; dmtpk end to end "
+              f"{n / best['dmtpk']:12,.0f}/s; dmtpk/JAX {best[name] / best['dmtpk']:.2f} "
+              f"(max |difference| Cp, Ce[, E]: {diffs[name]})", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller populations, no 10M run")
+    ap.add_argument("--compare", metavar="SRC", help="time against the src directory of an "
+                                                     "earlier commit instead")
+    ap.add_argument("--jax", action="store_true", help="only W1 against JAX")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
+    if args.compare:
+        compare(os.path.abspath(args.compare), here, quick=args.quick)
+        return
     # This machine is a VM whose host backs guest memory lazily: the first touch of fresh memory
     # runs at ~0.5 GB/s, later ones at ~9 GB/s. Touch 3 GB once so that timings measure dmtpk,
     # not the host's first allocation.
@@ -176,7 +273,7 @@ def main():
           f"numba {numba.__version__} ({numba.get_num_threads()} threads), "
           f"{time.strftime('%Y-%m-%d')}")
     n = 100_000 if args.quick else 500_000
-    for name, (elim, regimen) in WORKLOADS.items():
+    for name, (elim, regimen) in ({} if args.jax else WORKLOADS).items():
         model = w_model(elim)
         omega = OMEGA if elim == "linear" else OMEGA_MM
         nn = n if elim == "linear" else n // 5
@@ -192,16 +289,17 @@ def main():
                      f"kernel/ceiling {kern / ceil:.2f}, end-to-end/ceiling {rate / ceil:.2f}; "
                      f"max |effect difference| {err:.1e}")
         print(line, flush=True)
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        times = []
-        for _ in range(2):
-            out = subprocess.run([sys.executable, "-c", COMPILE.format(here=here)], env=env,
-                                 capture_output=True, text=True, check=True)
-            times.append(float(out.stdout.split()[-1]))
-        print(f"compile: first process {times[0]:.1f} s (empty cache), second {times[1]:.1f} s "
-              "(cache loaded)")
-    if not args.quick:
+    if not args.jax:
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            times = []
+            for _ in range(2):
+                out = subprocess.run([sys.executable, "-c", COMPILE.format(here=here)], env=env,
+                                     capture_output=True, text=True, check=True)
+                times.append(float(out.stdout.split()[-1]))
+            print(f"compile: first process {times[0]:.1f} s (empty cache), second "
+                  f"{times[1]:.1f} s (cache loaded)")
+    if not (args.quick or args.jax):
         out = subprocess.run([sys.executable, "-c", BIG.format(here=here, n=10_000_000)],
                              capture_output=True, text=True, check=True)
         dt, peak, med = out.stdout.split()
@@ -212,14 +310,21 @@ def main():
         print("JAX comparison: not run (install the optional extra: pip install 'dmtpk[bench]')")
         return
     n = 100_000 if args.quick else 500_000
+    w1_against_jax(w_model(), WORKLOADS["W1"][1], n)
+    if args.jax:
+        return
     w1 = dmtpk.simulate_population(w_model(), WORKLOADS["W1"][1], TIMES, n=n, seed=1,
                                    omega=OMEGA)
     w3 = dmtpk.simulate_population(w_model("michaelis_menten"), WORKLOADS["W3"][1], TIMES,
                                    n=20_000, seed=1, omega=OMEGA_MM)
-    for name, rate, eff in bench_jax.run(w1.parameters, w3.parameters, TIMES):
-        ref = (w3 if name.startswith("W3") else w1).effect[:eff.shape[0]]
-        print(f"{name}: {rate:12,.0f} subjects/s (max |effect - dmtpk| "
-              f"{np.abs(eff - ref).max():.1e})")
+    for name, rate, outs in bench_jax.run(w1.parameters, w3.parameters, TIMES):
+        res = w3 if name.startswith("W3") else w1
+        m = outs[0].shape[0]
+        ref = ((res.effect,) if len(outs) == 1 else
+               (res.concentration, res.effect_site, res.effect)[:len(outs)])
+        diff = ", ".join(f"{np.abs(o - r[:m]).max():.1e}" for o, r in zip(outs, ref))
+        print(f"{name}: {rate:12,.0f} subjects/s (max |difference| from dmtpk, "
+              f"{'E' if len(outs) == 1 else 'Cp, Ce, E'[:2 + 4 * (len(outs) - 1)]}: {diff})")
 
 
 if __name__ == "__main__":

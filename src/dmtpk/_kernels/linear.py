@@ -28,7 +28,8 @@ import math
 
 import numpy as np
 
-from .config import jit, jit_inline, jit_parallel, prange
+from .config import jit, jit_inline, jit_parallel, jit_vector, jit_vector_inline, \
+    prange
 from .jitted import pd_response
 from .system import (L_METAB, L_P1, L_P2, P_CL, P_FM, P_KA, P_MCL, P_MV, P_Q, P_Q3, P_V1, P_V2,
                      P_V3)
@@ -131,11 +132,12 @@ def record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh, weight):
     return f, lag, scale
 
 
-@jit
-def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_time, ev_amt,
+@jit_vector_inline
+def prepare_subject(th, weight, layout, mass_ratio, route_pos, ep, rows, ev_time, ev_amt,
                     ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_ka, ev_evid, ev_perkg, td, kind,
                     size, dur, lam, rmat, n_poles, pd_par, zeros, disp, poles, res, idx):
-    """Turn one subject's parameters and the event table into sums of exponentials.
+    """Turn one subject's parameters ``th`` (n_params) and the event table into sums of
+    exponentials.
 
     Writes, per dose ``d``: effective time ``td[d]`` (min, after lag), ``kind[d]`` (0 bolus,
     1 infusion), ``size[d]`` (amount in mg, or rate in mg/min), ``dur[d]``, its poles
@@ -151,8 +153,8 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
     (status, n_doses)
     """
     n_ep = ep.shape[0]
-    v1 = theta[layout[P_V1]]
-    cl = theta[layout[P_CL]]
+    v1 = th[layout[P_V1]]
+    cl = th[layout[P_CL]]
     if not (v1 > 0 and cl > 0):
         return STATUS_BAD_PARAMETER, 0
     k10 = cl / v1
@@ -160,13 +162,13 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
     n_cmt = 1
     zeros[0] = zeros[1] = 0.0
     if layout[L_P1] >= 0:
-        k12 = theta[layout[P_Q]] / v1
-        k21 = theta[layout[P_Q]] / theta[layout[P_V2]]
+        k12 = th[layout[P_Q]] / v1
+        k21 = th[layout[P_Q]] / th[layout[P_V2]]
         zeros[0] = k21
         n_cmt = 2
     if layout[L_P2] >= 0:
-        k13 = theta[layout[P_Q3]] / v1
-        k31 = theta[layout[P_Q3]] / theta[layout[P_V3]]
+        k13 = th[layout[P_Q3]] / v1
+        k31 = th[layout[P_Q3]] / th[layout[P_V3]]
         zeros[1] = k31
         n_cmt = 3
     if disposition_poles(k10, k12, k21, k13, k31, n_cmt, disp) != 0:
@@ -175,15 +177,15 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
     kme = 0.0
     m_gain = 0.0
     if has_m:
-        vm = theta[layout[P_MV]]
-        kme = theta[layout[P_MCL]] / vm
-        m_gain = theta[layout[P_FM]] * mass_ratio * k10 / vm
-    f_inh = theta[route_pos[0]] if route_pos[0] >= 0 else 1.0
-    lag_inh = theta[route_pos[1]] if route_pos[1] >= 0 else 0.0
-    ka_model = theta[layout[P_KA]] if layout[P_KA] >= 0 else 0.0
+        vm = th[layout[P_MV]]
+        kme = th[layout[P_MCL]] / vm
+        m_gain = th[layout[P_FM]] * mass_ratio * k10 / vm
+    f_inh = th[route_pos[0]] if route_pos[0] >= 0 else 1.0
+    lag_inh = th[route_pos[1]] if route_pos[1] >= 0 else 0.0
+    ka_model = th[layout[P_KA]] if layout[P_KA] >= 0 else 0.0
     for k in range(n_ep):
         pd_par[k, 0], pd_par[k, 1], pd_par[k, 2], pd_par[k, 3], pd_par[k, 4] = endpoint_pd(
-            theta, ep, k)
+            th, ep, k)
 
     nd = 0
     for r in range(ev_time.size):
@@ -223,7 +225,7 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
             nu += 1
         ke_pos = nu
         for k in range(n_ep):
-            lam[nd, nu] = -theta[ep[k, EP_KE0]] if ep[k, EP_STATE] >= 0 else -1.0
+            lam[nd, nu] = -th[ep[k, EP_KE0]] if ep[k, EP_STATE] >= 0 else -1.0
             nu += 1
         n_poles[nd] = nu
         for r in range(rows.size):
@@ -245,7 +247,7 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
             if o >= 2:
                 idx[npo] = ke_pos + o - 2
                 npo += 1
-                gain *= theta[ep[o - 2, EP_KE0]]
+                gain *= th[ep[o - 2, EP_KE0]]
             for j in range(npo):
                 poles[j] = lam[nd, idx[j]]
             if residues(poles, npo, zeros, n_cmt - 1, gain, res) != 0:
@@ -263,10 +265,12 @@ def prepare_subject(theta, weight, layout, mass_ratio, route_pos, ep, rows, ev_t
 ANCHOR = 32
 
 
-@jit_inline
+@jit_vector_inline
 def _exp_series(lj, times, t0, k0, k1, h, ebuf, scale, powers):
     """ebuf[k] = scale * exp(lj * (times[k] - t0)) for k in [k0, k1); uniform grid if h > 0.
-    ``powers`` (:data:`ANCHOR`) is scratch."""
+    ``powers`` (:data:`ANCHOR`) is scratch, filled by doubling (step^(m + j) = step^m step^j,
+    m = 1, 2, 4, ...): five vectorised products instead of a chain of 32 multiplications, and
+    at most five roundings deep."""
     if h > 0.0:
         step = math.exp(lj * h)
         p = 1.0
@@ -285,22 +289,25 @@ def _exp_series(lj, times, t0, k0, k1, h, ebuf, scale, powers):
             ebuf[k] = scale * math.exp(lj * (times[k] - t0))
 
 
-@jit
-def superpose(times, h, n_doses, td, kind, size, dur, lam, rmat, n_poles, conc, ebuf, powers):
-    """Output rows (ng/mL) at every time by superposition of every dose; overwrites ``conc``,
-    shape (n_rows, n_times). ``h`` is the spacing of a uniform grid (0 if not uniform).
-    ``ebuf`` (n_times) and ``powers`` (:data:`ANCHOR`) are scratch."""
+@jit_vector_inline
+def superpose(times, h, n_doses, td, kind, size, dur, lam, rmat, n_poles, out, i, ebuf,
+              powers):
+    """Output rows (ng/mL) at every time by superposition of every dose, written into
+    ``out[i]`` (shape (n_rows, n_times) of ``out``, the final result array): the first term of
+    a row is stored, the others added, so each row is written without being cleared first.
+    ``h`` is the spacing of a uniform grid (0 if not uniform). ``ebuf`` (n_times) and
+    ``powers`` (:data:`ANCHOR`) are scratch."""
     m_t = times.size
-    n_out = conc.shape[0]
-    for o in range(n_out):
-        for k in range(m_t):
-            conc[o, k] = 0.0
+    n_out = out.shape[1]
+    started = 0  # rows 0 .. n_out - 1 hold a term when bit o of started is set
     for d in range(n_doses):
         k0 = np.searchsorted(times, td[d], side="left")
         if kind[d] == 1:
             while k0 < m_t and times[k0] <= td[d]:
                 k0 += 1  # an infusion has delivered nothing at its start
         k1 = np.searchsorted(times, td[d] + dur[d], side="left") if kind[d] == 1 else m_t
+        for k in range(k0):
+            ebuf[k] = 0.0  # rows are summed over the whole grid, from k = 0
         for j in range(n_poles[d]):
             lj = lam[d, j]
             if kind[d] == 0:
@@ -316,9 +323,19 @@ def superpose(times, h, n_doses, td, kind, size, dur, lam, rmat, n_poles, conc, 
                             math.expm1(lj * dur[d]) / lj, powers)
             for o in range(n_out):
                 coef = rmat[d, o, j] * size[d]
-                if coef != 0.0:
-                    for k in range(k0, m_t):
-                        conc[o, k] += coef * ebuf[k]
+                if coef == 0.0:
+                    continue
+                if started & (1 << o):
+                    for k in range(m_t):
+                        out[i, o, k] += coef * ebuf[k]
+                else:
+                    for k in range(m_t):
+                        out[i, o, k] = coef * ebuf[k]
+                    started |= 1 << o
+    for o in range(n_out):
+        if not started & (1 << o):
+            for k in range(m_t):
+                out[i, o, k] = 0.0
 
 
 @jit_inline
@@ -335,17 +352,76 @@ def endpoint_pd(theta, ep, q):
     return e0, m, ec50, gamma, slope
 
 
-@jit
-def pd_curve(conc, code, sign, e0, m, ec50, gamma, slope, out):
-    """:func:`dmtpk._kernels.pd.pd_response` over a concentration curve into ``out``, with the
-    effect scale ``m`` given (:func:`endpoint_pd`). GAMMA = 2 of the Emax family gets a loop of
-    its own with GAMMA passed as a constant, so that its power compiles to a product."""
+@jit_vector_inline
+def pd_into(src, i, r, code, sign, e0, m, ec50, gamma, slope, dst, q):
+    """:func:`dmtpk._kernels.pd.pd_response` over the curve ``src[i, r]`` into ``dst[i, q]``
+    (shapes (n, n_rows, n_times) and (n, n_ep, n_times)), with the effect scale ``m`` given
+    (:func:`endpoint_pd`). GAMMA 1 and 2 of the Emax family get loops of their own with GAMMA
+    passed as a constant, so that their power compiles to the argument itself or a product
+    instead of a call of ``pow`` per point; the loops vectorise (NumPy's error model)."""
+    m_t = src.shape[2]
     if code != 0 and gamma == 2.0:
-        for k in range(conc.size):
-            out[k] = pd_response(conc[k], code, sign, False, e0, m, ec50, 2.0, slope)
+        for k in range(m_t):
+            dst[i, q, k] = pd_response(src[i, r, k], code, sign, False, e0, m, ec50, 2.0, slope)
+    elif code != 0 and gamma == 1.0:
+        for k in range(m_t):
+            dst[i, q, k] = pd_response(src[i, r, k], code, sign, False, e0, m, ec50, 1.0, slope)
     else:
-        for k in range(conc.size):
-            out[k] = pd_response(conc[k], code, sign, False, e0, m, ec50, gamma, slope)
+        for k in range(m_t):
+            dst[i, q, k] = pd_response(src[i, r, k], code, sign, False, e0, m, ec50, gamma,
+                                       slope)
+
+
+@jit_vector
+def pd_curve(conc, code, sign, e0, m, ec50, gamma, slope, out):
+    """:func:`pd_into` on one curve ``conc`` (n_times) into ``out`` (n_times)."""
+    pd_into(conc.reshape((1, 1, conc.size)), 0, 0, code, sign, e0, m, ec50, gamma, slope,
+            out.reshape((1, 1, out.size)), 0)
+
+
+@jit_vector
+def _linear_block(i0, i1, theta, weight, layout, mass_ratio, route_pos, ep, rows, ep_row,
+                  ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_ka, ev_evid,
+                  ev_perkg, times, h, out_conc, out_e, status):
+    """Subjects ``i0`` to ``i1 - 1`` of :func:`linear_population`, one task's share: scratch
+    allocated once, each subject's parameters copied into it (no per-subject views of the
+    shared arrays, whose reference counts the threads would otherwise contend for), the curves
+    and responses written once, in place, into the final arrays."""
+    n_ep = ep.shape[0]
+    n_rows = rows.size
+    n_rec = ev_time.size
+    n_par = theta.shape[1]
+    th = np.empty(n_par)
+    td = np.empty(n_rec)
+    kind = np.empty(n_rec, dtype=np.int64)
+    size = np.empty(n_rec)
+    dur = np.empty(n_rec)
+    lam = np.empty((n_rec, 3 + 3 + n_ep))
+    rmat = np.empty((n_rec, n_rows, 3 + 3 + n_ep))
+    n_poles = np.empty(n_rec, dtype=np.int64)
+    pd_par = np.empty((n_ep, 5))
+    ebuf = np.empty(times.size)
+    powers = np.empty(ANCHOR)
+    zeros = np.empty(2)
+    disp = np.empty(3)
+    poles = np.empty(MAX_POLES)
+    res = np.empty(MAX_POLES)
+    idx = np.empty(MAX_POLES, dtype=np.int64)
+    for i in range(i0, i1):
+        for p in range(n_par):
+            th[p] = theta[i, p]
+        st, nd = prepare_subject(th, weight[i], layout, mass_ratio, route_pos, ep, rows,
+                                 ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f, ev_lag,
+                                 ev_ka, ev_evid, ev_perkg, td, kind, size, dur, lam, rmat,
+                                 n_poles, pd_par, zeros, disp, poles, res, idx)
+        status[i] = st
+        if st != STATUS_OK:
+            continue
+        superpose(times, h, nd, td, kind, size, dur, lam, rmat, n_poles, out_conc, i, ebuf,
+                  powers)
+        for q in range(n_ep):
+            pd_into(out_conc, i, ep_row[q], ep[q, EP_CODE], ep[q, EP_SIGN], pd_par[q, 0],
+                    pd_par[q, 1], pd_par[q, 2], pd_par[q, 3], pd_par[q, 4], out_e, q)
 
 
 @jit_parallel
@@ -371,45 +447,16 @@ def linear_population(theta, weight, layout, mass_ratio, route_pos, ep, rows, ep
         0 ok, 1 near-equal poles (solve with the single-subject engine), 2 invalid parameters.
 
     Each subject writes only its own rows, so results do not depend on the number of threads
-    or on how subjects are split into calls.
+    or on how subjects are split into calls; a block's rows are first touched by the thread
+    that computes them.
     """
     n = theta.shape[0]
-    n_ep = ep.shape[0]
-    n_rows = rows.size
-    n_rec = ev_time.size
     n_blocks = (n + BLOCK - 1) // BLOCK
     for b in prange(n_blocks):
-        td = np.empty(n_rec)
-        kind = np.empty(n_rec, dtype=np.int64)
-        size = np.empty(n_rec)
-        dur = np.empty(n_rec)
-        lam = np.empty((n_rec, 3 + 3 + n_ep))
-        rmat = np.empty((n_rec, n_rows, 3 + 3 + n_ep))
-        n_poles = np.empty(n_rec, dtype=np.int64)
-        pd_par = np.empty((n_ep, 5))
-        ebuf = np.empty(times.size)
-        powers = np.empty(ANCHOR)
-        zeros = np.empty(2)
-        disp = np.empty(3)
-        poles = np.empty(MAX_POLES)
-        res = np.empty(MAX_POLES)
-        idx = np.empty(MAX_POLES, dtype=np.int64)
-        conc = np.empty((n_rows, times.size))
-        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
-            st, nd = prepare_subject(theta[i], weight[i], layout, mass_ratio, route_pos, ep,
-                                     rows, ev_time, ev_amt, ev_rate, ev_dur, ev_route, ev_f,
-                                     ev_lag, ev_ka, ev_evid, ev_perkg, td, kind, size, dur, lam,
-                                     rmat, n_poles, pd_par, zeros, disp, poles, res, idx)
-            status[i] = st
-            if st != STATUS_OK:
-                continue
-            superpose(times, h, nd, td, kind, size, dur, lam, rmat, n_poles, conc, ebuf, powers)
-            for r in range(n_rows):
-                for k in range(times.size):
-                    out_conc[i, r, k] = conc[r, k]
-            for q in range(n_ep):
-                pd_curve(conc[ep_row[q]], ep[q, EP_CODE], ep[q, EP_SIGN], pd_par[q, 0],
-                         pd_par[q, 1], pd_par[q, 2], pd_par[q, 3], pd_par[q, 4], out_e[i, q])
+        _linear_block(b * BLOCK, min(n, (b + 1) * BLOCK), theta, weight, layout, mass_ratio,
+                      route_pos, ep, rows, ep_row, ev_time, ev_amt, ev_rate, ev_dur, ev_route,
+                      ev_f, ev_lag, ev_ka, ev_evid, ev_perkg, times, h, out_conc, out_e,
+                      status)
 
 
 def uniform_step(times) -> float:
