@@ -263,6 +263,11 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
         cond = float(ev[-1] / ev[0]) if ev is not None and ev[0] > 0 else math.inf
     if out["r"] is not None:  # a covariance step was run
         check_covariance(cov, labels)
+    if out.get("at_bound"):
+        warnings.warn(f"{', '.join(out['at_bound'])} at the bound of its search range "
+                      "(typical values within a factor 1000 of the initial ones, variances "
+                      "1e-6-10, SDs 1e-5-10): the estimate and its SE are not to be trusted",
+                      FitWarning, stacklevel=3)
     if not out["converged"]:
         warnings.warn(f"{method.upper()} did not converge: {out['message']}", FitWarning,
                       stacklevel=3)

@@ -27,6 +27,7 @@ __all__ = ["focei", "at_estimates", "individual", "covariance_step", "check_cova
 COVARIANCE_KINDS = ("sandwich", "r", "s")
 _GRAD_STEP = 1e-4   # central differences of the objective on the log scale
 _HESS_STEP = 1e-3
+_THETA_RANGE = np.log(1000.0)
 
 
 class FitWarning(UserWarning):
@@ -43,6 +44,7 @@ class _Objective:
         self.full0 = full0
         self.free = free
         self.eta = np.zeros((problem.n_subjects, len(problem.eta_names)))
+        self.best = np.inf
         self.n_eval = 0
         self._last = None
 
@@ -56,8 +58,10 @@ class _Objective:
         eta, st, _ = conditional_modes(self.problem, theta, np.linalg.inv(omega), sd, self.eta)
         ofv, _ = subject_objective(self.problem, st, theta, omega, sd, eta)
         self.n_eval += 1
-        if keep and np.all(np.isfinite(ofv)):
-            self.eta = eta
+        # The next evaluation starts from the modes of the best point so far: a far trial
+        # point of a line search must not spoil the start of the next.
+        if keep and np.all(np.isfinite(ofv)) and ofv.sum() <= self.best:
+            self.eta, self.best = eta, float(ofv.sum())
         out = (ofv, eta, st, (theta, omega, sd))
         self._last = (np.array(x, copy=True), out)
         return out
@@ -150,13 +154,31 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
         raise ValidationError("initial", f"the objective of subject {problem.subject_ids[i]!r} "
                                          "is not finite at the initial estimates (a prediction "
                                          "of 0 or NaN under a proportional or log-scale error?)")
-    res = minimize(obj, x0, jac=obj.gradient, method="BFGS",
-                   options={"maxiter": max_iter, "gtol": gtol})
+    # Bounds on the log scale keep every trial point meaningful: typical values within a
+    # factor 1000 of their initial values, variances in [1e-6, 10], SDs in [1e-5, 10].
+    low = np.concatenate([full0[:nt] - _THETA_RANGE, np.full(len(problem.eta_names),
+                                                              np.log(1e-6)),
+                          np.full(len(problem.sd_names), np.log(1e-5))])[free]
+    high = np.concatenate([full0[:nt] + _THETA_RANGE, np.full(len(problem.eta_names),
+                                                               np.log(10.0)),
+                           np.full(len(problem.sd_names), np.log(10.0))])[free]
+    # The optimiser works on z = x * scale, scale from the subjects' gradients at the start
+    # (the BHHH approximation of the information): curvatures near 1, so that its first
+    # steps are of a sensible size.
+    scale = np.sqrt(np.diag(obj.subject_gradients(x0).T @ obj.subject_gradients(x0)))
+    scale = np.clip(np.where(np.isfinite(scale), scale, 1.0), 1e-2, 1e6)
+    res = minimize(lambda z: obj(z / scale), x0 * scale,
+                   jac=lambda z: obj.gradient(z / scale) / scale, method="L-BFGS-B",
+                   bounds=list(zip(low * scale, high * scale)),
+                   options={"maxiter": max_iter, "gtol": gtol, "ftol": 1e-10})
+    res.x = res.x / scale
     x = res.x
     ofv, eta, st, _ = obj.parts(x, keep=True)
+    at_bound = [lab for lab, v, lo, hi in zip(np.array(problem.labels())[free], x, low, high)
+                if min(v - lo, hi - v) < 1e-6]
     out = dict(x=x, full0=full0, free=free, ofv=ofv, eta=eta, stencil=st,
                iterations=int(res.nit), converged=bool(res.success), message=str(res.message),
-               cov=None, r=None, s=None)
+               cov=None, r=None, s=None, at_bound=at_bound)
     if covariance is not None:
         if covariance not in COVARIANCE_KINDS:
             raise ValidationError("covariance", f"expected one of {COVARIANCE_KINDS} or None, "

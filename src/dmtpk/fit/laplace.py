@@ -180,6 +180,8 @@ def conditional_modes(problem, theta, omega_inv, sd, eta0, *, prior: bool = True
         step = -np.linalg.solve(h, grad[..., None])[..., 0]
         step[~np.isfinite(step)] = 0.0
         size = np.max(np.abs(step), axis=1)
+        # At most 1 on the η scale per iteration (a factor e on a log-normal parameter).
+        step *= np.minimum(1.0, 1.0 / np.maximum(size, 1e-300))[:, None]
         converged = size < tol
         if converged.all():
             return eta, st, converged

@@ -121,8 +121,17 @@ class Problem:
     def predict(self, theta: np.ndarray, eta: np.ndarray) -> np.ndarray:
         """Predictions at the observations on the residual scale, shape eta.shape[:-2] +
         (n_obs,), for ``eta`` of shape (m, n_subjects, n_eta) (``m`` sets at once)."""
-        rec = self.prepared.theta_records(self.rows(theta, eta))
+        rows = self.rows(theta, eta)
+        # Parameters that overflow or leave their support (a far step of an optimiser) give
+        # NaN predictions for that subject, without reaching the solver.
+        log_pos = self.eta_pos[~self.eta_normal]
+        bad = ~np.all(np.isfinite(rows), axis=-1) | np.any(rows[..., log_pos] <= 0, axis=-1)
+        if bad.any():
+            rows = np.where(bad[..., None], theta, rows)
+        rec = self.prepared.theta_records(rows)
         pred = self.prepared.predict(rec)[..., self.obs_rec] * self.to_output
+        if bad.any():
+            pred = np.where(bad[..., self.obs_sub], np.nan, pred)
         return self.transform(pred)
 
     def transform(self, f: np.ndarray) -> np.ndarray:
