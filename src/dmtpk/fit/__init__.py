@@ -36,7 +36,7 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         residual=None, initial=None, fix_residual: bool = False,
         covariance: str | None = None, read_options=None, max_iter: int = 200,
         seed: int | None = None, iterations=DEFAULT_ITERATIONS,
-        importance_samples: int = 0) -> FitResult:
+        importance_samples: int = 0, blq=None, lloq=None) -> FitResult:
     """Fit a model to a NONMEM-style dataset.
 
     Parameters
@@ -76,6 +76,10 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         SAEM's random numbers.
     iterations : (int, int)
         SAEM's exploration and smoothing iterations.
+    blq, lloq : optional
+        Observations below the limit of quantification, by a flag column (1 = below) and/or
+        the limit (a column or one value in the dataset's unit; default the flagged records'
+        DV): they enter with Beal's M3 likelihood, the probability of lying below the limit.
     importance_samples : int
         Population fits: also compute the objective by importance sampling with this many
         samples per subject (seeded by ``seed``, default 0), ``FitResult.ofv_importance``.
@@ -120,7 +124,7 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                                                 f"'none', got {covariance!r}")
         problem = build_problem(model, data, estimate=estimate, omega=omega, residual=residual,
                                 initial=initial, fix_residual=fix_residual,
-                                read_options=read_options)
+                                read_options=read_options, blq=blq, lloq=lloq)
         cov_kind = None if kind == "none" else kind
         if method == "focei":
             out = focei(problem, covariance=cov_kind, max_iter=max_iter)
@@ -145,11 +149,12 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
             names = list(names)
         problem = build_problem(model, data, estimate=[], omega=_ones(names),
                                 residual=residual, initial=initial, fix_residual=True,
-                                subject=subject, read_options=read_options)
+                                subject=subject, read_options=read_options, blq=blq,
+                                lloq=lloq)
     else:
         problem = build_problem(model, data, estimate=[], omega=omega, residual=residual,
                                 initial=initial, fix_residual=True, subject=subject,
-                                read_options=read_options)
+                                read_options=read_options, blq=blq, lloq=lloq)
     if not problem.eta_names:
         raise ValidationError("estimate", "nothing to estimate: name the parameters")
     out = individual(problem, prior=method == "map", covariance=kind)

@@ -33,9 +33,15 @@ closed form in the parameters, so the differences carry no solver noise (truncat
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
-__all__ = ["STEP", "Stencil", "conditional_modes", "subject_objective"]
+import numpy as np
+from scipy.special import log_ndtr
+
+__all__ = ["STEP", "Stencil", "conditional_modes", "subject_objective", "objective_gradient",
+           "terms", "data_term"]
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 #: Central-difference step on the η scale.
 STEP = 1e-4
@@ -93,31 +99,82 @@ def _sum_by_subject(problem, values):
     return out.reshape((n,) + v.shape[:-1])
 
 
-def data_term(problem, f, sd):
-    """Per subject :math:`\\sum_j (y_j - f_j)^2/R_j + \\ln R_j`, shape (n_subjects,)."""
-    r_var, _, _ = problem.variance(f, sd)
+def terms(problem, f, sd, order: int = 0):
+    r"""Each observation's -2 log-likelihood term and its first and second derivatives with
+    respect to the prediction.
+
+    An observation contributes :math:`(y - f)^2/R + \ln R`; a censored one (below the limit
+    of quantification, Beal's M3) :math:`-2 \ln \Phi(z)`, :math:`z = (L - f)/\sqrt{R}`, the
+    probability of being below the limit :math:`L`.
+
+    Returns
+    -------
+    phi : ndarray, shape f.shape
+        (and ``phi1``, ``phi2`` for ``order`` 1 and 2); non-finite terms are +inf.
+    """
+    r_var, r1, r2 = problem.variance(f, sd)
+    cens = problem.censored
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        terms = (problem.y - f) ** 2 / r_var + np.log(r_var)
-    terms = np.where(np.isfinite(terms), terms, np.inf)
-    return _sum_by_subject(problem, terms)
+        r = problem.y - f
+        phi = r * r / r_var + np.log(r_var)
+        if order:
+            phi1 = -2 * r / r_var - r * r * r1 / r_var ** 2 + r1 / r_var
+        if order > 1:
+            phi2 = (2 / r_var + 4 * r * r1 / r_var ** 2 + 2 * r * r * r1 ** 2 / r_var ** 3
+                    - r * r * r2 / r_var ** 2 + r2 / r_var - r1 ** 2 / r_var ** 2)
+        if cens is not None:
+            fc = f[..., cens]
+            rv, d1r, d2r = r_var[..., cens], r1[..., cens], r2[..., cens]
+            sdv = np.sqrt(rv)
+            z = (problem.lloq[cens] - fc) / sdv
+            log_cdf = log_ndtr(z)
+            phi[..., cens] = -2 * log_cdf
+            if order:
+                lam = np.exp(-0.5 * z * z - _HALF_LOG_2PI - log_cdf)     # pdf / cdf
+                s1 = d1r / (2 * sdv)
+                z1 = -1 / sdv - z * s1 / sdv
+                phi1[..., cens] = -2 * lam * z1
+            if order > 1:
+                s2 = d2r / (2 * sdv) - d1r ** 2 / (4 * rv * sdv)
+                z2 = s1 / sdv ** 2 - (z1 * s1 / sdv + z * (s2 * sdv - s1 * s1) / rv)
+                phi2[..., cens] = -2 * (-lam * (z + lam) * z1 * z1 + lam * z2)
+    phi = np.where(np.isfinite(phi), phi, np.inf)
+    if order == 0:
+        return phi
+    if order == 1:
+        return phi, phi1
+    return phi, phi1, phi2
+
+
+def data_term(problem, f, sd):
+    """Per subject sum of the observations' terms (see :func:`terms`), shape (n_subjects,)
+    for ``f`` of shape (n_obs,)."""
+    return _sum_by_subject(problem, terms(problem, f, sd))
 
 
 def _derivatives(problem, st: Stencil, sd, omega_inv, eta, prior: bool):
-    """g, its gradient, exact Hessian (if second derivatives) and the FOCE-I matrix 2 H~."""
+    r"""g, its gradient, exact Hessian (if second derivatives) and the FOCE-I matrix 2 H~.
+
+    The FOCE-I matrix takes each observation's expected information,
+    :math:`2 a a^\top / R + c c^\top`; a censored observation has none of that form and
+    enters with its exact second derivative (as a Laplace approximation does).
+    """
     f, a = st.f, st.a
-    r_var, r1, r2 = problem.variance(f, sd)
-    r = problem.y - f
-    g = data_term(problem, f, sd)
-    d1 = -2 * r / r_var - r * r * r1 / r_var ** 2 + r1 / r_var
+    r_var, r1, _ = problem.variance(f, sd)
+    phi, d1, d2 = terms(problem, f, sd, order=2)
+    g = _sum_by_subject(problem, phi)
     grad = _sum_by_subject(problem, d1 * a)                       # (N, p)
     c = r1 * a / r_var
     aa = a[:, None, :] * a[None, :, :]
-    h_foce = _sum_by_subject(problem, 2 * aa / r_var + c[:, None, :] * c[None, :, :])
+    info = 2 * aa / r_var + c[:, None, :] * c[None, :, :]
     h_exact = None
     if st.s is not None:
-        d2 = (2 / r_var + 4 * r * r1 / r_var ** 2 + 2 * r * r * r1 ** 2 / r_var ** 3
-              - r * r * r2 / r_var ** 2 + r2 / r_var - r1 ** 2 / r_var ** 2)
         h_exact = _sum_by_subject(problem, d2 * aa + d1 * st.s)
+    cens = problem.censored
+    if cens is not None:
+        exact = d2 * aa + (d1 * st.s if st.s is not None else 0.0)
+        info[..., cens] = exact[..., cens]
+    h_foce = _sum_by_subject(problem, info)
     if prior:
         g = g + np.einsum("ij,jk,ik->i", eta, omega_inv, eta)
         grad = grad + 2 * eta @ omega_inv
@@ -247,14 +304,15 @@ def objective_gradient(problem, st: Stencil, theta, omega, sd, eta):
     ndarray, shape (n_subjects, n_theta + n_eta + n_sd)
     """
     n_sub = problem.n_subjects
+    if problem.censored is not None:
+        # The closed form covers uncensored observations; with M3 terms the caller differences.
+        return np.full((n_sub, len(problem.labels())), np.nan)
     sub = problem.obs_sub
     f, a, s = st.f, st.a, st.s
     omega_inv = np.linalg.inv(omega)
     r_var, r1, r2 = problem.variance(f, sd)
     r = problem.y - f
-    phi1 = -2 * r / r_var - r * r * r1 / r_var ** 2 + r1 / r_var
-    phi2 = (2 / r_var + 4 * r * r1 / r_var ** 2 + 2 * r * r * r1 ** 2 / r_var ** 3
-            - r * r * r2 / r_var ** 2 + r2 / r_var - r1 ** 2 / r_var ** 2)
+    _, phi1, phi2 = terms(problem, f, sd, order=2)
     aa = a[:, None, :] * a[None, :, :]
     w = 1 / r_var + 0.5 * r1 ** 2 / r_var ** 2
     dw = -r1 / r_var ** 2 + r1 * r2 / r_var ** 2 - r1 ** 3 / r_var ** 3

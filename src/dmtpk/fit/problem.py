@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -76,6 +77,11 @@ class Problem:
     to_output : ndarray, shape (n_obs,)
         Factor from the dataset's prediction to the output's unit.
     subject_ids : tuple
+    censored : ndarray of bool, shape (n_obs,), or None
+        Observations below the limit of quantification (Beal's M3 likelihood); None when
+        there are none.
+    lloq : ndarray, shape (n_obs,), or None
+        The limit of every censored observation on its residual scale (NaN elsewhere).
     """
 
     model: object
@@ -97,6 +103,8 @@ class Problem:
     y: np.ndarray
     to_output: np.ndarray
     subject_ids: tuple
+    censored: np.ndarray | None = None
+    lloq: np.ndarray | None = None
 
     @property
     def n_subjects(self) -> int:
@@ -215,7 +223,8 @@ def _positive(v, field) -> float:
 
 
 def build_problem(model, data, *, estimate=None, omega=None, residual=None, initial=None,
-                  fix_residual=False, subject=None, read_options=None) -> Problem:
+                  fix_residual=False, subject=None, read_options=None, blq=None,
+                  lloq=None) -> Problem:
     """A :class:`Problem` from a model, a dataset and what to estimate.
 
     Parameters
@@ -239,6 +248,13 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
     read_options : dict, optional
         Passed to :func:`~dmtpk.dataset.prepare_dataset` (``record_values``, ``outputs``,
         ``parameter_columns``, ...).
+    blq : str, optional
+        Column flagging observations below the limit of quantification (1 = below; they enter
+        with Beal's M3 likelihood; DV may be missing on them).
+    lloq : str or float, optional
+        The limit: a column or one value, in the dataset's concentration unit (or the
+        endpoint's unit). With ``blq``, default the flagged records' DV (NONMEM's convention);
+        without it, every observation with DV below the limit (or missing) is censored.
 
     Raises
     ------
@@ -292,7 +308,25 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
     evid = data.item("EVID")
     mdv = data.item("MDV")
     dv = data.item("DV")
-    obs = np.flatnonzero((evid == 0) & ~(mdv == 1) & ~np.isnan(dv))
+    flag = np.zeros(len(data), dtype=bool)
+    if blq is not None:
+        if not isinstance(blq, str) or not any(c.upper() == blq.upper() for c in data.columns):
+            raise ValidationError("blq", f"{data.path} has no column {blq!r}")
+        flag = data.values[data._column(blq)] == 1
+    limit = None
+    if lloq is not None:
+        if isinstance(lloq, str):
+            if not any(c.upper() == lloq.upper() for c in data.columns):
+                raise ValidationError("lloq", f"{data.path} has no column {lloq!r}")
+            limit = np.asarray(data.values[data._column(lloq)], dtype=float)
+        else:
+            limit = np.full(len(data), _positive(lloq, "lloq"))
+        if blq is None:
+            flag = (evid == 0) & ~(mdv == 1) & (np.isnan(dv) | (dv < limit))
+    elif blq is not None:
+        limit = dv.copy()
+    sample = (evid == 0) & ~(mdv == 1)
+    obs = np.flatnonzero(sample & (~np.isnan(dv) | flag))
     if obs.size == 0:
         raise ValidationError("data", f"{data.path} has no observations (records with EVID 0, "
                                       "MDV 0 and a DV)")
@@ -321,7 +355,17 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         obs_out[sel] = len(outputs) - 1
         if label in ("concentration", "metabolite"):
             to_output[sel] = MG_PER_L_TO_NG_PER_ML / prepared.to_data_conc
-    y = dv[obs] * to_output
+    cens = flag[obs] if flag[obs].any() else None
+    y = np.where(flag[obs], np.nan, dv[obs]) * to_output
+    lim = None
+    if cens is not None:
+        lim = np.where(cens, limit[obs], np.nan) * to_output
+        bad = np.flatnonzero(cens & ~(lim > 0))
+        if bad.size:
+            i = int(obs[bad[0]])
+            raise data.error(i, data.standard.get("DV", "DV") if blq is not None and lloq is None
+                             else str(lloq), "a censored observation needs a positive limit "
+                                             f"of quantification, got {limit[i]!r}")
     problem = Problem(
         model=model, prepared=prepared, names=tuple(names), theta=theta,
         theta_pos=np.array([pnames.index(n) for n in names], dtype=np.int64),
@@ -331,9 +375,18 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         omega0=np.array(omega0), sd_names=tuple(sd_names), sd0=np.array(sd0),
         sd_fixed=np.full(len(sd_names), bool(fix_residual)), outputs=tuple(outputs),
         obs_rec=obs, obs_sub=prepared.subject_of[obs], obs_out=obs_out, y=y,
-        to_output=to_output, subject_ids=tuple(sid for sid, _ in data.subjects()))
+        to_output=to_output, subject_ids=tuple(sid for sid, _ in data.subjects()),
+        censored=cens, lloq=lim)
     yt = problem.transform(y)
-    bad = np.flatnonzero(~np.isfinite(yt))
+    if cens is not None:
+        object.__setattr__(problem, "lloq", np.where(cens, problem.transform(
+            np.where(cens, lim, 1.0)), np.nan))
+        counts = np.bincount(problem.obs_sub, ~cens, problem.n_subjects)
+        if not counts.all():
+            sid = problem.subject_ids[int(np.flatnonzero(counts == 0)[0])]
+            warnings.warn(f"subject {sid!r}: every observation is below the limit of "
+                          "quantification", UserWarning, stacklevel=3)
+    bad = np.flatnonzero(~np.isfinite(yt) & (~cens if cens is not None else True))
     if bad.size:
         i = int(obs[bad[0]])
         raise data.error(i, data.standard.get("DV", "DV"),

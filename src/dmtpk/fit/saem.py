@@ -53,6 +53,9 @@ def _check(problem):
     if extra:
         raise ValidationError("omega", f"{', '.join(extra)} has a random effect but its typical "
                                        "value is not estimated; SAEM estimates both")
+    if problem.censored is not None:
+        raise ValidationError("blq", "SAEM with censored observations (M3) is not built; use "
+                                     "method='focei'")
     for label, _, ia, ib, _, _ in problem.outputs:
         if ia >= 0 and ib >= 0:
             raise ValidationError("residual", f"SAEM needs a residual error with one standard "
