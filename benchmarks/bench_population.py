@@ -20,12 +20,13 @@ second process that must load the cache instead of compiling.
 W1 against the JAX closed forms of ``bench_jax.py`` (no random draws; plasma and effect-site
 concentration, and again with the effect) is timed in this process, the two interleaved.
 
-``--compare SRC`` times W1, W2 and W3 end to end, the 10-million-subject summary and the cold
-first call with an empty Numba cache in child processes, alternately with this checkout's
-``src`` and with ``SRC`` (the ``src`` directory of an earlier commit, e.g. from ``git worktree
-add /tmp/base <commit>``), and prints the best of each and their ratio.
+``--compare SRC [SRC ...]`` times W1, W2 and W3 end to end, the 10-million-subject summary and
+the cold first call with an empty Numba cache in child processes, in turn with this checkout's
+``src`` and with each ``SRC`` (the ``src`` directory of an earlier commit, e.g. from ``git
+worktree add /tmp/base <commit>``), the order reversed every round, and prints the best of each
+and the ratios.
 
-Run: ``python benchmarks/bench_population.py [--quick] [--compare SRC]``.
+Run: ``python benchmarks/bench_population.py [--quick] [--jax] [--compare SRC ...]``.
 """
 
 from __future__ import annotations
@@ -192,10 +193,13 @@ def _child(code, src, env=None):
     return out.stdout.split()
 
 
-def compare(base_src, here, rounds=3, quick=False):
-    """Today's code against ``base_src`` in child processes, alternately (see the module
-    docstring)."""
-    today_src = os.path.join(os.path.dirname(here), "src")
+def compare(bases, here, rounds=3, quick=False):
+    """Today's code against each ``src`` directory in ``bases`` in child processes, in turn
+    and in alternating order (see the module docstring)."""
+    srcs = {"today": os.path.join(os.path.dirname(here), "src"),
+            **{f"base{j}": os.path.abspath(b) for j, b in enumerate(bases)}}
+    for name, src in srcs.items():
+        print(f"# {name}: {src}")
     n = 100_000 if quick else 500_000
     jobs = [(f"{w} end to end", lambda src, w=w: float(_child(
         WORKLOAD.format(here=here, name=w, n=n if w != "W3" else n // 5), src)[0]), "/s")
@@ -209,16 +213,21 @@ def compare(base_src, here, rounds=3, quick=False):
             env = dict(os.environ, NUMBA_CACHE_DIR=cache)
             return float(_child(COMPILE.format(here=here), src, env)[-1])
     jobs.append(("cold first call (empty Numba cache)", cold, " s"))
+    order = list(srcs.items())
     for label, job, unit in jobs:
-        got = {"today": [], "base": []}
+        got = {who: [] for who in srcs}
         for r in range(rounds if unit == "/s" else 2):
-            for who, src in (("today", today_src), ("base", base_src))[::1 if r % 2 == 0
-                                                                        else -1]:
+            for who, src in order[::1 if r % 2 == 0 else -1]:
                 got[who].append(job(src))
         pick = max if unit == "/s" else min
-        t, b = pick(got["today"]), pick(got["base"])
-        print(f"{label}: today {t:,.2f}{unit} {got['today']}, base {b:,.2f}{unit} "
-              f"{got['base']}; today/base {t / b:.3f}", flush=True)
+        t = pick(got["today"])
+        line = f"{label}: today {t:,.2f}{unit} {[round(v, 2) for v in got['today']]}"
+        for who in srcs:
+            if who != "today":
+                b = pick(got[who])
+                line += (f"; {who} {b:,.2f}{unit} {[round(v, 2) for v in got[who]]}, "
+                         f"today/{who} {t / b:.3f}")
+        print(line, flush=True)
 
 
 def w1_against_jax(model, regimen, n, rounds=5):
@@ -255,13 +264,13 @@ def w1_against_jax(model, regimen, n, rounds=5):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller populations, no 10M run")
-    ap.add_argument("--compare", metavar="SRC", help="time against the src directory of an "
-                                                     "earlier commit instead")
+    ap.add_argument("--compare", metavar="SRC", nargs="+",
+                    help="time against the src directories of earlier commits instead")
     ap.add_argument("--jax", action="store_true", help="only W1 against JAX")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     if args.compare:
-        compare(os.path.abspath(args.compare), here, quick=args.quick)
+        compare(args.compare, here, quick=args.quick)
         return
     # This machine is a VM whose host backs guest memory lazily: the first touch of fresh memory
     # runs at ~0.5 GB/s, later ones at ~9 GB/s. Touch 3 GB once so that timings measure dmtpk,

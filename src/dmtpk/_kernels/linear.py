@@ -30,7 +30,8 @@ import numpy as np
 
 from .config import jit, jit_inline, jit_parallel, jit_vector, jit_vector_inline, \
     prange
-from .jitted import pd_response
+from .dosing import DOSE_OK
+from .jitted import pd_response, resolve_dose, table_record
 from .system import (L_METAB, L_P1, L_P2, P_CL, P_FM, P_KA, P_MCL, P_MV, P_Q, P_Q3, P_V1, P_V2,
                      P_V3)
 
@@ -116,22 +117,6 @@ BLOCK = 256
 MAX_POLES = 6
 
 
-@jit_inline
-def record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh, weight):
-    """(F, lag in min, amount scale) of event-table record ``r`` for one subject: NaN F or lag
-    means the model's inhaled-route value (F_INH, TLAG_INH) for an inhaled record, 1 and 0
-    otherwise; per-kg records scale by the body weight."""
-    route = ev_route[r]
-    f = ev_f[r]
-    lag = ev_lag[r]
-    if math.isnan(f):
-        f = f_inh if route == 1 else 1.0
-    if math.isnan(lag):
-        lag = lag_inh if route == 1 else 0.0
-    scale = weight if ev_perkg[r] else 1.0
-    return f, lag, scale
-
-
 @jit_vector_inline
 def prepare_subject(th, weight, layout, mass_ratio, route_pos, ep, rows, ev_time, ev_amt,
                     ev_rate, ev_dur, ev_route, ev_f, ev_lag, ev_ka, ev_evid, ev_perkg, td, kind,
@@ -192,16 +177,21 @@ def prepare_subject(th, weight, layout, mass_ratio, route_pos, ep, rows, ev_time
         if ev_evid[r] != 1:
             continue
         route = ev_route[r]
-        f, lag, scale = record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh,
-                                      weight)
+        d_amt, d_rate, d_f, d_lag, d_mrate, d_mdur, d_scale = table_record(
+            ev_amt[r], ev_rate[r], ev_dur[r], route, ev_f[r], ev_lag[r], ev_perkg[r], f_inh,
+            lag_inh, weight)
+        st, amount, rate, duration, lag = resolve_dose(d_amt, d_rate, d_f, d_lag, d_mrate,
+                                                       d_mdur, d_scale)
+        if st != DOSE_OK:
+            return STATUS_BAD_PARAMETER, 0
         td[nd] = ev_time[r] + lag
-        if ev_rate[r] > 0:
+        if rate > 0:
             kind[nd] = 1
-            size[nd] = ev_rate[r] * f * scale
-            dur[nd] = ev_dur[r]
+            size[nd] = rate
+            dur[nd] = duration
         else:
             kind[nd] = 0
-            size[nd] = ev_amt[r] * f * scale
+            size[nd] = amount
             dur[nd] = 0.0
         # Poles of this dose: [depot], disposition, [metabolite], effect sites.
         nu = 0

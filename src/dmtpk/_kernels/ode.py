@@ -36,8 +36,10 @@ import numpy as np
 
 from .config import jit, jit_inline, jit_parallel, jit_vector, jit_vector_inline, prange
 from .jitted import fill_system, mm_flux_amount
+from .dosing import DOSE_OK
+from .jitted import resolve_dose, table_record
 from .linear import (BLOCK, EP_CODE, EP_SIGN, EP_STATE, STATUS_BAD_PARAMETER, endpoint_pd,
-                     pd_curve, record_values)
+                     pd_curve)
 from .ros2 import (MAX_STEPS, STATUS_OK, STATUS_STEP_UNDERFLOW, STATUS_TOO_MANY_STEPS,
                    segment_stiff)
 from .system import L_CENTRAL, L_DEPOT, L_ELIM, L_METAB, L_NSTATES, P_FM, P_KA, P_MV, P_V1
@@ -528,8 +530,13 @@ def _setup_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time
             t_eff[r] = np.inf
             continue
         route = ev_route[r]
-        f, lag, scale = record_values(r, ev_route, ev_f, ev_lag, ev_perkg, f_inh, lag_inh,
-                                      weight)
+        d_amt, d_rate, d_f, d_lag, d_mrate, d_mdur, d_scale = table_record(
+            ev_amt[r], ev_rate[r], ev_dur[r], route, ev_f[r], ev_lag[r], ev_perkg[r], f_inh,
+            lag_inh, weight)
+        st, d_amount, d_rate, d_dur, lag = resolve_dose(d_amt, d_rate, d_f, d_lag, d_mrate,
+                                                        d_mdur, d_scale)
+        if st != DOSE_OK:
+            return STATUS_BAD_PARAMETER, 0, vmax, km, v1, fm_mass
         t_eff[r] = ev_time[r] + lag
         if route == 1:
             dj = depot_of_row[r]
@@ -538,11 +545,11 @@ def _setup_subject(theta, weight, layout, mass_ratio, route_pos, mm_pos, ev_time
             target[r] = layout[L_DEPOT] if dj == 0 else layout[L_NSTATES] + dj - 1
         else:
             target[r] = c
-        amount[r] = (ev_rate[r] if ev_rate[r] > 0 else ev_amt[r]) * f * scale
+        amount[r] = d_rate if d_rate > 0 else d_amount
         breaks[n_break] = t_eff[r]
         n_break += 1
-        if ev_rate[r] > 0:
-            breaks[n_break] = t_eff[r] + ev_dur[r]
+        if d_rate > 0:
+            breaks[n_break] = t_eff[r] + d_dur
             n_break += 1
     breaks[:n_break] = np.sort(breaks[:n_break])
     return STATUS_OK, n_break, vmax, km, v1, fm_mass

@@ -41,9 +41,11 @@ import math
 import numpy as np
 
 from .config import jit, jit_inline, jit_parallel, prange
+from .dosing import DOSE_OK
 from .jitted import expm
 from .jitted import fill_system as _fill_system
 from .jitted import mm_flux as _mm_flux
+from .jitted import resolve_dose
 from .system import L_CENTRAL, L_ELIM, L_METAB
 
 STATUS_OK = 0
@@ -253,39 +255,12 @@ def _step(x, b, dt, mode, mat, vec, c, e, m):
 
 @jit_inline
 def _dose(src, s, amt, rate, f, lag, mrate, mdur, out):
-    """Dose of ``amt`` mg, data rate ``rate``, into state ``s`` with the F, lag and modelled
-    rate/duration of record ``src``: writes (amount, rate, duration, lag) into ``out``; False
-    when the record has no defined answer."""
-    fj = f[src, s]
-    lj = lag[src, s]
-    if not (math.isfinite(fj) and fj >= 0.0):
-        return False
-    if not (math.isfinite(lj) and lj >= 0.0):
-        return False
-    amount = fj * amt
-    out[0] = amount
-    out[3] = lj
-    if rate == 0.0:
-        out[1] = 0.0
-        out[2] = 0.0
-    elif rate > 0.0:
-        out[1] = rate
-        out[2] = amount / rate
-    elif rate == -1.0:
-        r = mrate[src, s]
-        if not (math.isfinite(r) and r > 0.0):
-            return False
-        out[1] = r
-        out[2] = amount / r
-    elif rate == -2.0:
-        d = mdur[src, s]
-        if not (math.isfinite(d) and d > 0.0):
-            return False
-        out[1] = amount / d
-        out[2] = d
-    else:
-        return False
-    return True
+    """:func:`dmtpk._kernels.dosing.resolve_dose` of a dose of ``amt`` mg, data rate ``rate``,
+    into state ``s`` with the F, lag and modelled rate/duration of record ``src``, packed into
+    ``out`` (amount, rate, duration, lag); False when the record has no defined answer."""
+    st, out[0], out[1], out[2], out[3] = resolve_dose(amt, rate, f[src, s], lag[src, s],
+                                                      mrate[src, s], mdur[src, s], 1.0)
+    return st == DOSE_OK
 
 
 # Rows of the schedule scratch: running infusions (rate, end), lagged doses (time, amount,

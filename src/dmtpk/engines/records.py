@@ -64,6 +64,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._kernels.dosing import (DOSE_BAD_F, DOSE_BAD_LAG, DOSE_NO_MODEL_DURATION,
+                               DOSE_NO_MODEL_RATE, DOSE_OK, resolve_dose)
 from .._kernels.expm import expm
 from ..errors import SolverError, ValidationError
 from .scipy_ivp import system_functions
@@ -234,29 +236,23 @@ class _Schedule:
 
 def _dose(i, src, s, amt, rate, f, lag, mrate, mdur):
     """(state, amount delivered, rate, duration) and lag of a dose of record ``i`` built with the
-    values of record ``src``."""
+    values of record ``src``: :func:`dmtpk._kernels.dosing.resolve_dose`, its status turned
+    into the error naming the record."""
     fj, lj = f[src, s], lag[src, s]
-    if not (math.isfinite(fj) and fj >= 0.0):
+    r, d = mrate[src, s], mdur[src, s]
+    st, amount, rate_d, dur_d, lag_d = resolve_dose(amt, rate, fj, lj, r, d, 1.0)
+    if st == DOSE_OK:
+        return (s, amount, rate_d, dur_d), lag_d
+    if st == DOSE_BAD_F:
         raise RecordError(i, "F", f"bioavailability must be a finite number >= 0, got {fj}", s)
-    if not (math.isfinite(lj) and lj >= 0.0):
+    if st == DOSE_BAD_LAG:
         raise RecordError(i, "ALAG", f"lag time must be a finite number >= 0, got {lj} min", s)
-    amount = fj * amt
-    if rate == 0.0:
-        return (s, amount, 0.0, 0.0), lj
-    if rate > 0.0:
-        return (s, amount, rate, amount / rate), lj
-    if rate == -1.0:
-        r = mrate[src, s]
-        if not (math.isfinite(r) and r > 0.0):
-            raise RecordError(i, "R", f"RATE = -1 takes the infusion rate from the model, which "
-                                      f"gives none (> 0) for this compartment (got {r})", s)
-        return (s, amount, r, amount / r), lj
-    if rate == -2.0:
-        d = mdur[src, s]
-        if not (math.isfinite(d) and d > 0.0):
-            raise RecordError(i, "D", f"RATE = -2 takes the infusion duration from the model, "
-                                      f"which gives none (> 0) for this compartment (got {d})", s)
-        return (s, amount, amount / d, d), lj
+    if st == DOSE_NO_MODEL_RATE:
+        raise RecordError(i, "R", f"RATE = -1 takes the infusion rate from the model, which "
+                                  f"gives none (> 0) for this compartment (got {r})", s)
+    if st == DOSE_NO_MODEL_DURATION:
+        raise RecordError(i, "D", f"RATE = -2 takes the infusion duration from the model, "
+                                  f"which gives none (> 0) for this compartment (got {d})", s)
     raise RecordError(i, "RATE", f"must be 0, positive, -1 or -2, got {rate}")
 
 
