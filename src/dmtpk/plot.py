@@ -7,7 +7,8 @@ Single subject: :func:`concentration` (linear or log axis), :func:`concentration
 :func:`effect` (threshold and time beyond it shaded), :func:`hysteresis`,
 :func:`result_overview`, :func:`compare`. Populations: :func:`population_bands` (percentile band,
 median, optional individual curves), :func:`population_overview`, :func:`compare_bands`,
-:func:`metric_distributions`. Across doses: :func:`dose_response`.
+:func:`metric_distributions`. Across doses: :func:`dose_response`. Fits:
+:func:`fit_diagnostics`, :func:`fit_individuals`, :func:`eta_distributions`, :func:`vpc`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from .catalogue import EXPOSURE_METRICS, METRICS, metric_label, metric_unit, spl
 
 __all__ = ["concentration", "concentration_lin_log", "effect", "hysteresis", "result_overview",
            "compare", "population_bands", "population_overview", "compare_bands",
-           "metric_distributions", "dose_response"]
+           "metric_distributions", "dose_response", "fit_diagnostics", "fit_individuals",
+           "eta_distributions", "vpc"]
 
 
 def _axes(ax, ncols=1, figsize=(6.0, 4.0)):
@@ -327,4 +329,98 @@ def dose_response(doses, results, metric: str = "duration", endpoint: str | None
         thr = getattr(results[0], "thresholds", {}).get(ep.name, ep.threshold)
         ax.set_title(f"time with {ep.name} {rel} {thr:g}", fontsize="medium")
     ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+# -- fits ---------------------------------------------------------------------------------------
+
+def _fit_unit(fit) -> str:
+    labels = {o[0] for o in fit.problem.outputs}
+    forms = {o[1] for o in fit.problem.outputs}
+    unit = "ng/mL" if labels <= {"concentration", "metabolite"} else "output unit"
+    return unit if forms == {"normal"} else f"{unit}, residual scale"
+
+
+def fit_diagnostics(fit):
+    """Observations against population (PRED) and individual (IPRED) predictions, CWRES
+    against time and against PRED."""
+    from matplotlib.figure import Figure
+    t = fit.table
+    fig = Figure(figsize=(9.0, 7.0), layout="constrained")
+    axes = fig.subplots(2, 2)
+    unit = _fit_unit(fit)
+    for ax, key in zip(axes[0], ("PRED", "IPRED")):
+        ax.scatter(t[key], t["DV"], s=6, alpha=0.5)
+        lim = [np.nanmin([t[key], t["DV"]]), np.nanmax([t[key], t["DV"]])]
+        ax.plot(lim, lim, color="k", lw=0.8)
+        ax.set_xlabel(f"{key} [{unit}]")
+        ax.set_ylabel(f"DV [{unit}]")
+    time_unit = fit.problem.prepared.data.time_unit
+    for ax, x, label in ((axes[1, 0], t["TIME"], f"time [{time_unit}]"),
+                         (axes[1, 1], t["PRED"], f"PRED [{unit}]")):
+        ax.scatter(x, t["CWRES"], s=6, alpha=0.5)
+        for level in (-2, 0, 2):
+            ax.axhline(level, color="0.5", lw=0.8, ls="-" if level == 0 else ":")
+        ax.set_xlabel(label)
+        ax.set_ylabel("CWRES")
+    fig.suptitle(f"{fit.method.upper()} fit of {fit.model.name}: OFV {fit.ofv:.2f}")
+    return fig
+
+
+def fit_individuals(fit, subjects=None, ncols: int = 4):
+    """Each subject's observations with its individual (and population) predictions; default
+    the first 12 subjects."""
+    from matplotlib.figure import Figure
+    t = fit.table
+    ids = list(dict.fromkeys(t["ID"].tolist()))
+    chosen = ids[:12] if subjects is None else list(subjects)
+    nrows = -(-len(chosen) // ncols)
+    fig = Figure(figsize=(2.6 * ncols, 2.2 * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, sid in zip(axes, chosen):
+        sel = t["ID"] == sid
+        order = np.argsort(t["TIME"][sel])
+        ax.plot(t["TIME"][sel][order], t["IPRED"][sel][order], lw=1.2, label="IPRED")
+        ax.plot(t["TIME"][sel][order], t["PRED"][sel][order], lw=0.8, ls="--", label="PRED")
+        ax.scatter(t["TIME"][sel], t["DV"][sel], s=8, color="k", zorder=3)
+        ax.set_title(f"ID {sid:g}", fontsize=9)
+    for ax in axes[len(chosen):]:
+        ax.set_visible(False)
+    axes[0].legend(frameon=False, fontsize=7)
+    return fig
+
+
+def eta_distributions(fit):
+    """Histograms of the EBEs of each random effect with the N(0, omega) density."""
+    from matplotlib.figure import Figure
+    names = fit.problem.eta_names
+    fig = Figure(figsize=(2.8 * len(names), 2.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    for k, (ax, name) in enumerate(zip(axes, names)):
+        e = fit.ebes[:, k]
+        ax.hist(e, bins=20, density=True, alpha=0.6)
+        sd = np.sqrt(fit.omega_matrix[k, k])
+        x = np.linspace(-4 * sd, 4 * sd, 200)
+        ax.plot(x, np.exp(-0.5 * (x / sd) ** 2) / (sd * np.sqrt(2 * np.pi)), color="k", lw=1)
+        shr = fit.shrinkage.get(name)
+        ax.set_title(f"eta({name})" + (f", shrinkage {shr:.0f} %" if shr is not None else ""),
+                     fontsize=9)
+    return fig
+
+
+def vpc(v: dict, ax=None):
+    """A visual predictive check from :meth:`dmtpk.fit.FitResult.vpc`: observed percentiles
+    (lines) on the simulated 90 % intervals of the same percentiles (bands)."""
+    fig, ax = _axes(ax, figsize=(6.5, 4.5))
+    t = v["time"]
+    for j, q in enumerate(v["q"]):
+        sim = v["simulated"][:, j]
+        ax.fill_between(t, sim[:, 0], sim[:, 2], alpha=0.25,
+                        color="C1" if q == 50 else "C0", lw=0)
+        ax.plot(t, v["observed"][:, j], color="k", lw=1.5 if q == 50 else 0.9,
+                ls="-" if q == 50 else "--", label=f"observed P{q:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("time [dataset unit]")
+    ax.set_ylabel(("prediction-corrected " if v["prediction_corrected"] else "") + v["output"])
+    ax.legend(frameon=False, fontsize=8)
     return fig

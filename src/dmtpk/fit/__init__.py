@@ -303,7 +303,7 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
         converged=out["converged"], message=out["message"], elapsed=elapsed,
         ofv_importance=out.get("importance", (math.nan, math.nan))[0],
         ofv_importance_se=out.get("importance", (math.nan, math.nan))[1],
-        history=out.get("history"))
+        history=out.get("history"), problem=problem, estimates_vector=(theta, omega, sd))
 
 
 def _individual_result(problem: Problem, out: dict, method: str, elapsed: float) -> FitResult:
@@ -357,4 +357,5 @@ def _individual_result(problem: Problem, out: dict, method: str, elapsed: float)
         bic=ofv + n_obs * _LOG_2PI + k * math.log(n_obs), condition_number=math.nan,
         iterations=0, evaluations=0, converged=conv,
         message="conditional modes converged" if conv else "not every subject converged",
-        elapsed=elapsed)
+        elapsed=elapsed, problem=problem,
+        estimates_vector=(problem.theta, omega, problem.sd0))

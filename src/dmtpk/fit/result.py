@@ -70,6 +70,11 @@ class FitResult:
         (``importance_samples``); else NaN.
     history : ndarray or None
         SAEM: the estimates at every iteration (typical values, variances, SDs).
+    problem : Problem
+        The fitting problem (dataset, observations, parameterisation), for the simulation
+        diagnostics.
+    estimates_vector : tuple
+        (full parameter vector, Ω, residual SDs) at the estimates, canonical units.
     """
 
     method: str
@@ -103,6 +108,8 @@ class FitResult:
     ofv_importance: float = math.nan
     ofv_importance_se: float = math.nan
     history: np.ndarray | None = None
+    problem: object = None
+    estimates_vector: tuple = ()
 
     def estimates(self) -> dict:
         """Every estimate by its label (typical values, ``omega(P)``, SDs)."""
@@ -147,7 +154,74 @@ class FitResult:
     def __str__(self) -> str:
         return self.summary()
 
+    # -- simulation diagnostics ------------------------------------------------------------
+
+    def _need_population(self, what):
+        from ..errors import ValidationError
+        if self.method not in ("focei", "saem") or self.problem is None:
+            raise ValidationError("method", f"{what} needs a population fit (focei or saem)")
+
+    def simulate(self, n: int = 200, seed: int = 0) -> np.ndarray:
+        """``n`` replicates of the observations from the fitted model, shape (n, n_obs), on
+        each output's own scale (see :mod:`dmtpk.fit.diagnostics`)."""
+        from .diagnostics import simulate_replicates
+        self._need_population("simulate")
+        theta, omega, sd = self.estimates_vector
+        return simulate_replicates(self.problem, theta, omega, sd, _count(n, "n"), seed)
+
+    def npde(self, n: int = 1000, seed: int = 0) -> np.ndarray:
+        """Normalised prediction distribution errors of the observations (NaN for censored
+        ones), shape (n_obs,), from ``n`` replicates."""
+        from .diagnostics import _back, npde
+        observed = _back(self.problem, np.asarray(self.table["DV"]))
+        return npde(self.problem, observed, self.simulate(n, seed))
+
+    def vpc(self, n: int = 200, seed: int = 0, bins: int = 8, q=(5, 50, 95),
+            prediction_corrected: bool = False, output: str = "concentration") -> dict:
+        """Visual predictive check of one output (see :func:`dmtpk.fit.diagnostics.vpc`);
+        times in the dataset's unit."""
+        from ..errors import ValidationError
+        from .diagnostics import _back, vpc
+        self._need_population("vpc")
+        labels = [o[0] for o in self.problem.outputs]
+        if output not in labels:
+            raise ValidationError("output", f"the fit has no observations of {output!r} (it "
+                                            f"has {labels})")
+        k = labels.index(output)
+        observed = _back(self.problem, np.asarray(self.table["DV"]))
+        pred = _back(self.problem, np.asarray(self.table["PRED"]))
+        out = vpc(self.problem, np.asarray(self.table["TIME"]), observed, pred,
+                  self.simulate(n, seed), bins=_count(bins, "bins"), q=q,
+                  prediction_corrected=prediction_corrected, output=k)
+        out["output"] = output
+        out["prediction_corrected"] = prediction_corrected
+        return out
+
+    def plot(self, kind: str = "diagnostics", **kw):
+        """Figures: ``"diagnostics"`` (observations against PRED and IPRED, CWRES against time
+        and PRED), ``"individuals"`` (observations and IPRED per subject), ``"eta"`` (EBE
+        distributions), ``"vpc"`` (keywords of :meth:`vpc`)."""
+        from .. import plot
+        from ..errors import ValidationError
+        if kind == "diagnostics":
+            return plot.fit_diagnostics(self)
+        if kind == "individuals":
+            return plot.fit_individuals(self, **kw)
+        if kind == "eta":
+            return plot.eta_distributions(self)
+        if kind == "vpc":
+            return plot.vpc(self.vpc(**kw))
+        raise ValidationError("kind", f"expected 'diagnostics', 'individuals', 'eta' or 'vpc', "
+                                      f"got {kind!r}")
+
     def to_dataframe(self):
         """:attr:`table` as a pandas DataFrame (needs pandas)."""
         import pandas as pd
         return pd.DataFrame(dict(self.table))
+
+
+def _count(value, field) -> int:
+    from ..errors import ValidationError
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
+        raise ValidationError(field, f"expected a whole number of at least 2, got {value!r}")
+    return int(value)
