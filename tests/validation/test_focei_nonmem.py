@@ -126,9 +126,9 @@ def test_focei_shrinkage_matches_nonmem(focei):
     assert res.shrinkage["epsilon"] == pytest.approx(7.0, abs=1.0)
 
 
-def test_fitted_model_carries_the_estimates(focei, data):
+def test_fitted_model_carries_the_estimates(focei, data, tmp_path):
     res, _ = focei
-    m = res.model
+    m = dmtpk.load_model(res.write_model(tmp_path / "fitted.toml"))  # written and read back
     assert m.value("CL") == pytest.approx(res.theta["CL"])
     assert dict(m.variability["omega"]) == pytest.approx(dict(res.omega))
     assert m.residual["proportional"] == pytest.approx(res.sigma["prop"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import replace
 from types import MappingProxyType
 
 import numpy as np
@@ -222,27 +221,32 @@ def _diagnostics(problem: Problem, theta, omega, sd, eta, st: Stencil):
 
 def _fitted_model(problem: Problem, theta_values: dict, omega: dict | None, sigma: dict | None,
                   how: str):
-    model = problem.model.with_parameters(**theta_values) if theta_values else problem.model
-    changes = {"description": (model.description + " " if model.description else "")
-               + f"Estimates: {how}."}
+    """The model with the estimates: typical values through ``with_parameters``, Ω and σ in
+    its ``[variability]``/``[residual]``, and where they come from in its description; built
+    from its mapping so that it validates and writes back as a model file."""
+    from ..model.spec import _thaw, model_from_dict
+    model = problem.model.with_parameters(theta_values) if theta_values else problem.model
+    raw = _thaw(model.raw)
+    head = raw.setdefault("model", {})
+    head["description"] = (head.get("description", "") + " " if head.get("description")
+                           else "") + f"Estimates: {how}."
     if omega is not None:
-        var = dict(model.variability or {})
-        var["omega"] = dict(omega)
-        var.pop("cv", None)
-        changes["variability"] = MappingProxyType(var)
+        var = raw.setdefault("variability", {})
+        var["omega"] = {k: float(v) for k, v in omega.items()}
+        for key in ("cv", "correlation", "source", "where"):
+            var.pop(key, None)
+        raw["variability"] = var
     if sigma is not None:
-        res = dict(model.residual or {})
+        res = raw.get("residual", {}) or {}
         back = {v: k for k, v in SD_NAMES.items()}
         for name, value in sigma.items():
             out, _, short = name.rpartition(".")
-            if out:
-                sub = dict(res.get(out, {}))
-                sub[back[short]] = value
-                res[out] = sub
-            else:
-                res[back[short]] = value
-        changes["residual"] = MappingProxyType(res)
-    return replace(model, **changes)
+            dest = res.setdefault(out, {}) if out else res
+            dest[back[short]] = float(value)
+            for key in ("source", "where"):
+                dest.pop(key, None)
+        raw["residual"] = res
+    return model_from_dict(raw, path=model.path)
 
 
 def _population_result(problem: Problem, out: dict, elapsed: float,

@@ -214,6 +214,17 @@ class FitResult:
         raise ValidationError("kind", f"expected 'diagnostics', 'individuals', 'eta' or 'vpc', "
                                       f"got {kind!r}")
 
+    def write_model(self, path, force: bool = False):
+        """Write :attr:`model` (the estimates, and for population fits Ω and σ) as a model file
+        whose description names the dataset and the method.
+
+        Returns
+        -------
+        Path
+        """
+        from ..model.toml import write_model
+        return write_model(self.model, path, force=force)
+
     def to_dataframe(self):
         """:attr:`table` as a pandas DataFrame (needs pandas)."""
         import pandas as pd
