@@ -154,10 +154,18 @@ def _observed_outputs(model, data: NonmemDataset, outputs, evid, cmt, names, idx
 
 def _covariate_effects(model, data: NonmemDataset, theta_rec, starts, skip):
     """Multiply ``theta_rec`` (in place) by the model's covariate power laws, the covariate
-    taken from the dataset column of the same name; parameters in ``skip`` are left alone."""
+    taken from the dataset column of the same name; parameters in ``skip`` are left alone.
+
+    Returns
+    -------
+    tuple of (str, str, int, float, ndarray)
+        Each power law applied: covariate, parameter, its position, the exponent and
+        log(covariate / reference) on every record (to change the exponent later).
+    """
     pnames = list(model.compiled.param_names)
     first = np.zeros(len(data), dtype=bool)
     first[starts[:-1]] = True
+    terms = []
     for cname, spec in model.covariates.items():
         match = [c for c in data.covariates if c.upper() == cname.upper()]
         if not match:
@@ -180,6 +188,8 @@ def _covariate_effects(model, data: NonmemDataset, theta_rec, starts, skip):
             p = pnames.index(pname)
             if p not in skip:
                 theta_rec[:, p] *= (v / spec["reference"]) ** e
+                terms.append((cname, pname, p, float(e), np.log(v / spec["reference"])))
+    return tuple(terms)
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,6 +232,7 @@ class PreparedDataset:
     _subject_set: np.ndarray   # (n_records, n_params) bool: set by subject_parameters
     _columns: tuple            # ((position, values per record), ...)
     _cov_factor: np.ndarray    # (n_records, n_params) covariate factors
+    _covariate_terms: tuple    # (covariate, parameter, position, exponent, log ratio)
     _options: dict
     _sources: dict
     _depot: tuple              # (depot state, position of F_INH, of TLAG_INH; -1 if not used)
@@ -231,7 +242,12 @@ class PreparedDataset:
     def n_subjects(self) -> int:
         return self.starts.size - 1
 
-    def theta_records(self, rows=None) -> np.ndarray:
+    @property
+    def covariate_effects(self) -> tuple:
+        """The covariate power laws applied: ``((covariate, parameter), ...)``."""
+        return tuple((c, p) for c, p, _, _, _ in self._covariate_terms)
+
+    def theta_records(self, rows=None, exponents=None) -> np.ndarray:
         """Parameters of every record (canonical units).
 
         Parameters
@@ -241,6 +257,9 @@ class PreparedDataset:
             random effects); default the typical values. ``subject_parameters`` replace them,
             covariate effects multiply them and ``parameter_columns`` replace the result, as in
             :func:`simulate_dataset`.
+        exponents : sequence of float, optional
+            Exponents of the covariate power laws, one per entry of
+            :attr:`covariate_effects` (default the model's).
 
         Returns
         -------
@@ -251,7 +270,13 @@ class PreparedDataset:
         else:
             base = np.where(self._subject_set, self.typical,
                             np.asarray(rows, dtype=float)[..., self.subject_of, :])
-        out = base * self._cov_factor
+        factor = self._cov_factor
+        if exponents is not None:
+            factor = factor.copy()
+            for (_, _, p, e0, log_ratio), e in zip(self._covariate_terms, exponents):
+                if e != e0:
+                    factor[:, p] *= np.exp((e - e0) * log_ratio)
+        out = base * factor
         for p, values in self._columns:
             out[..., p] = values
         return out
@@ -483,7 +508,7 @@ def prepare_dataset(model, data: NonmemDataset, *, method: str = "auto", record_
                              f"{data.values[column][i]}")
         columns.append((p, values))
     cov_factor = np.ones(typical.shape)
-    _covariate_effects(model, data, cov_factor, starts, {p for p, _, _ in pcols})
+    cov_terms = _covariate_effects(model, data, cov_factor, starts, {p for p, _, _ in pcols})
 
     # Per-record dose quantities in canonical units.
     tf, af, rf = factors["time"], factors["amount"], factors["rate"]
@@ -526,6 +551,7 @@ def prepare_dataset(model, data: NonmemDataset, *, method: str = "auto", record_
         labels=np.array(["concentration", "metabolite"] + ep_names),
         to_data_conc=1.0 / factors["concentration"], _records=records,
         _subject_set=subject_set, _columns=tuple(columns), _cov_factor=cov_factor,
+        _covariate_terms=cov_terms,
         _options=dict(rtol=rtol, atol=atol, ss_tol=ss_tol, ss=ss, ode_method=ode_method,
                       batch=batch),
         _sources=sources, _depot=(idx["depot"], depot.get("F", -1), depot.get("ALAG", -1)),

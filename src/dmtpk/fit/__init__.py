@@ -44,7 +44,8 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
     data : NonmemDataset
         From :func:`dmtpk.read_nonmem` (select records there: ``ignore="SD == 0"``).
     estimate : list of str or str, optional
-        Typical values to estimate (FOCE-I; default the parameters with a random effect) or,
+        Typical values to estimate (FOCE-I; default the parameters with a random effect), and
+        exponents of the model's covariate power laws as ``"CL~WT"`` (FOCE-I), or,
         for ``"ml"``, the individual parameters to estimate (default the same).
     omega : list of str, str or dict, optional
         Parameters with a random effect (diagonal Ω) and optionally initial variances
@@ -225,8 +226,14 @@ def _fitted_model(problem: Problem, theta_values: dict, omega: dict | None, sigm
     its ``[variability]``/``[residual]``, and where they come from in its description; built
     from its mapping so that it validates and writes back as a model file."""
     from ..model.spec import _thaw, model_from_dict
+    exponents = {k: v for k, v in theta_values.items() if "~" in k}
+    theta_values = {k: v for k, v in theta_values.items() if "~" not in k}
     model = problem.model.with_parameters(theta_values) if theta_values else problem.model
     raw = _thaw(model.raw)
+    for label, value in exponents.items():
+        pname, _, cname = label.partition("~")
+        tab = next(v for k, v in raw["covariates"].items() if k.upper() == cname.upper())
+        tab["exponents"][pname] = float(value)
     head = raw.setdefault("model", {})
     head["description"] = (head.get("description", "") + " " if head.get("description")
                            else "") + f"Estimates: {how}."
@@ -256,8 +263,10 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
     labels_all = problem.labels()
     free = out["free"]
     labels = tuple(lab for lab, f in zip(labels_all, free) if f)
-    values_all = np.exp(out["full0"])
-    values_all[free] = np.exp(out["x"])
+    full = out["full0"].copy()
+    full[free] = out["x"]
+    values_all = problem.natural(full)
+    is_log = problem.is_log[free]
     cov = out["cov"]
     se = {lab: math.nan for lab in labels}
     corr = None
@@ -265,7 +274,9 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
     if cov is not None:
         sd_log = np.sqrt(np.clip(np.diag(cov), 0, None))
         vals = values_all[free]
-        se = {lab: float(v * s) for lab, v, s in zip(labels, vals, sd_log)}
+        # Delta method: SE(v) = v SE(log v) for the log-scale entries.
+        se = {lab: float(v * s if lg else s)
+              for lab, v, s, lg in zip(labels, vals, sd_log, is_log)}
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = cov / np.outer(sd_log, sd_log)
         ev = np.linalg.eigvalsh(corr) if np.all(np.isfinite(corr)) else None
@@ -275,13 +286,14 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
     if out.get("at_bound"):
         warnings.warn(f"{', '.join(out['at_bound'])} at the bound of its search range "
                       "(typical values within a factor 1000 of the initial ones, variances "
-                      "1e-6-10, SDs 1e-5-10): the estimate and its SE are not to be trusted",
+                      "1e-6-10, SDs 1e-5-10, exponents -10-10): the estimate and its SE are "
+                      "not to be trusted",
                       FitWarning, stacklevel=3)
     if not out["converged"]:
         warnings.warn(f"{method.upper()} did not converge: {out['message']}", FitWarning,
                       stacklevel=3)
     est = dict(zip(labels_all, values_all))
-    theta_d = {n: float(est[n]) for n in problem.names}
+    theta_d = {n: float(est[n]) for n in problem.names + problem.cov_names}
     omega_d = {n: float(est[f"omega({n})"]) for n in problem.eta_names}
     sigma_d = {n: float(est[n]) for n in problem.sd_names}
     table, shrink = _diagnostics(problem, theta, omega, sd, out["eta"], out["stencil"])
@@ -296,8 +308,11 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
         method=method, ofv=ofv, ofv_with_constant=ofv + n_obs * _LOG_2PI,
         theta=MappingProxyType(theta_d), omega=MappingProxyType(omega_d), omega_matrix=omega,
         sigma=MappingProxyType(sigma_d), se=MappingProxyType(se),
-        rse=MappingProxyType({lab: 100 * se[lab] / est[lab] for lab in labels}),
-        ci=MappingProxyType({lab: _ci(est[lab], se[lab]) for lab in labels}),
+        rse=MappingProxyType({lab: 100 * se[lab] / abs(est[lab]) if est[lab] else math.nan
+                              for lab in labels}),
+        ci=MappingProxyType({lab: _ci(est[lab], se[lab]) if lg else
+                             (est[lab] - _Z95 * se[lab], est[lab] + _Z95 * se[lab])
+                             for lab, lg in zip(labels, is_log)}),
         covariance=cov, correlation=corr, labels=labels, shrinkage=shrink, ebes=out["eta"],
         subject_ids=problem.subject_ids, table=table,
         model=_fitted_model(problem, theta_d, omega_d, sigma_d, how),

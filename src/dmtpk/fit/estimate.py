@@ -27,7 +27,6 @@ __all__ = ["focei", "at_estimates", "individual", "covariance_step", "check_cova
 COVARIANCE_KINDS = ("sandwich", "r", "s")
 _GRAD_STEP = 1e-4   # central differences of the objective on the log scale
 _HESS_STEP = 1e-3
-_THETA_RANGE = np.log(1000.0)
 
 
 class FitWarning(UserWarning):
@@ -141,11 +140,7 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
     """
     from scipy.optimize import minimize
     t0 = time.perf_counter()
-    nt = len(problem.names)
-    full0 = np.concatenate([np.log(problem.theta[problem.theta_pos]), np.log(problem.omega0),
-                            np.log(problem.sd0)])
-    free = np.ones(full0.size, dtype=bool)
-    free[nt + len(problem.eta_names):] = ~problem.sd_fixed
+    full0, free, low, high = problem.start()
     obj = _Objective(problem, full0, free)
     x0 = full0[free]
     start = obj.parts(x0, keep=True)[0]
@@ -154,14 +149,6 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
         raise ValidationError("initial", f"the objective of subject {problem.subject_ids[i]!r} "
                                          "is not finite at the initial estimates (a prediction "
                                          "of 0 or NaN under a proportional or log-scale error?)")
-    # Bounds on the log scale keep every trial point meaningful: typical values within a
-    # factor 1000 of their initial values, variances in [1e-6, 10], SDs in [1e-5, 10].
-    low = np.concatenate([full0[:nt] - _THETA_RANGE, np.full(len(problem.eta_names),
-                                                              np.log(1e-6)),
-                          np.full(len(problem.sd_names), np.log(1e-5))])[free]
-    high = np.concatenate([full0[:nt] + _THETA_RANGE, np.full(len(problem.eta_names),
-                                                               np.log(10.0)),
-                           np.full(len(problem.sd_names), np.log(10.0))])[free]
     # The optimiser works on z = x * scale, scale from the subjects' gradients at the start
     # (the BHHH approximation of the information): curvatures near 1, so that its first
     # steps are of a sensible size.
@@ -194,12 +181,9 @@ def at_estimates(problem, theta, omega, sd, *, covariance: str | None = "sandwic
     """The FOCE-I objective, modes and (optionally) covariance step at given estimates (for
     SAEM's results): the same dictionary as :func:`focei` without the optimiser's fields."""
     t0 = time.perf_counter()
-    nt = len(problem.names)
-    full0 = np.concatenate([np.log(problem.theta[problem.theta_pos]), np.log(problem.omega0),
-                            np.log(problem.sd0)])
-    free = np.ones(full0.size, dtype=bool)
-    free[nt + len(problem.eta_names):] = ~problem.sd_fixed
-    x = np.concatenate([np.log(theta[problem.theta_pos]), np.log(omega), np.log(sd)])[free]
+    full0, free, _, _ = problem.start()
+    x = np.concatenate([np.log(theta[problem.theta_pos]), np.log(omega), np.log(sd),
+                        theta[problem.cov_pos]])[free]
     obj = _Objective(problem, full0, free)
     obj(x)
     ofv, eta, st, _ = obj.parts(x, keep=True)

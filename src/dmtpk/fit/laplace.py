@@ -328,7 +328,7 @@ def objective_gradient(problem, st: Stencil, theta, omega, sd, eta):
     data_grad = _sum_by_subject(problem, phi1 * a)                    # (N, p)
 
     nt, ne = len(problem.names), len(problem.eta_names)
-    out = np.full((n_sub, nt + ne + len(problem.sd_names)), np.nan)
+    out = np.full((n_sub, len(problem.labels())), np.nan)  # exponents: differenced
     # Typical values that carry a random effect.
     for k, pos in enumerate(problem.theta_pos):
         hit = np.flatnonzero(problem.eta_pos == pos)

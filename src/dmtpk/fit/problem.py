@@ -6,7 +6,12 @@ and their values on the residual error's scale, and the map between the optimise
 
 * typical values θ of the estimated parameters, as ``log θ`` (all are positive);
 * the variances ω² of the random effects (diagonal Ω), as ``log ω²``;
-* the residual standard deviations, as ``log σ``.
+* the residual standard deviations, as ``log σ``;
+* estimated exponents of the model's covariate power laws (``"CL~WT"``: the exponent of WT on
+  CL, :math:`P = \theta (X/X_{ref})^e`), as they are.
+
+The parameter vector that the solver sees is the model's compiled vector followed by the
+exponents of every covariate power law the dataset triggers (:attr:`Problem.theta`).
 
 Random effects are log-normal (``P = θ exp(η)``) or normal (``P = θ + η``) as the model's
 ``[variability] distribution`` says. Each observed output (plasma concentration, metabolite,
@@ -21,7 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -77,6 +82,13 @@ class Problem:
     to_output : ndarray, shape (n_obs,)
         Factor from the dataset's prediction to the output's unit.
     subject_ids : tuple
+    n_params : int
+        Length of the model's parameter vector; ``theta[n_params:]`` are the exponents of the
+        covariate power laws (:attr:`PreparedDataset.covariate_effects` order).
+    cov_names : tuple of str
+        Estimated exponents (``"CL~WT"``).
+    cov_pos : ndarray of int64
+        Their positions in ``theta``.
     censored : ndarray of bool, shape (n_obs,), or None
         Observations below the limit of quantification (Beal's M3 likelihood); None when
         there are none.
@@ -103,6 +115,9 @@ class Problem:
     y: np.ndarray
     to_output: np.ndarray
     subject_ids: tuple
+    n_params: int = 0
+    cov_names: tuple = ()
+    cov_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     censored: np.ndarray | None = None
     lloq: np.ndarray | None = None
 
@@ -117,8 +132,8 @@ class Problem:
     def rows(self, theta: np.ndarray, eta: np.ndarray) -> np.ndarray:
         """Individual parameters, shape eta.shape[:-1] + (n_params,), from the full parameter
         vector ``theta`` and random effects ``eta`` (shape (..., n_subjects, n_eta))."""
-        out = np.empty(eta.shape[:-1] + (theta.size,))
-        out[...] = theta
+        out = np.empty(eta.shape[:-1] + (self.n_params,))
+        out[...] = theta[:self.n_params]
         for k, p in enumerate(self.eta_pos):
             if self.eta_normal[k]:
                 out[..., p] += eta[..., k]
@@ -130,13 +145,15 @@ class Problem:
         """Predictions at the observations on the residual scale, shape eta.shape[:-2] +
         (n_obs,), for ``eta`` of shape (m, n_subjects, n_eta) (``m`` sets at once)."""
         rows = self.rows(theta, eta)
+        base = theta[:self.n_params]
         # Parameters that overflow or leave their support (a far step of an optimiser) give
         # NaN predictions for that subject, without reaching the solver.
         log_pos = self.eta_pos[~self.eta_normal]
         bad = ~np.all(np.isfinite(rows), axis=-1) | np.any(rows[..., log_pos] <= 0, axis=-1)
         if bad.any():
-            rows = np.where(bad[..., None], theta, rows)
-        rec = self.prepared.theta_records(rows)
+            rows = np.where(bad[..., None], base, rows)
+        exps = theta[self.n_params:] if theta.size > self.n_params else None
+        rec = self.prepared.theta_records(rows, exps)
         pred = self.prepared.predict(rec)[..., self.obs_rec] * self.to_output
         if bad.any():
             pred = np.where(bad[..., self.obs_sub], np.nan, pred)
@@ -177,24 +194,48 @@ class Problem:
 
     # -- the optimiser's vector ----------------------------------------------------------------
 
-    def pack(self, theta_values, omega, sd, free) -> np.ndarray:
-        """``x`` from estimated typical values, variances and SDs (those marked free)."""
-        parts = [np.log(theta_values), np.log(omega), np.log(sd)]
-        return np.concatenate(parts)[free]
+    @property
+    def is_log(self) -> np.ndarray:
+        """Which entries of the full vector are logarithms (all but the exponents)."""
+        n = len(self.names) + len(self.eta_names) + len(self.sd_names)
+        return np.concatenate([np.ones(n, dtype=bool), np.zeros(len(self.cov_names), bool)])
+
+    def start(self):
+        """(full vector at the initial estimates, free mask, lower and upper bounds on the free
+        entries). Bounds: typical values within a factor 1000 of their initial values,
+        variances in [1e-6, 10], SDs in [1e-5, 10], exponents in [-10, 10]."""
+        nt, ne, ns = len(self.names), len(self.eta_names), len(self.sd_names)
+        full0 = np.concatenate([np.log(self.theta[self.theta_pos]), np.log(self.omega0),
+                                np.log(self.sd0), self.theta[self.cov_pos]])
+        free = np.ones(full0.size, dtype=bool)
+        free[nt + ne:nt + ne + ns] = ~self.sd_fixed
+        big = math.log(1000.0)
+        low = np.concatenate([full0[:nt] - big, np.full(ne, math.log(1e-6)),
+                              np.full(ns, math.log(1e-5)), np.full(len(self.cov_names), -10.0)])
+        high = np.concatenate([full0[:nt] + big, np.full(ne, math.log(10.0)),
+                               np.full(ns, math.log(10.0)), np.full(len(self.cov_names), 10.0)])
+        return full0, free, low[free], high[free]
+
+    def natural(self, full) -> np.ndarray:
+        """The full vector on the natural scale (exp of the logarithms)."""
+        return np.where(self.is_log, np.exp(np.where(self.is_log, full, 0.0)), full)
 
     def unpack(self, x, full0, free):
-        """(full parameter vector, ω² (n_eta,), SDs (n_sd,)) from ``x``; ``full0`` is the
-        vector of all log-quantities in which the free ones are replaced."""
+        """(parameter vector with the exponents, ω² (n_eta,), SDs (n_sd,)) from ``x``;
+        ``full0`` is the full vector in which the free entries are replaced."""
         z = full0.copy()
         z[free] = x
-        nt, ne = len(self.names), len(self.eta_names)
+        nt, ne, ns = len(self.names), len(self.eta_names), len(self.sd_names)
         theta = self.theta.copy()
         theta[self.theta_pos] = np.exp(z[:nt])
-        return theta, np.exp(z[nt:nt + ne]), np.exp(z[nt + ne:])
+        theta[self.cov_pos] = z[nt + ne + ns:]
+        return theta, np.exp(z[nt:nt + ne]), np.exp(z[nt + ne:nt + ne + ns])
 
     def labels(self) -> list:
-        """Names of the entries of the full log-vector: typical values, ``omega(P)``, SDs."""
-        return list(self.names) + [f"omega({n})" for n in self.eta_names] + list(self.sd_names)
+        """Names of the entries of the full vector: typical values, ``omega(P)``, SDs,
+        exponents."""
+        return (list(self.names) + [f"omega({n})" for n in self.eta_names]
+                + list(self.sd_names) + list(self.cov_names))
 
 
 def _names(value, field, allowed, what) -> list:
@@ -285,8 +326,11 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         if dists.get(n, "lognormal") not in ("lognormal", "normal"):
             raise ValidationError(f"omega.{n}", f"a {dists[n]} random effect cannot be "
                                                 "estimated yet (log-normal and normal can)")
-    names = _names(estimate, "estimate", params, f"model {model.name!r}") if estimate \
-        is not None else list(eta_names)
+    if isinstance(estimate, str):
+        estimate = [v.strip() for v in estimate.split(",") if v.strip()]
+    cov_wanted = [v for v in (estimate or []) if isinstance(v, str) and "~" in v]
+    names = _names([v for v in estimate if v not in cov_wanted], "estimate", params,
+                   f"model {model.name!r}") if estimate is not None else list(eta_names)
     compiled = model.compiled
     theta = np.asarray(compiled.theta, dtype=float).copy()
     pnames = list(compiled.param_names)
@@ -355,6 +399,22 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         obs_out[sel] = len(outputs) - 1
         if label in ("concentration", "metabolite"):
             to_output[sel] = MG_PER_L_TO_NG_PER_ML / prepared.to_data_conc
+    effects = list(prepared.covariate_effects)
+    cov_pos = []
+    for label in cov_wanted:
+        pname, _, cname = label.partition("~")
+        key = next((k for k in range(len(effects))
+                    if effects[k][1] == pname.strip() and effects[k][0].upper()
+                    == cname.strip().upper()), None)
+        if key is None:
+            raise ValidationError(f"estimate.{label}", f"no power law of {cname.strip()} on "
+                                  f"{pname.strip()} applies: the model's [covariates] need it "
+                                  f"(an exponent, 0 to start from none) and the dataset the "
+                                  f"column (applied here: "
+                                  f"{', '.join(f'{p}~{c}' for c, p in effects) or 'none'})")
+        cov_pos.append(len(theta) + key)
+    exps0 = [float(model.covariates[c]["exponents"][p]) for c, p in effects]
+    theta = np.concatenate([theta, exps0])
     cens = flag[obs] if flag[obs].any() else None
     y = np.where(flag[obs], np.nan, dv[obs]) * to_output
     lim = None
@@ -376,7 +436,8 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         sd_fixed=np.full(len(sd_names), bool(fix_residual)), outputs=tuple(outputs),
         obs_rec=obs, obs_sub=prepared.subject_of[obs], obs_out=obs_out, y=y,
         to_output=to_output, subject_ids=tuple(sid for sid, _ in data.subjects()),
-        censored=cens, lloq=lim)
+        censored=cens, lloq=lim, n_params=len(pnames), cov_names=tuple(cov_wanted),
+        cov_pos=np.array(cov_pos, dtype=np.int64))
     yt = problem.transform(y)
     if cens is not None:
         object.__setattr__(problem, "lloq", np.where(cens, problem.transform(

@@ -27,7 +27,7 @@ class FitResult:
     ofv_with_constant : float
     theta : mapping of str to float
         Estimated typical values (population fit) or individual values (individual fit of one
-        subject), canonical units.
+        subject), canonical units; estimated covariate exponents as ``"CL~WT"``.
     omega : mapping of str to float
         Estimated variances of η by parameter (population fits).
     omega_matrix : ndarray, shape (n_eta, n_eta)
@@ -120,7 +120,8 @@ class FitResult:
 
     def summary(self) -> str:
         """The parameter table (estimate, SE, RSE %, 95 % CI, shrinkage) and the objective."""
-        units = {n: CANONICAL[self.model.parameters[n].kind] for n in self.theta}
+        units = {n: CANONICAL[self.model.parameters[n].kind] for n in self.theta
+                 if n in self.model.parameters}
         lines = [f"{self.method.upper()} fit of {self.model.name}: {self.n_subjects} subjects, "
                  f"{self.n_obs} observations",
                  f"OFV {self.ofv:.3f} (with n ln 2pi: {self.ofv_with_constant:.3f}); "
