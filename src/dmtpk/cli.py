@@ -20,6 +20,9 @@ simulation has finished, and an existing file is kept unless ``--force`` is give
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import math
 import os
 import signal
 import sys
@@ -33,8 +36,9 @@ from .errors import DmtpkError, ValidationError
 from .io.files import check_outputs, csv_writer, write_outputs
 from .library import list_models, load_model
 from .regimen import Bolus, Infusion, Inhalation, Regimen, as_regimen
-from .scenario import (Arm, Scenario, ScenarioResult, curve_columns, load_scenario,
-                       run_scenario, time_grid)
+from .scenario import (MAX_DOSES, Arm, Scenario, ScenarioResult, curve_columns, doses_needed,
+                       load_scenario, run_scenario, scenario_model, time_grid)
+from .units import to_canonical
 
 __all__ = ["main"]
 
@@ -141,7 +145,7 @@ def _value(text):
 def _as_option(exc: ValidationError, rename: dict | None = None) -> ValidationError:
     """The same error, naming the command-line option (``Bolus.dose`` -> ``--dose``)."""
     name = exc.field.split(".")[-1]
-    option = (rename or {}).get(name, f"--{name}")
+    option = (rename or {}).get(name, name if name.startswith("--") else f"--{name}")
     message = str(exc)[len(exc.field) + 2:]
     return type(exc)(option, message)
 
@@ -150,6 +154,11 @@ def _event(cls, rename=None, **kwargs):
     try:
         return cls(**kwargs)
     except ValidationError as exc:
+        if "." not in exc.field:  # the event as a whole (Infusion): the options that give it
+            given = [(rename or {}).get(k, f"--{k}") for k in ("dose", "rate", "duration")
+                     if kwargs.get(k) is not None]
+            raise type(exc)(", ".join(given) or f"--route {cls.route}",
+                            str(exc)[len(exc.field) + 2:]) from None
         raise _as_option(exc, rename) from None
 
 
@@ -183,7 +192,7 @@ def _regimen(args) -> Regimen:
                                          "doses), or neither")
     if args.every is not None:
         try:
-            regimen = regimen.every(args.every, times=args.times)
+            regimen = _repeat(regimen, args)
         except ValidationError as exc:
             raise _as_option(exc, {"interval": "--every"}) from None
     if route == "infusion" and args.bolus is not None:
@@ -192,7 +201,47 @@ def _regimen(args) -> Regimen:
     return regimen
 
 
+def _repeat(regimen: Regimen, args) -> Regimen:
+    """``regimen`` every ``--every``, ``--times`` doses in all; only the doses that start by
+    the end of the simulation (``--until``) are built (:func:`dmtpk.scenario.doses_needed`),
+    so a huge ``--times`` costs nothing."""
+    if isinstance(args.times, int) and args.times > 1:
+        interval = to_canonical(args.every, "time", "--every")
+        if not (math.isfinite(interval) and interval > 0):
+            raise ValidationError("--every", f"must be a positive interval, got {args.every!r}")
+        end = _time_grid(args)[-1]
+        first = min(ev.at for ev in regimen.events)
+        needed = doses_needed(first, interval, args.times, end)
+        if needed > MAX_DOSES:
+            raise ValidationError("--times", f"{needed - 1:,} doses start before the end of the "
+                                  f"simulation ({end:g} min); at most {MAX_DOSES:,} can be "
+                                  "simulated: give fewer doses, a longer --every or an "
+                                  "earlier --until")
+        args.doses_simulated, args.interval = needed, interval
+        args.repeated = regimen.describe()
+        return regimen.every(interval, times=needed)
+    return regimen.every(args.every, times=args.times)
+
+
+def _time_grid(args):
+    """The output times of --until and --step; errors name the option."""
+    try:
+        return time_grid(args.until, args.step)
+    except ValidationError as exc:
+        raise _as_option(exc) from None
+
+
 def _describe_regimen(args, regimen) -> str:
+    needed = getattr(args, "doses_simulated", None)
+    if needed is not None and needed < args.times:
+        loading = args.route == "infusion" and args.bolus is not None
+        text = (f"{Regimen(regimen.events[:1]).describe()} + " if loading else "") + (
+            f"{args.repeated} every {args.interval:g} min x {args.times:,} of DMT base (the "
+            f"first {needed:,} are simulated; later ones start after the end and cannot "
+            "change the outputs)")
+        if args.salt != "base":
+            text += f" (given as {args.salt})"
+        return text
     text = regimen.describe() + " of DMT base"
     if args.salt != "base":
         text += f" (given as {args.salt})"
@@ -212,7 +261,10 @@ def _thresholds(args, model) -> dict:
         except ValueError:
             raise ValidationError("--threshold", f"expected a number or ENDPOINT=NUMBER, got "
                                                  f"{item!r}") from None
-        model.endpoint(name)
+        try:
+            model.endpoint(name)
+        except ValidationError as exc:
+            raise ValidationError("--threshold", str(exc)[len(exc.field) + 2:]) from None
     return out
 
 
@@ -222,7 +274,7 @@ def _scenario_from_args(args, model, population: bool) -> Scenario:
     if missing:
         raise ValidationError("--route", f"model {model.name!r} has route(s) "
                                          f"{list(model.routes)}, not {sorted(missing)[0]!r}")
-    times = time_grid(args.until, args.step)
+    times = _time_grid(args)
     label = _describe_regimen(args, regimen)
     outputs = {}
     if population:
@@ -245,6 +297,7 @@ def _scenario_from_args(args, model, population: bool) -> Scenario:
     check_outputs({names[k]: p for k, p in outputs.items()}, args.force)
     from types import MappingProxyType
     kw = dict(name=model.name, description="", model=model.path, arms=(Arm(label, regimen),),
+              path=None,
               times=times, thresholds=MappingProxyType(_thresholds(args, model)),
               outputs=MappingProxyType(outputs))
     kw["covariates"] = MappingProxyType({} if args.weight is None else {"WT": args.weight})
@@ -291,14 +344,50 @@ def _print_population(res: ScenarioResult) -> None:
         print(_table(("metric", "median", f"{lo:g}-{hi:g}%", "unit", "never reached"), rows))
 
 
-def _run(scenario) -> ScenarioResult:
-    """Run a scenario built from the options; errors name the option (``--weight``)."""
+@contextlib.contextmanager
+def _quiet_cluster(scenario):
+    """Around a run on the Dask backend: distributed's loggers, in this process and in the
+    worker processes it starts (which read ``DASK_LOGGING__DISTRIBUTED``), are silenced, so
+    that an interrupt or the cluster's shutdown prints no log lines before dmtpk's one-line
+    message; failures reach the user as dmtpk's errors. A level the user set in the
+    environment is kept."""
+    if scenario.n is None or scenario.backend != "dask" \
+            or "DASK_LOGGING__DISTRIBUTED" in os.environ:
+        yield
+        return
+    try:  # distributed sets its loggers' levels from dask's configuration when imported
+        import distributed  # noqa: F401
+    except ImportError:  # the run will say that the backend needs it
+        pass
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "critical"
+    logger.setLevel(logging.CRITICAL)
     try:
-        return run_scenario(scenario)
+        yield
+    finally:
+        os.environ.pop("DASK_LOGGING__DISTRIBUTED", None)
+        logger.setLevel(level)
+
+
+def _run(scenario) -> ScenarioResult:
+    """Run a scenario; errors of a scenario built from the options name the option
+    (``--weight``)."""
+    try:
+        with _quiet_cluster(scenario):
+            return run_scenario(scenario)
     except ValidationError as exc:
-        if exc.field in ("weight", "covariates.WT"):
-            raise _as_option(exc, {"weight": "--weight", "WT": "--weight"}) from None
+        if scenario.path is not None:
+            raise
+        option = _RUN_OPTIONS.get(exc.field)
+        if option is not None:
+            raise type(exc)(option, str(exc)[len(exc.field) + 2:]) from None
         raise
+
+
+#: Fields of run-time errors (dmtpk.scenario.run_scenario) -> the option they come from.
+_RUN_OPTIONS = {"weight": "--weight", "covariates.WT": "--weight", "population.n": "--n",
+                "population.keep": "--keep", "regimens[1]": "--times"}
 
 
 def _figure_writer(fig, path: Path):
@@ -370,11 +459,11 @@ def _cmd_run(args) -> int:
     args.requested = list(scenario.outputs.values())
     check_outputs({f"{scenario.path}: [outputs.{k}]": p for k, p in scenario.outputs.items()},
                   args.force)
-    model = load_model(scenario.model)
+    model = scenario_model(scenario)
     print(f"scenario {scenario.name}" + (f": {scenario.description}" if scenario.description
                                           else ""))
     _print_header(model, scenario)
-    res = run_scenario(scenario)
+    res = _run(scenario)
     if res.is_population:
         _print_population(res)
     else:

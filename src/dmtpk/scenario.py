@@ -51,6 +51,7 @@ reported with the file and the key.
 from __future__ import annotations
 
 import math
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -69,7 +70,8 @@ from .units import to_canonical
 
 __all__ = ["Scenario", "Arm", "ScenarioError", "ScenarioResult", "load_scenario",
            "scenario_from_dict", "run_scenario", "time_grid", "result_metrics",
-           "population_metrics", "curve_columns"]
+           "population_metrics", "curve_columns", "scenario_model", "doses_needed",
+           "check_size", "MAX_DOSES", "MAX_KEEP_ALL_BYTES", "MAX_SUMMARY_SUBJECTS"]
 
 _SCENARIO_KEYS = {"name", "description", "model", "until", "step", "thresholds", "weight"}
 _POPULATION_KEYS = {"n", "seed", "backend", "scheduler", "keep", "percentiles", "covariates",
@@ -123,12 +125,120 @@ def time_grid(until="60 min", step="0.25 min") -> np.ndarray:
         raise ValidationError("until", f"must be a positive time, got {until!r}")
     if not (math.isfinite(dt) and dt > 0):
         raise ValidationError("step", f"must be a positive time, got {step!r}")
-    k = int(round(end / dt))
+    ratio = end / dt
+    if not ratio <= 1_000_000.5:  # also an overflow to inf
+        raise ValidationError("step", f"{ratio + 1:.3g} output times is too many (at most "
+                                      "1,000,001); use a larger step")
+    k = int(round(ratio))
     if k < 1 or abs(k * dt - end) > 1e-9 * max(end, 1.0):
         raise ValidationError("until", f"{until!r} is not a whole number of steps of {step!r}")
-    if k > 1_000_000:
-        raise ValidationError("step", f"{k + 1} output times is too many; use a larger step")
     return np.linspace(0.0, end, k + 1)
+
+
+#: Most doses a regimen may give before the end of the simulated time (each dose is an event
+#: the engines step through; 10,000 doses take about 2 s for one subject). Doses given after
+#: the end are never simulated: they cannot change an output up to the end.
+MAX_DOSES = 10_000
+
+#: Most memory the per-subject arrays of a ``keep = "all"`` population may take, estimated as
+#: subjects x output times x outputs x 8 bytes before anything is allocated.
+MAX_KEEP_ALL_BYTES = 2 * 2**30
+
+#: Most subjects of a streamed (``keep = "summary"``) population: summaries take memory
+#: independent of the number of subjects, but the run keeps a few bytes per subject and takes
+#: about 5 microseconds per subject and output time on two cores.
+MAX_SUMMARY_SUBJECTS = 100_000_000
+
+
+def doses_needed(first: float, interval: float, times: int, end: float) -> int:
+    """How many of ``times`` doses, the first at ``first`` and then every ``interval`` (min),
+    can change an output up to ``end`` (min): those that start at or before ``end``, plus
+    one against rounding. Later doses, whatever their lag, add nothing before ``end``.
+
+    Parameters
+    ----------
+    first, interval, end : float
+        Time of the first dose, interval (positive) and end of the simulation, in min.
+    times : int
+        Doses asked for (at least 1).
+
+    Returns
+    -------
+    int
+        Between 1 and ``times``.
+
+    Examples
+    --------
+    >>> doses_needed(0.0, 10.0, 1_000_000, 60.0)
+    8
+    >>> doses_needed(0.0, 10.0, 3, 60.0)
+    3
+    """
+    if not (first <= end):
+        return 1
+    return int(min(times, math.floor((end - first) / interval) + 2))
+
+
+def _repeat_within(regimen_events: list, end: float, key: str) -> list:
+    """The event mappings of a scenario regimen with each ``times`` cut to the doses that
+    start by ``end`` (:func:`doses_needed`); mappings whose values do not read are left as
+    they are, for :func:`~dmtpk.regimen.regimen_from_mappings` to report."""
+    if not isinstance(regimen_events, list):
+        return regimen_events
+    out = []
+    for spec in regimen_events:
+        if isinstance(spec, dict) and isinstance(spec.get("times"), int) \
+                and not isinstance(spec.get("times"), bool) and spec["times"] > 1 \
+                and spec.get("every") is not None:
+            try:
+                ii = to_canonical(spec["every"], "time", "every")
+                at = to_canonical(spec.get("at", 0.0), "time", "at")
+            except DmtpkError:
+                ii = at = None
+            if ii is not None and math.isfinite(ii) and ii > 0 and math.isfinite(at):
+                spec = {**spec, "times": doses_needed(at, ii, spec["times"], end)}
+        out.append(spec)
+    return out
+
+
+def check_size(scenario: "Scenario", model) -> None:
+    """Refuse, before anything is allocated, a scenario whose run cannot fit: more than
+    :data:`MAX_DOSES` doses before the end of a regimen, a ``keep = "all"`` population
+    whose arrays would exceed :data:`MAX_KEEP_ALL_BYTES`, or a streamed one of more than
+    :data:`MAX_SUMMARY_SUBJECTS` subjects.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    model : Model
+
+    Raises
+    ------
+    ValidationError
+        Field ``regimens[i]``, ``population.n`` or ``population.keep`` (the scenario's keys).
+    """
+    end = float(scenario.times[-1])
+    for i, arm in enumerate(scenario.arms, start=1):
+        given = sum(1 for ev in as_regimen(arm.regimen).events if ev.at <= end)
+        if given > MAX_DOSES:
+            raise ValidationError(f"regimens[{i}]", f"{given} doses start before the end of "
+                                  f"the simulation ({end:g} min); at most {MAX_DOSES:,} can be "
+                                  "simulated: give fewer doses, a longer interval or an "
+                                  "earlier end")
+    if scenario.n is None:
+        return
+    n, m = scenario.n, scenario.times.size
+    if scenario.keep == "all":
+        n_out = 1 + (model.metabolite is not None) + 2 * len(model.effects)
+        size = 8 * n * m * n_out
+        if size > MAX_KEEP_ALL_BYTES:
+            raise ValidationError("population.keep", f"'all' would keep {n:,} subjects x {m:,} "
+                                  f"times x {n_out} outputs = {size / 2**30:.3g} GiB; at most "
+                                  f"{MAX_KEEP_ALL_BYTES / 2**30:g} GiB: stream summaries "
+                                  "(keep 'summary'), or use fewer subjects or a coarser step")
+    elif n > MAX_SUMMARY_SUBJECTS:
+        raise ValidationError("population.n", f"{n:,} subjects; at most "
+                              f"{MAX_SUMMARY_SUBJECTS:,} per regimen")
 
 
 def result_metrics(result, thresholds: dict | None = None) -> dict:
@@ -175,6 +285,10 @@ class Scenario:
         Population size, or None for the typical subject only.
     outputs : mapping
         ``metrics``, ``curves``, ``plot`` -> Path (absent keys are not written).
+    path : str or None
+        The scenario file (``"<dict>"`` for a mapping), named with the key in the errors of
+        :func:`run_scenario`; None for a scenario built from other input (the command line),
+        whose errors keep the fields of the API.
     """
 
     name: str
@@ -192,7 +306,7 @@ class Scenario:
     covariates: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     chunk_size: int | None = None
     outputs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-    path: str = "<dict>"
+    path: str | None = "<dict>"
 
 
 def load_scenario(path) -> Scenario:
@@ -270,7 +384,8 @@ def scenario_from_dict(raw: dict, path: str = "<dict>", base_dir=None) -> Scenar
             raise ScenarioError(path, key, f"must be a table, got {arm!r}")
         _unknown(arm, {"label", "events"}, key, path)
         try:
-            regimen = regimen_from_mappings(arm.get("events"), f"{key}.events")
+            regimen = regimen_from_mappings(_repeat_within(arm.get("events"), times[-1], key),
+                                            f"{key}.events")
         except ValidationError as exc:
             raise ScenarioError(path, exc.field, str(exc)[len(exc.field) + 2:]) from None
         label = arm.get("label", regimen.describe() + " (base)")
@@ -474,41 +589,142 @@ def run_scenario(scenario, progress: bool | None = None) -> ScenarioResult:
     -------
     ScenarioResult
         Outputs are not written; call :meth:`ScenarioResult.write`.
+
+    Raises
+    ------
+    ScenarioError
+        A mistake found only when the scenario meets its model (an unknown model, threshold
+        endpoint, route or covariate, a per-kg dose without weight, a run too large to fit:
+        :func:`check_size`), naming the scenario file and the key. A scenario built with
+        ``path=None`` (the command line's) raises the underlying :class:`ValidationError`.
     """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if scenario.path is None:
+        return _run(scenario, progress)
+    try:
+        return _run(scenario, progress)
+    except ScenarioError:
+        raise
+    except ValidationError as exc:
+        key, message = _scenario_key(scenario, exc)
+        raise ScenarioError(scenario.path, key, message) from None
+
+
+def scenario_model(scenario: Scenario):
+    """The scenario's model (:func:`~dmtpk.load_model`); an unknown name or unusable path is
+    a :class:`ScenarioError` at ``scenario.model`` (a model file's own mistakes keep naming
+    that file)."""
+    try:
+        return load_model(scenario.model)
+    except ValidationError as exc:
+        if scenario.path is None:
+            raise
+        raise ScenarioError(scenario.path, "scenario.model",
+                            str(exc)[len(exc.field) + 2:]) from None
+
+
+def _scenario_key(scenario: Scenario, exc: ValidationError) -> tuple[str, str]:
+    """The scenario key a run-time error belongs to, and its message (keeping the inner
+    field when it says more than the key)."""
+    field = exc.field
+    message = str(exc)[len(field) + 2:]
+    stage = getattr(exc, "_scenario_stage", None)
+    if stage == "threshold":
+        return f"scenario.thresholds.{exc._scenario_item}", message
+    if field.startswith("covariates"):
+        table = "population.covariates" if scenario.n is not None else "scenario.weight"
+        rest = field[len("covariates"):].lstrip(".")
+        if scenario.n is None:
+            return table, message
+        return f"{table}.{rest}" if rest else table, message
+    if field == "weight":
+        return ("scenario.weight" if scenario.n is None else "population.covariates.WT"), \
+            message
+    if field.startswith(("population.", "regimens[")):
+        return field, message
+    arm = getattr(exc, "_scenario_arm", None)
+    if arm is not None:
+        return f"regimens[{arm}]", f"{field}: {message}"
+    return "", str(exc)
+
+
+def _tagged(exc: ValidationError, **tags) -> ValidationError:
+    for k, v in tags.items():
+        setattr(exc, f"_scenario_{k}", v)
+    return exc
+
+
+def _run(scenario: Scenario, progress) -> ScenarioResult:
     from .population import simulate_population
     from .population.runner import connect_scheduler
     from .simulate import simulate
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    model = load_model(scenario.model)
+    model = scenario_model(scenario)
     thresholds = dict(scenario.thresholds)
     for name in thresholds:
-        model.endpoint(name)
-    for arm in scenario.arms:
+        try:
+            model.endpoint(name)
+        except ValidationError as exc:
+            raise _tagged(exc, stage="threshold", item=name)
+    for i, arm in enumerate(scenario.arms, start=1):
         missing = as_regimen(arm.regimen).routes - set(model.routes)
         if missing:
-            raise ValidationError("route", f"regimen {arm.label!r} uses route(s) "
-                                           f"{sorted(missing)}; model {model.name!r} has "
-                                           f"{list(model.routes)}")
+            raise _tagged(ValidationError("route", f"regimen {arm.label!r} uses route(s) "
+                                                   f"{sorted(missing)}; model {model.name!r} "
+                                                   f"has {list(model.routes)}"), arm=i)
+    check_size(scenario, model)
     runs = {}
     if scenario.n is None:
         weight = scenario.covariates.get("WT")  # the typical subject's weight, if one is given
         if weight is not None and not isinstance(weight, (int, float, str)):
             raise ValidationError("covariates.WT", "the typical subject needs one body weight")
-        for arm in scenario.arms:
-            runs[arm.label] = simulate(model, arm.regimen, scenario.times, weight=weight)
+        for i, arm in enumerate(scenario.arms, start=1):
+            try:
+                runs[arm.label] = simulate(model, arm.regimen, scenario.times, weight=weight)
+            except ValidationError as exc:
+                raise _tagged(exc, arm=i)
         return ScenarioResult(scenario, model, runs)
-    client = None
-    if scenario.backend == "dask" and scenario.scheduler is not None:
-        client = connect_scheduler(scenario.scheduler)
+    client = cluster = None
+    if scenario.backend == "dask":
+        if scenario.scheduler is not None:
+            client = connect_scheduler(scenario.scheduler)
+        else:
+            client, cluster = _local_cluster()
     try:
-        for arm in scenario.arms:
-            runs[arm.label] = simulate_population(
-                model, arm.regimen, scenario.times, n=scenario.n, seed=scenario.seed,
-                backend=scenario.backend, keep=scenario.keep, chunk_size=scenario.chunk_size,
-                covariates=dict(scenario.covariates) or None, thresholds=thresholds or None,
-                client=client, progress=progress)
+        for i, arm in enumerate(scenario.arms, start=1):
+            try:
+                runs[arm.label] = simulate_population(
+                    model, arm.regimen, scenario.times, n=scenario.n, seed=scenario.seed,
+                    backend=scenario.backend, keep=scenario.keep,
+                    chunk_size=scenario.chunk_size,
+                    covariates=dict(scenario.covariates) or None,
+                    thresholds=thresholds or None, client=client, progress=progress)
+            except ValidationError as exc:
+                raise _tagged(exc, arm=i)
     finally:
         if client is not None:
             client.close()
+        if cluster is not None:
+            cluster.close()
     return ScenarioResult(scenario, model, runs)
+
+
+def _local_cluster():
+    """A local Dask cluster (the population runner's) whose worker processes ignore SIGINT.
+
+    Ctrl-C reaches every process of the terminal's group; workers that took it would die
+    mid-task and print their tracebacks and the nanny's warnings. The cluster is started
+    while SIGINT is ignored (an ignored signal stays ignored in the processes started then;
+    a blocked one does not, as multiprocessing clears the mask), so only this process takes
+    the interrupt and it shuts the cluster down. A Ctrl-C in the second or two the cluster
+    takes to start is not seen.
+    """
+    from .population.runner import _dask_client
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave the signals alone
+        return _dask_client(None, 2)
+    try:
+        return _dask_client(None, 2)
+    finally:
+        signal.signal(signal.SIGINT, previous)
