@@ -202,3 +202,36 @@ def test_unwritable_scenario_output_names_the_file_and_key(unwritable, tmp_path,
 def test_check_outputs_names_the_option_given_twice(tmp_path):
     with pytest.raises(OutputError, match=r"^--plot: .*also named by --out"):
         check_outputs({"--out": tmp_path / "x.csv", "--plot": tmp_path / "x.csv"}, False)
+
+
+# -- write_nonmem ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stage", ["writing", "renaming"])
+def test_failed_write_nonmem_leaves_no_temporary_and_names_the_file(tmp_path, monkeypatch,
+                                                                    stage):
+    from dmtpk import read_nonmem, write_nonmem
+    source = tmp_path / "d.csv"
+    source.write_text("ID,TIME,AMT,DV\n1,0,10,.\n1,1,0,2\n")
+    data = read_nonmem(source, time_unit="min")
+    target = tmp_path / "out.csv"
+    if stage == "writing":
+        import csv
+
+        class Full:
+            def __init__(self, *args, **kwargs):
+                pass
+
+            def writerows(self, rows):
+                raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(csv, "writer", Full)
+    else:
+        def replace(src, dst):
+            raise OSError(13, "Permission denied", str(src), None, str(dst))
+        monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError) as info:
+        write_nonmem(data, target)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+    assert str(info.value).startswith(f"{target}: cannot write")
+    assert ".part" not in str(info.value)

@@ -41,6 +41,13 @@ def write_nonmem(data: "NonmemDataset", path) -> None:
     ----------
     data : NonmemDataset
     path : str or path-like
+        An existing file is replaced.
+
+    Raises
+    ------
+    OutputError
+        The folder is missing or cannot be written in, or writing fails; the message names
+        ``path`` (never the temporary file, which is removed).
     """
     path = os.fspath(path)
     cols = data.columns
