@@ -720,11 +720,20 @@ def _local_cluster():
     takes to start is not seen.
     """
     from .population.runner import _dask_client
+
+    def start():
+        try:
+            return _dask_client(None, 2)
+        except ImportError:
+            raise DmtpkError("the dask backend needs dask.distributed: pip install "
+                             "'dmtpk[dask]'") from None
+        except (OSError, RuntimeError, TimeoutError) as exc:  # e.g. "Nanny failed to start"
+            raise DmtpkError(f"cannot start a local Dask cluster: {exc}") from None
     try:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread: leave the signals alone
-        return _dask_client(None, 2)
+        return start()
     try:
-        return _dask_client(None, 2)
+        return start()
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -357,3 +357,17 @@ def test_ctrl_c_on_the_dask_backend_prints_only_the_one_line_message(tmp_path):
     assert err.strip().splitlines() == [
         "dmtpk: interrupted; none of the outputs was written (m.csv)"], err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("failure", [ImportError("No module named 'distributed'"),
+                                     RuntimeError("Nanny failed to start.")],
+                         ids=["dask not installed", "cluster does not start"])
+def test_dask_cluster_that_cannot_start_is_one_line(failure, capsys, monkeypatch):
+    import dmtpk.population.runner as runner
+
+    def fail(client, n_workers):
+        raise failure
+
+    monkeypatch.setattr(runner, "_dask_client", fail)
+    line = _one_line(capsys, main(POP + ["--backend", "dask"]))
+    assert "dask" in line.lower()
