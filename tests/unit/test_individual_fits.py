@@ -130,3 +130,26 @@ def test_bad_requests_name_the_argument(tmp_path):
     no_obs = data.with_values(DV=np.full(len(data), np.nan))
     with pytest.raises(dmtpk.ValidationError, match="no observations"):
         dmtpk.fit(m, no_obs)
+
+
+def test_fixed_quantities_and_a_fit_that_cannot_start(tmp_path):
+    rng = np.random.default_rng(8)
+    y = curve(TIMES)[None, :] * np.exp(0.2 * rng.standard_normal((30, TIMES.size))
+                                       + 0.3 * rng.standard_normal((30, 1)))
+    data = dataset(tmp_path, y)
+    m = model({"proportional": 0.2})
+    res = dmtpk.fit(m, data, omega={"CL": 0.09, "V1": 0.09}, fix=["omega(V1)", "prop"],
+                    covariance="none")
+    assert res.omega["V1"] == pytest.approx(0.09, rel=1e-12)
+    assert res.sigma["prop"] == pytest.approx(0.2, rel=1e-12)
+    assert "omega(V1)" not in res.labels and "omega(CL)" in res.labels
+    with pytest.raises(dmtpk.ValidationError, match="fix.omega.KA"):
+        dmtpk.fit(m, data, fix=["omega(KA)"])
+    # A sample before the dose under a proportional error: its prediction is 0, the
+    # objective cannot be evaluated; the error names the subject and the file row.
+    path = tmp_path / "early.csv"
+    path.write_text("ID,TIME,AMT,EVID,MDV,DV\n1,0,0,0,0,5.0\n1,0,10,1,1,.\n1,1,0,0,0,130\n"
+                    "2,0,10,1,1,.\n2,1,0,0,0,120\n")
+    early = dmtpk.read_nonmem(path, time_unit="h", amount_unit="mg", concentration_unit="ug/L")
+    with pytest.raises(dmtpk.ValidationError, match="subject 1 .* row 2"):
+        dmtpk.fit(m, early, omega={"CL": 0.09})

@@ -35,7 +35,8 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         residual=None, initial=None, fix_residual: bool = False,
         covariance: str | None = None, read_options=None, max_iter: int = 200,
         seed: int | None = None, iterations=DEFAULT_ITERATIONS,
-        importance_samples: int = 0, blq=None, lloq=None) -> FitResult:
+        importance_samples: int = 0, blq=None, lloq=None, fix=None,
+        progress: bool | None = None) -> FitResult:
     """Fit a model to a NONMEM-style dataset.
 
     Parameters
@@ -63,6 +64,11 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         Initial typical values, ``{"CL": "4 L/h"}``.
     fix_residual : bool
         Keep the residual standard deviations at their initial values (FOCE-I).
+    fix : list of str, optional
+        Population fits: quantities held at their initial values, by label (``"omega(Q)"``,
+        ``"prop"``, ``"CL~WT"``); they are not estimated and have no SE.
+    progress : bool, optional
+        A progress bar of the outer iterations (default: when the output is a terminal).
     covariance : {"sandwich", "r", "s"} or None
         FOCE-I covariance step: ``R^-1 S R^-1`` (NONMEM's default, the default here), ``R^-1``
         or ``S^-1``; ``"none"`` to skip it. Individual fits: ``"observed"`` (Hessian, default)
@@ -124,10 +130,10 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                                                 f"'none', got {covariance!r}")
         problem = build_problem(model, data, estimate=estimate, omega=omega, residual=residual,
                                 initial=initial, fix_residual=fix_residual,
-                                read_options=read_options, blq=blq, lloq=lloq)
+                                read_options=read_options, blq=blq, lloq=lloq, fix=fix)
         cov_kind = None if kind == "none" else kind
         if method == "focei":
-            out = focei(problem, covariance=cov_kind, max_iter=max_iter)
+            out = focei(problem, covariance=cov_kind, max_iter=max_iter, progress=progress)
         else:
             if seed is None:
                 raise ValidationError("seed", "SAEM draws random numbers: give seed=<int>")

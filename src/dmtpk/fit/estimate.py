@@ -85,6 +85,32 @@ class _Objective:
         return self.subject_gradients(x, keep=True).sum(axis=0)
 
 
+def _not_finite(problem, st, sd, i) -> ValidationError:
+    """The error for subject ``i`` whose objective is not finite at the initial estimates,
+    naming the first observation (file row) whose term is not."""
+    from .laplace import terms
+    bad = np.flatnonzero((problem.obs_sub == i) & ~np.isfinite(terms(problem, st.f, sd)))
+    data = problem.prepared.data
+    where = ""
+    if bad.size:
+        j = int(bad[0])
+        where = (f", first at row {data.row_of(int(problem.obs_rec[j]))} (prediction "
+                 f"{st.f[j]:g}, observation {problem.y[j]:g} on the residual scale)")
+    return ValidationError("initial", f"the objective of subject {problem.subject_ids[i]!r} "
+                                      f"is not finite at the initial estimates{where}: a "
+                                      "prediction of 0 or NaN under a proportional or "
+                                      "log-scale error?")
+
+
+def _progress_bar(total, enabled):
+    """A tqdm bar of the outer iterations, or None (default: only on a terminal)."""
+    import sys
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="it", desc="dmtpk FOCE-I")
+
+
 def covariance_step(grad_fun, x, kind: str = "sandwich"):
     """Covariance of ``x`` from the per-subject gradients ``grad_fun(x) -> (n_subjects, n)`` of
     the objective (-2 log-likelihood).
@@ -127,7 +153,7 @@ def covariance_step(grad_fun, x, kind: str = "sandwich"):
 
 
 def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
-          gtol: float = 1e-3):
+          gtol: float = 1e-3, progress: bool | None = None):
     """Population FOCE-I estimation.
 
     Returns
@@ -143,21 +169,29 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
     full0, free, low, high = problem.start()
     obj = _Objective(problem, full0, free)
     x0 = full0[free]
-    start = obj.parts(x0, keep=True)[0]
+    start, _, st, (_, _, sd0) = obj.parts(x0, keep=True)
     if not np.all(np.isfinite(start)):
-        i = int(np.flatnonzero(~np.isfinite(start))[0])
-        raise ValidationError("initial", f"the objective of subject {problem.subject_ids[i]!r} "
-                                         "is not finite at the initial estimates (a prediction "
-                                         "of 0 or NaN under a proportional or log-scale error?)")
+        raise _not_finite(problem, st, sd0, int(np.flatnonzero(~np.isfinite(start))[0]))
     # The optimiser works on z = x * scale, scale from the subjects' gradients at the start
     # (the BHHH approximation of the information): curvatures near 1, so that its first
     # steps are of a sensible size.
     scale = np.sqrt(np.diag(obj.subject_gradients(x0).T @ obj.subject_gradients(x0)))
     scale = np.clip(np.where(np.isfinite(scale), scale, 1.0), 1e-2, 1e6)
-    res = minimize(lambda z: obj(z / scale), x0 * scale,
-                   jac=lambda z: obj.gradient(z / scale) / scale, method="L-BFGS-B",
-                   bounds=list(zip(low * scale, high * scale)),
-                   options={"maxiter": max_iter, "gtol": gtol, "ftol": 1e-10})
+    bar = _progress_bar(max_iter, progress)
+
+    def step(z):
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"OFV {obj.best:.3f}")
+
+    try:
+        res = minimize(lambda z: obj(z / scale), x0 * scale,
+                       jac=lambda z: obj.gradient(z / scale) / scale, method="L-BFGS-B",
+                       bounds=list(zip(low * scale, high * scale)), callback=step,
+                       options={"maxiter": max_iter, "gtol": gtol, "ftol": 1e-10})
+    finally:
+        if bar is not None:
+            bar.close()
     res.x = res.x / scale
     x = res.x
     ofv, eta, st, _ = obj.parts(x, keep=True)

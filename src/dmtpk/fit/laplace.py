@@ -164,16 +164,19 @@ def _derivatives(problem, st: Stencil, sd, omega_inv, eta, prior: bool):
     phi, d1, d2 = terms(problem, f, sd, order=2)
     g = _sum_by_subject(problem, phi)
     grad = _sum_by_subject(problem, d1 * a)                       # (N, p)
-    c = r1 * a / r_var
     aa = a[:, None, :] * a[None, :, :]
-    info = 2 * aa / r_var + c[:, None, :] * c[None, :, :]
-    h_exact = None
-    if st.s is not None:
-        h_exact = _sum_by_subject(problem, d2 * aa + d1 * st.s)
-    cens = problem.censored
-    if cens is not None:
-        exact = d2 * aa + (d1 * st.s if st.s is not None else 0.0)
-        info[..., cens] = exact[..., cens]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # (non-finite where a prediction is 0 under a proportional error: the caller sees a
+        # non-finite objective there)
+        c = r1 * a / r_var
+        info = 2 * aa / r_var + c[:, None, :] * c[None, :, :]
+        h_exact = None
+        if st.s is not None:
+            h_exact = _sum_by_subject(problem, d2 * aa + d1 * st.s)
+        cens = problem.censored
+        if cens is not None:
+            exact = d2 * aa + (d1 * st.s if st.s is not None else 0.0)
+            info[..., cens] = exact[..., cens]
     h_foce = _sum_by_subject(problem, info)
     if prior:
         g = g + np.einsum("ij,jk,ik->i", eta, omega_inv, eta)
@@ -272,7 +275,10 @@ def subject_objective(problem, st: Stencil, theta, omega, sd, eta, *, prior: boo
     omega_inv = np.linalg.inv(omega)
     g, _, _, h_foce = _derivatives(problem, st, sd, omega_inv, eta, prior)
     h_tilde = 0.5 * h_foce
-    sign, logdet = np.linalg.slogdet(h_tilde)
+    finite = np.all(np.isfinite(h_tilde), axis=(1, 2))
+    sign, logdet = np.linalg.slogdet(np.where(finite[:, None, None], h_tilde,
+                                              np.eye(h_tilde.shape[1])))
+    sign = np.where(finite, sign, 0.0)
     logdet = np.where(sign > 0, logdet, np.inf)
     ofv = g + logdet
     if prior:

@@ -89,6 +89,8 @@ class Problem:
         Estimated exponents (``"CL~WT"``).
     cov_pos : ndarray of int64
         Their positions in ``theta``.
+    fixed : frozenset of str
+        Labels (:meth:`labels`) held at their initial values.
     censored : ndarray of bool, shape (n_obs,), or None
         Observations below the limit of quantification (Beal's M3 likelihood); None when
         there are none.
@@ -116,6 +118,7 @@ class Problem:
     to_output: np.ndarray
     subject_ids: tuple
     n_params: int = 0
+    fixed: frozenset = frozenset()
     cov_names: tuple = ()
     cov_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     censored: np.ndarray | None = None
@@ -207,8 +210,8 @@ class Problem:
         nt, ne, ns = len(self.names), len(self.eta_names), len(self.sd_names)
         full0 = np.concatenate([np.log(self.theta[self.theta_pos]), np.log(self.omega0),
                                 np.log(self.sd0), self.theta[self.cov_pos]])
-        free = np.ones(full0.size, dtype=bool)
-        free[nt + ne:nt + ne + ns] = ~self.sd_fixed
+        free = np.array([lab not in self.fixed for lab in self.labels()], dtype=bool)
+        free[nt + ne:nt + ne + ns] &= ~self.sd_fixed
         big = math.log(1000.0)
         low = np.concatenate([full0[:nt] - big, np.full(ne, math.log(1e-6)),
                               np.full(ns, math.log(1e-5)), np.full(len(self.cov_names), -10.0)])
@@ -265,7 +268,7 @@ def _positive(v, field) -> float:
 
 def build_problem(model, data, *, estimate=None, omega=None, residual=None, initial=None,
                   fix_residual=False, subject=None, read_options=None, blq=None,
-                  lloq=None) -> Problem:
+                  lloq=None, fix=None) -> Problem:
     """A :class:`Problem` from a model, a dataset and what to estimate.
 
     Parameters
@@ -284,6 +287,9 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         default the model's. Its standard deviations are estimated unless ``fix_residual``.
     initial : dict, optional
         Initial typical values (Quantity, string or canonical number).
+    fix : list of str, optional
+        Estimated quantities held at their initial values, by label: ``"omega(Q)"``,
+        ``"prop"``, ``"CL~WT"``, a typical value.
     subject : optional
         One subject's ID: a fit of that subject alone.
     read_options : dict, optional
@@ -454,6 +460,14 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
                          f"observation {dv[i]:g} lies outside the support of its residual "
                          f"error ({outputs[obs_out[bad[0]]][1]} scale)")
     object.__setattr__(problem, "y", yt)
+    if fix:
+        fix = [fix] if isinstance(fix, str) else list(fix)
+        labels = problem.labels()
+        for lab in fix:
+            if lab not in labels:
+                raise ValidationError(f"fix.{lab}", f"is not estimated (estimated: "
+                                                    f"{', '.join(labels)})")
+        object.__setattr__(problem, "fixed", frozenset(fix))
     return problem
 
 
