@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -279,6 +280,10 @@ OUTPUTS = {
     "--plot in a file, not a folder": (["--plot", "f.txt/r.png"], "--plot: "),
     "--out and --plot the same": (["--out", "r.csv", "--plot", "./r.csv"], "--plot: "),
     "--out a very long name": (["--out", "x" * 300 + ".csv"], "--out: "),
+    # a device or pipe must never be replaced by a file, even with --force (/dev/null as
+    # root); a named pipe in the test's folder stands for both
+    "--out a named pipe, forced": (["--out", "pipe.csv", "--force"], "--out: "),
+    "--plot a named pipe, forced": (["--plot", "pipe.png", "--force"], "--plot: "),
 }
 
 
@@ -286,12 +291,15 @@ OUTPUTS = {
 def test_bad_outputs_refused_before_the_run(extra, starts, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "f.txt").write_text("a file")
+    for pipe in ("pipe.csv", "pipe.png"):
+        os.mkfifo(tmp_path / pipe)
     code = main(SIM + extra)
     out = capsys.readouterr()
     assert code == 2 and out.out == ""
     lines = out.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dmtpk: error: " + starts), out.err
-    _nothing_written(tmp_path, keep=("f.txt",))
+    _nothing_written(tmp_path, keep=("f.txt", "pipe.csv", "pipe.png"))
+    assert all(stat.S_ISFIFO((tmp_path / p).stat().st_mode) for p in ("pipe.csv", "pipe.png"))
 
 
 # -- properties: any file content, any option text ------------------------------------------------

@@ -100,11 +100,14 @@ def _check_all(pairs, force: bool) -> None:
 
 
 def _check_output(p: Path, force: bool, name: str | None = None) -> Path:
-    """Refuse an existing file (without ``force``), a folder, a missing parent folder or one
-    the user cannot create files in; return the folder the file goes in."""
+    """Refuse an existing file (without ``force``), a folder, anything else that is not a
+    regular file (a device, a pipe), a missing parent folder or one the user cannot create
+    files in; return the folder the file goes in."""
     try:
         if p.is_dir():
             raise OutputError(p, "is a folder, not a file name", name)
+        if p.exists() and not p.is_file():  # /dev/null, a pipe: never replaced by a file
+            raise OutputError(p, "exists and is not a regular file; give a file name", name)
         if p.exists() and not force:
             raise OutputError(p, "exists; use --force to overwrite it", name)
         folder = p.parent if str(p.parent) else Path(".")
