@@ -36,8 +36,9 @@ from .errors import DmtpkError, ValidationError
 from .io.files import check_outputs, csv_writer, write_outputs
 from .library import list_models, load_model
 from .regimen import Bolus, Infusion, Inhalation, Regimen, as_regimen
-from .scenario import (MAX_DOSES, Arm, Scenario, ScenarioResult, curve_columns, doses_needed,
-                       load_scenario, run_scenario, scenario_model, time_grid)
+from .scenario import (MAX_DOSES, MAX_KEEP_ALL_BYTES, Arm, Scenario, ScenarioResult,
+                       curve_columns, doses_needed, keep_all_bytes, load_scenario,
+                       run_scenario, scenario_model, time_grid)
 from .units import to_canonical
 
 __all__ = ["main"]
@@ -474,11 +475,21 @@ def _cmd_run(args) -> int:
 
 def _cmd_demo(args) -> int:
     from .population import simulate_population
+    if args.n < 1:
+        raise ValidationError("--n", f"must be at least 1, got {args.n}")
+    if args.seed < 0:
+        raise ValidationError("--seed", f"must not be negative, got {args.seed}")
     model = load_model(args.model)
     if args.plot:
         args.requested = [Path(args.plot)]
         check_outputs({"--plot": Path(args.plot)}, args.force)
     times = np.linspace(0.0, 60.0, 241)
+    size, n_out = keep_all_bytes(args.n, times.size, model)  # the demo keeps every subject
+    if size > MAX_KEEP_ALL_BYTES:
+        raise ValidationError("--n", f"{args.n:,} subjects x {times.size} times x {n_out} "
+                              f"outputs = {size / 2**30:.3g} GiB; the demo keeps every "
+                              f"subject, at most {MAX_KEEP_ALL_BYTES / 2**30:g} GiB: use "
+                              "dmtpk population (summaries) for larger populations")
     ep = model.effects[0] if model.effects else None
     print(f"model {model.name}: {model.description}")
     print(f"population: {args.n} subjects per regimen, seed {args.seed}; "

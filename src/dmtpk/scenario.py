@@ -71,7 +71,7 @@ from .units import to_canonical
 __all__ = ["Scenario", "Arm", "ScenarioError", "ScenarioResult", "load_scenario",
            "scenario_from_dict", "run_scenario", "time_grid", "result_metrics",
            "population_metrics", "curve_columns", "scenario_model", "doses_needed",
-           "check_size", "MAX_DOSES", "MAX_KEEP_ALL_BYTES", "MAX_SUMMARY_SUBJECTS"]
+           "check_size", "keep_all_bytes", "MAX_DOSES", "MAX_KEEP_ALL_BYTES", "MAX_SUMMARY_SUBJECTS"]
 
 _SCENARIO_KEYS = {"name", "description", "model", "until", "step", "thresholds", "weight"}
 _POPULATION_KEYS = {"n", "seed", "backend", "scheduler", "keep", "percentiles", "covariates",
@@ -201,6 +201,14 @@ def _repeat_within(regimen_events: list, end: float, key: str) -> list:
     return out
 
 
+def keep_all_bytes(n: int, n_times: int, model) -> tuple[int, int]:
+    """Estimated bytes of a ``keep = "all"`` population's per-subject arrays, and the number
+    of outputs counted: the concentration, the metabolite's, and per endpoint its effect
+    site and its effect, each ``n x n_times`` float64 values."""
+    n_out = 1 + (model.metabolite is not None) + 2 * len(model.effects)
+    return 8 * n * n_times * n_out, n_out
+
+
 def check_size(scenario: "Scenario", model) -> None:
     """Refuse, before anything is allocated, a scenario whose run cannot fit: more than
     :data:`MAX_DOSES` doses before the end of a regimen, a ``keep = "all"`` population
@@ -229,8 +237,7 @@ def check_size(scenario: "Scenario", model) -> None:
         return
     n, m = scenario.n, scenario.times.size
     if scenario.keep == "all":
-        n_out = 1 + (model.metabolite is not None) + 2 * len(model.effects)
-        size = 8 * n * m * n_out
+        size, n_out = keep_all_bytes(n, m, model)
         if size > MAX_KEEP_ALL_BYTES:
             raise ValidationError("population.keep", f"'all' would keep {n:,} subjects x {m:,} "
                                   f"times x {n_out} outputs = {size / 2**30:.3g} GiB; at most "

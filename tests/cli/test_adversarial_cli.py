@@ -379,3 +379,23 @@ def test_dask_cluster_that_cannot_start_is_one_line(failure, capsys, monkeypatch
     monkeypatch.setattr(runner, "_dask_client", fail)
     line = _one_line(capsys, main(POP + ["--backend", "dask"]))
     assert "dask" in line.lower()
+
+
+DEMO = {
+    "no subjects": (["--n", "0"], "--n: "),
+    "negative subjects": (["--n", "-5"], "--n: "),
+    "negative seed": (["--seed", "-1", "--n", "10"], "--seed: "),
+    "every subject kept would not fit": (["--n", "100000000"], "--n: "),
+    "model that is a folder": (["--model", "."], ".: "),
+}
+
+
+@pytest.mark.parametrize("extra,starts", list(DEMO.values()), ids=list(DEMO))
+def test_demo_mistakes_are_one_line_before_any_run(extra, starts, capsys):
+    code = main(["demo"] + extra)
+    out, err = capsys.readouterr()
+    # loading the demo's model warns that its inhaled route is not fitted: a warning line
+    errors = [ln for ln in err.strip().splitlines() if not ln.startswith("dmtpk: warning: ")]
+    assert code == 2 and errors == [errors[0]] and "Traceback" not in err, err
+    assert errors[0].startswith("dmtpk: error: " + starts), err
+    assert "population:" not in out  # refused before any simulation
