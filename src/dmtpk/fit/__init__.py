@@ -35,8 +35,8 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         residual=None, initial=None, fix_residual: bool = False,
         covariance: str | None = None, read_options=None, max_iter: int = 200,
         seed: int | None = None, iterations=DEFAULT_ITERATIONS,
-        importance_samples: int = 0, blq=None, lloq=None, fix=None,
-        progress: bool | None = None) -> FitResult:
+        importance_samples: int = 0, blq=None, lloq=None, fix=None, block=None,
+        correlation=None, progress: bool | None = None) -> FitResult:
     """Fit a model to a NONMEM-style dataset.
 
     Parameters
@@ -64,6 +64,12 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         Initial typical values, ``{"CL": "4 L/h"}``.
     fix_residual : bool
         Keep the residual standard deviations at their initial values (FOCE-I).
+    block : list of list of str, optional
+        FOCE-I: random effects with a full covariance block (``[["CL", "V1"]]``, NONMEM's
+        ``$OMEGA BLOCK``); their correlations are estimated (``FitResult.correlations``,
+        labels ``"corr(CL,V1)"``).
+    correlation : dict, optional
+        Initial correlations within blocks, ``{"CL,V1": 0.3}``.
     fix : list of str, optional
         Population fits: quantities held at their initial values, by label (``"omega(Q)"``,
         ``"prop"``, ``"CL~WT"``); they are not estimated and have no SE.
@@ -130,7 +136,8 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                                                 f"'none', got {covariance!r}")
         problem = build_problem(model, data, estimate=estimate, omega=omega, residual=residual,
                                 initial=initial, fix_residual=fix_residual,
-                                read_options=read_options, blq=blq, lloq=lloq, fix=fix)
+                                read_options=read_options, blq=blq, lloq=lloq, fix=fix,
+                                block=block, correlation=correlation)
         cov_kind = None if kind == "none" else kind
         if method == "focei":
             out = focei(problem, covariance=cov_kind, max_iter=max_iter, progress=progress)
@@ -170,8 +177,7 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
 def _importance(problem, out, samples, seed):
     from .importance import importance_objective
     from .laplace import subject_objective
-    theta, om2, sd = problem.unpack(out["x"], out["full0"], out["free"])
-    omega = np.diag(om2)
+    theta, omega, sd = problem.unpack(out["x"], out["full0"], out["free"])
     _, h_tilde = subject_objective(problem, out["stencil"], theta, omega, sd, out["eta"])
     ofv, se = importance_objective(problem, theta, omega, sd, out["eta"], h_tilde,
                                    samples=int(samples), seed=seed)
@@ -227,7 +233,7 @@ def _diagnostics(problem: Problem, theta, omega, sd, eta, st: Stencil):
 
 
 def _fitted_model(problem: Problem, theta_values: dict, omega: dict | None, sigma: dict | None,
-                  how: str):
+                  how: str, correlations: dict | None = None):
     """The model with the estimates: typical values through ``with_parameters``, Ω and σ in
     its ``[variability]``/``[residual]``, and where they come from in its description; built
     from its mapping so that it validates and writes back as a model file."""
@@ -248,6 +254,8 @@ def _fitted_model(problem: Problem, theta_values: dict, omega: dict | None, sigm
         var["omega"] = {k: float(v) for k, v in omega.items()}
         for key in ("cv", "correlation", "source", "where"):
             var.pop(key, None)
+        if correlations:
+            var["correlation"] = dict(correlations)
         raw["variability"] = var
     if sigma is not None:
         res = raw.get("residual", {}) or {}
@@ -264,8 +272,7 @@ def _fitted_model(problem: Problem, theta_values: dict, omega: dict | None, sigm
 
 def _population_result(problem: Problem, out: dict, elapsed: float,
                        method: str = "focei") -> FitResult:
-    theta, om2, sd = problem.unpack(out["x"], out["full0"], out["free"])
-    omega = np.diag(om2)
+    theta, omega, sd = problem.unpack(out["x"], out["full0"], out["free"])
     labels_all = problem.labels()
     free = out["free"]
     labels = tuple(lab for lab, f in zip(labels_all, free) if f)
@@ -280,9 +287,20 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
     if cov is not None:
         sd_log = np.sqrt(np.clip(np.diag(cov), 0, None))
         vals = values_all[free]
-        # Delta method: SE(v) = v SE(log v) for the log-scale entries.
-        se = {lab: float(v * s if lg else s)
-              for lab, v, s, lg in zip(labels, vals, sd_log, is_log)}
+        # Delta method: SE(v) = v SE(log v) for the log-scale entries; correlations through
+        # the derivative of the correlation matrix in its coordinates.
+        jac = np.diag(np.where(is_log, vals, 1.0))
+        if problem.corr_names:
+            nr = len(problem.corr_names)
+            idx = np.flatnonzero(free)[-nr:] if free[-nr:].all() else None
+            if idx is not None:
+                for k in range(nr):
+                    e = np.zeros(full.size)
+                    e[len(full) - nr + k] = 1e-6
+                    d = (problem.natural(full + e) - problem.natural(full - e))[-nr:] / 2e-6
+                    jac[len(vals) - nr:, len(vals) - nr + k] = d
+        nat_cov = jac @ cov @ jac.T
+        se = {lab: float(np.sqrt(max(v, 0.0))) for lab, v in zip(labels, np.diag(nat_cov))}
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = cov / np.outer(sd_log, sd_log)
         ev = np.linalg.eigvalsh(corr) if np.all(np.isfinite(corr)) else None
@@ -302,6 +320,7 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
     theta_d = {n: float(est[n]) for n in problem.names + problem.cov_names}
     omega_d = {n: float(est[f"omega({n})"]) for n in problem.eta_names}
     sigma_d = {n: float(est[n]) for n in problem.sd_names}
+    corr_d = {n[5:-1]: float(est[n]) for n in problem.corr_names}
     table, shrink = _diagnostics(problem, theta, omega, sd, out["eta"], out["stencil"])
     ofv = float(out["ofv"].sum())
     n_obs = problem.n_obs
@@ -319,9 +338,10 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
         ci=MappingProxyType({lab: _ci(est[lab], se[lab]) if lg else
                              (est[lab] - _Z95 * se[lab], est[lab] + _Z95 * se[lab])
                              for lab, lg in zip(labels, is_log)}),
+        correlations=MappingProxyType(corr_d),
         covariance=cov, correlation=corr, labels=labels, shrinkage=shrink, ebes=out["eta"],
         subject_ids=problem.subject_ids, table=table,
-        model=_fitted_model(problem, theta_d, omega_d, sigma_d, how),
+        model=_fitted_model(problem, theta_d, omega_d, sigma_d, how, corr_d),
         n_obs=n_obs, n_subjects=problem.n_subjects, aic=ofv + n_obs * _LOG_2PI + 2 * k,
         bic=ofv + n_obs * _LOG_2PI + k * math.log(n_obs), condition_number=cond,
         iterations=out["iterations"], evaluations=out["evaluations"],

@@ -52,8 +52,7 @@ class _Objective:
         last = self._last
         if last is not None and np.array_equal(last[0], x):
             return last[1]
-        theta, om2, sd = self.problem.unpack(x, self.full0, self.free)
-        omega = np.diag(om2)
+        theta, omega, sd = self.problem.unpack(x, self.full0, self.free)
         eta, st, _ = conditional_modes(self.problem, theta, np.linalg.inv(omega), sd, self.eta)
         ofv, _ = subject_objective(self.problem, st, theta, omega, sd, eta)
         self.n_eval += 1
@@ -213,11 +212,20 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
 
 def at_estimates(problem, theta, omega, sd, *, covariance: str | None = "sandwich"):
     """The FOCE-I objective, modes and (optionally) covariance step at given estimates (for
-    SAEM's results): the same dictionary as :func:`focei` without the optimiser's fields."""
+    SAEM's results): the same dictionary as :func:`focei` without the optimiser's fields.
+    ``omega`` is the variances (n_eta,) or the full matrix."""
     t0 = time.perf_counter()
     full0, free, _, _ = problem.start()
-    x = np.concatenate([np.log(theta[problem.theta_pos]), np.log(omega), np.log(sd),
-                        theta[problem.cov_pos]])[free]
+    omega = np.asarray(omega, dtype=float)
+    variances = np.diag(omega) if omega.ndim == 2 else omega
+    zc = full0[len(full0) - len(problem.corr_names):]
+    if omega.ndim == 2 and problem.blocks:
+        from .problem import _corr_coordinates
+        sd_eta = np.sqrt(variances)
+        corr = omega / np.outer(sd_eta, sd_eta)
+        zc = np.concatenate([_corr_coordinates(corr[np.ix_(b, b)]) for b in problem.blocks])
+    x = np.concatenate([np.log(theta[problem.theta_pos]), np.log(variances), np.log(sd),
+                        theta[problem.cov_pos], zc])[free]
     obj = _Objective(problem, full0, free)
     obj(x)
     ofv, eta, st, _ = obj.parts(x, keep=True)

@@ -344,10 +344,10 @@ def objective_gradient(problem, st: Stencil, theta, omega, sd, eta):
         scale = theta[pos] if problem.eta_normal[m] else 1.0
         out[:, k] = scale * (data_grad[:, m] + dl_deta[:, m]
                              - np.einsum("ik,ik->i", v, data_hess[:, :, m]))
-    # Variances of the random effects (diagonal omega).
+    # Variances of the random effects (diagonal omega; with blocks they are differenced).
     om = np.diag(omega)
     hinv_diag = np.diagonal(h_inv, axis1=1, axis2=2)
-    for k in range(ne):
+    for k in range(ne if not problem.blocks else 0):
         out[:, nt + k] = (-eta[:, k] ** 2 / om[k] + 1.0 - hinv_diag[:, k] / om[k]
                           + v[:, k] * 2 * eta[:, k] / om[k])
     # Residual standard deviations.

@@ -91,6 +91,11 @@ class Problem:
         Their positions in ``theta``.
     fixed : frozenset of str
         Labels (:meth:`labels`) held at their initial values.
+    blocks : tuple of tuple of int
+        Random effects (indices) with a full covariance block; the others are independent.
+    corr_names, corr_pairs, corr0
+        Labels (``"corr(CL,V1)"``), index pairs and initial unconstrained coordinates of the
+        correlations within blocks.
     censored : ndarray of bool, shape (n_obs,), or None
         Observations below the limit of quantification (Beal's M3 likelihood); None when
         there are none.
@@ -119,6 +124,10 @@ class Problem:
     subject_ids: tuple
     n_params: int = 0
     fixed: frozenset = frozenset()
+    blocks: tuple = ()
+    corr_names: tuple = ()
+    corr_pairs: tuple = ()
+    corr0: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cov_names: tuple = ()
     cov_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     censored: np.ndarray | None = None
@@ -198,47 +207,110 @@ class Problem:
     # -- the optimiser's vector ----------------------------------------------------------------
 
     @property
+    def _sizes(self):
+        return (len(self.names), len(self.eta_names), len(self.sd_names), len(self.cov_names),
+                len(self.corr_names))
+
+    @property
     def is_log(self) -> np.ndarray:
-        """Which entries of the full vector are logarithms (all but the exponents)."""
-        n = len(self.names) + len(self.eta_names) + len(self.sd_names)
-        return np.concatenate([np.ones(n, dtype=bool), np.zeros(len(self.cov_names), bool)])
+        """Which entries of the full vector are logarithms (typical values, variances, SDs;
+        not the exponents nor the correlations' unconstrained coordinates)."""
+        nt, ne, ns, nc, nr = self._sizes
+        return np.concatenate([np.ones(nt + ne + ns, dtype=bool), np.zeros(nc + nr, bool)])
+
+    def correlation(self, zc) -> np.ndarray:
+        """The correlation matrix of the random effects (n_eta, n_eta) from the unconstrained
+        coordinates of each block (canonical partial correlations, tanh)."""
+        c = np.eye(len(self.eta_names))
+        k0 = 0
+        for block in self.blocks:
+            m = len(block)
+            w = _chol_corr(zc[k0:k0 + m * (m - 1) // 2], m)
+            k0 += m * (m - 1) // 2
+            c[np.ix_(block, block)] = w @ w.T
+        return c
+
+    def omega_matrix(self, variances, zc) -> np.ndarray:
+        sd = np.sqrt(variances)
+        return self.correlation(zc) * np.outer(sd, sd)
 
     def start(self):
         """(full vector at the initial estimates, free mask, lower and upper bounds on the free
         entries). Bounds: typical values within a factor 1000 of their initial values,
-        variances in [1e-6, 10], SDs in [1e-5, 10], exponents in [-10, 10]."""
-        nt, ne, ns = len(self.names), len(self.eta_names), len(self.sd_names)
+        variances in [1e-6, 10], SDs in [1e-5, 10], exponents in [-10, 10], correlation
+        coordinates in [-5, 5] (|partial correlation| < 0.9999)."""
+        nt, ne, ns, nc, nr = self._sizes
         full0 = np.concatenate([np.log(self.theta[self.theta_pos]), np.log(self.omega0),
-                                np.log(self.sd0), self.theta[self.cov_pos]])
+                                np.log(self.sd0), self.theta[self.cov_pos], self.corr0])
         free = np.array([lab not in self.fixed for lab in self.labels()], dtype=bool)
         free[nt + ne:nt + ne + ns] &= ~self.sd_fixed
         big = math.log(1000.0)
         low = np.concatenate([full0[:nt] - big, np.full(ne, math.log(1e-6)),
-                              np.full(ns, math.log(1e-5)), np.full(len(self.cov_names), -10.0)])
+                              np.full(ns, math.log(1e-5)), np.full(nc, -10.0),
+                              np.full(nr, -5.0)])
         high = np.concatenate([full0[:nt] + big, np.full(ne, math.log(10.0)),
-                               np.full(ns, math.log(10.0)), np.full(len(self.cov_names), 10.0)])
+                               np.full(ns, math.log(10.0)), np.full(nc, 10.0),
+                               np.full(nr, 5.0)])
         return full0, free, low[free], high[free]
 
     def natural(self, full) -> np.ndarray:
-        """The full vector on the natural scale (exp of the logarithms)."""
-        return np.where(self.is_log, np.exp(np.where(self.is_log, full, 0.0)), full)
+        """The full vector on the natural scale: exp of the logarithms, the exponents, and the
+        correlations themselves for the correlation coordinates."""
+        out = np.where(self.is_log, np.exp(np.where(self.is_log, full, 0.0)), full)
+        nr = len(self.corr_names)
+        if nr:
+            c = self.correlation(full[-nr:])
+            out[-nr:] = [c[i, j] for i, j in self.corr_pairs]
+        return out
 
     def unpack(self, x, full0, free):
-        """(parameter vector with the exponents, ω² (n_eta,), SDs (n_sd,)) from ``x``;
+        """(parameter vector with the exponents, Ω (n_eta, n_eta), SDs (n_sd,)) from ``x``;
         ``full0`` is the full vector in which the free entries are replaced."""
         z = full0.copy()
         z[free] = x
-        nt, ne, ns = len(self.names), len(self.eta_names), len(self.sd_names)
+        nt, ne, ns, nc, nr = self._sizes
         theta = self.theta.copy()
         theta[self.theta_pos] = np.exp(z[:nt])
-        theta[self.cov_pos] = z[nt + ne + ns:]
-        return theta, np.exp(z[nt:nt + ne]), np.exp(z[nt + ne:nt + ne + ns])
+        theta[self.cov_pos] = z[nt + ne + ns:nt + ne + ns + nc]
+        omega = self.omega_matrix(np.exp(z[nt:nt + ne]), z[nt + ne + ns + nc:])
+        return theta, omega, np.exp(z[nt + ne:nt + ne + ns])
 
     def labels(self) -> list:
         """Names of the entries of the full vector: typical values, ``omega(P)``, SDs,
-        exponents."""
+        exponents, correlations ``corr(P,Q)``."""
         return (list(self.names) + [f"omega({n})" for n in self.eta_names]
-                + list(self.sd_names) + list(self.cov_names))
+                + list(self.sd_names) + list(self.cov_names) + list(self.corr_names))
+
+
+def _chol_corr(z, m) -> np.ndarray:
+    """Cholesky factor of an m x m correlation matrix from m(m-1)/2 unconstrained numbers
+    (canonical partial correlations tanh(z), row by row): positive definite for any z."""
+    w = np.zeros((m, m))
+    w[0, 0] = 1.0
+    k = 0
+    for i in range(1, m):
+        rest = 1.0
+        for j in range(i):
+            r = math.tanh(z[k])
+            k += 1
+            w[i, j] = r * math.sqrt(rest)
+            rest -= w[i, j] ** 2
+        w[i, i] = math.sqrt(max(rest, 0.0))
+    return w
+
+
+def _corr_coordinates(c) -> np.ndarray:
+    """Inverse of :func:`_chol_corr` for a positive definite correlation matrix ``c``."""
+    w = np.linalg.cholesky(c)
+    m = c.shape[0]
+    out = []
+    for i in range(1, m):
+        rest = 1.0
+        for j in range(i):
+            r = w[i, j] / math.sqrt(rest)
+            out.append(math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)))
+            rest -= w[i, j] ** 2
+    return np.array(out)
 
 
 def _names(value, field, allowed, what) -> list:
@@ -268,7 +340,7 @@ def _positive(v, field) -> float:
 
 def build_problem(model, data, *, estimate=None, omega=None, residual=None, initial=None,
                   fix_residual=False, subject=None, read_options=None, blq=None,
-                  lloq=None, fix=None) -> Problem:
+                  lloq=None, fix=None, block=None, correlation=None) -> Problem:
     """A :class:`Problem` from a model, a dataset and what to estimate.
 
     Parameters
@@ -287,6 +359,10 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         default the model's. Its standard deviations are estimated unless ``fix_residual``.
     initial : dict, optional
         Initial typical values (Quantity, string or canonical number).
+    block : list of list of str, optional
+        Random effects with a full covariance (NONMEM's ``$OMEGA BLOCK``): ``[["CL", "V1"]]``.
+    correlation : dict, optional
+        Initial correlations within blocks, ``{"CL,V1": 0.3}`` (default 0).
     fix : list of str, optional
         Estimated quantities held at their initial values, by label: ``"omega(Q)"``,
         ``"prop"``, ``"CL~WT"``, a typical value.
@@ -460,6 +536,10 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
                          f"observation {dv[i]:g} lies outside the support of its residual "
                          f"error ({outputs[obs_out[bad[0]]][1]} scale)")
     object.__setattr__(problem, "y", yt)
+    if block:
+        _set_blocks(problem, block, correlation)
+    elif correlation:
+        raise ValidationError("correlation", "correlations need a block: block=[['CL', 'V1']]")
     if fix:
         fix = [fix] if isinstance(fix, str) else list(fix)
         labels = problem.labels()
@@ -469,6 +549,55 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
                                                     f"{', '.join(labels)})")
         object.__setattr__(problem, "fixed", frozenset(fix))
     return problem
+
+
+def _set_blocks(problem, block, correlation) -> None:
+    names = list(problem.eta_names)
+    if isinstance(block, (list, tuple)) and block and all(isinstance(b, str) for b in block):
+        block = [block]
+    blocks, seen = [], set()
+    for k, b in enumerate(block):
+        if not isinstance(b, (list, tuple)) or len(b) < 2:
+            raise ValidationError(f"block.{k}", f"a block names two or more random effects, "
+                                                f"got {b!r}")
+        for n in b:
+            if n not in names:
+                raise ValidationError(f"block.{n}", f"has no random effect (omega: "
+                                                    f"{', '.join(names)})")
+            if n in seen:
+                raise ValidationError(f"block.{n}", "is in two blocks")
+            seen.add(n)
+        blocks.append(tuple(names.index(n) for n in b))
+    corr = dict(correlation or {})
+    c = np.eye(len(names))
+    for key, r in corr.items():
+        pair = [v.strip() for v in str(key).split(",")]
+        if len(pair) != 2 or not all(v in names for v in pair):
+            raise ValidationError(f"correlation.{key}", "expected 'P,Q' with both in a block")
+        i, j = names.index(pair[0]), names.index(pair[1])
+        if not any(i in b and j in b for b in blocks):
+            raise ValidationError(f"correlation.{key}", "the two random effects are not in one "
+                                                        "block")
+        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not -1 < r < 1:
+            raise ValidationError(f"correlation.{key}", f"expected a number in (-1, 1), got "
+                                                        f"{r!r}")
+        c[i, j] = c[j, i] = float(r)
+    z, labels, pairs = [], [], []
+    for b in blocks:
+        sub = c[np.ix_(b, b)]
+        try:
+            z.extend(_corr_coordinates(sub))
+        except np.linalg.LinAlgError:
+            raise ValidationError("correlation", "the initial correlations are not positive "
+                                                 "definite") from None
+        for i in range(1, len(b)):
+            for j in range(i):
+                labels.append(f"corr({names[b[j]]},{names[b[i]]})")
+                pairs.append((b[i], b[j]))
+    object.__setattr__(problem, "blocks", tuple(blocks))
+    object.__setattr__(problem, "corr_names", tuple(labels))
+    object.__setattr__(problem, "corr_pairs", tuple(pairs))
+    object.__setattr__(problem, "corr0", np.array(z))
 
 
 def _subject_data(data, sl):

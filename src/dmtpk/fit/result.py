@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
@@ -31,6 +31,8 @@ class FitResult:
     omega : mapping of str to float
         Estimated variances of η by parameter (population fits).
     omega_matrix : ndarray, shape (n_eta, n_eta)
+    correlations : mapping of str to float
+        Estimated correlations of random effects in blocks (``"CL,V1"``).
     sigma : mapping of str to float
         Residual standard deviations (``"prop"``, ``"add"``, ...).
     se : mapping of str to float
@@ -108,6 +110,7 @@ class FitResult:
     ofv_importance: float = math.nan
     ofv_importance_se: float = math.nan
     history: np.ndarray | None = None
+    correlations: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     problem: object = None
     estimates_vector: tuple = ()
 
@@ -116,6 +119,7 @@ class FitResult:
         out = dict(self.theta)
         out.update({f"omega({k})": v for k, v in self.omega.items()})
         out.update(self.sigma)
+        out.update({f"corr({k})": v for k, v in self.correlations.items()})
         return {k: out[k] for k in self.labels}
 
     def summary(self) -> str:

@@ -53,6 +53,9 @@ def _check(problem):
     if extra:
         raise ValidationError("omega", f"{', '.join(extra)} has a random effect but its typical "
                                        "value is not estimated; SAEM estimates both")
+    if problem.blocks:
+        raise ValidationError("block", "SAEM estimates a diagonal omega only (blocks are not "
+                                       "built); use FOCE-I")
     if problem.cov_names:
         raise ValidationError("estimate", "SAEM does not estimate covariate exponents yet "
                                           f"({', '.join(problem.cov_names)}); use FOCE-I")
