@@ -262,11 +262,10 @@ def _thresholds(args, model) -> dict:
         except ValueError:
             raise ValidationError("--threshold", f"expected a number or ENDPOINT=NUMBER, got "
                                                  f"{item!r}") from None
-        try:
-            model.endpoint(name)
-        except ValidationError as exc:
-            raise ValidationError("--threshold", str(exc)[len(exc.field) + 2:]) from None
-    return out
+    try:
+        return model.check_thresholds(out, "--threshold")  # known endpoints, finite values
+    except ValidationError as exc:
+        raise ValidationError("--threshold", str(exc)[len(exc.field) + 2:]) from None
 
 
 def _scenario_from_args(args, model, population: bool) -> Scenario:
@@ -388,7 +387,8 @@ def _run(scenario) -> ScenarioResult:
 
 #: Fields of run-time errors (dmtpk.scenario.run_scenario) -> the option they come from.
 _RUN_OPTIONS = {"weight": "--weight", "covariates.WT": "--weight", "population.n": "--n",
-                "population.keep": "--keep", "regimens[1]": "--times"}
+                "population.keep": "--keep", "regimens[1]": "--times",
+                "population.scheduler": "--scheduler"}
 
 
 def _figure_writer(fig, path: Path):
@@ -432,6 +432,8 @@ def _cmd_population(args) -> int:
         raise ValidationError("--n", f"must be at least 1, got {args.n}")
     if args.seed < 0:
         raise ValidationError("--seed", f"must not be negative, got {args.seed}")
+    if args.individuals < 0:
+        raise ValidationError("--individuals", f"must not be negative, got {args.individuals}")
     if args.individuals and args.keep != "all":
         raise ValidationError("--individuals", "needs --keep all (per-subject curves)")
     model = load_model(args.model)

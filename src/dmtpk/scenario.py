@@ -638,7 +638,7 @@ def _scenario_key(scenario: Scenario, exc: ValidationError) -> tuple[str, str]:
     message = str(exc)[len(field) + 2:]
     stage = getattr(exc, "_scenario_stage", None)
     if stage == "threshold":
-        return f"scenario.thresholds.{exc._scenario_item}", message
+        return field, message
     if field.startswith("covariates"):
         table = "population.covariates" if scenario.n is not None else "scenario.weight"
         rest = field[len("covariates"):].lstrip(".")
@@ -667,12 +667,10 @@ def _run(scenario: Scenario, progress) -> ScenarioResult:
     from .population.runner import connect_scheduler
     from .simulate import simulate
     model = scenario_model(scenario)
-    thresholds = dict(scenario.thresholds)
-    for name in thresholds:
-        try:
-            model.endpoint(name)
-        except ValidationError as exc:
-            raise _tagged(exc, stage="threshold", item=name)
+    try:  # known endpoints, finite values (TOML has nan and inf)
+        thresholds = model.check_thresholds(dict(scenario.thresholds), "scenario.thresholds")
+    except ValidationError as exc:
+        raise _tagged(exc, stage="threshold")
     for i, arm in enumerate(scenario.arms, start=1):
         missing = as_regimen(arm.regimen).routes - set(model.routes)
         if missing:
@@ -694,7 +692,11 @@ def _run(scenario: Scenario, progress) -> ScenarioResult:
     client = cluster = None
     if scenario.backend == "dask":
         if scenario.scheduler is not None:
-            client = connect_scheduler(scenario.scheduler)
+            try:
+                client = connect_scheduler(scenario.scheduler)
+            except (ValueError, TypeError) as exc:  # distributed's reading of the address
+                raise ValidationError("population.scheduler", f"not a Dask scheduler address "
+                                      f"({scenario.scheduler!r}: {exc})") from None
         else:
             client, cluster = _local_cluster()
     try:

@@ -60,7 +60,8 @@ OPTION_VALUES = {
     "--step": ["0 min", "-1 min", "nan min", "1 mg", "1e-9 min", "1e-320 min"],
     "--every": ["0 min", "-10 min", "nan min", "inf min", "10 mg", "", "1e400 min"],
     "--weight": ["0 kg", "-70 kg", "nan kg", "70 L", "heavy"],
-    "--threshold": ["high", "intensity=", "=5", "mood=5", "intensity=abc"],
+    "--threshold": ["high", "intensity=", "=5", "mood=5", "intensity=abc", "intensity=nan",
+                    "intensity=inf", "intensity=-inf", "nan"],
 }
 
 
@@ -201,6 +202,12 @@ RUN_TIME = {
     "threshold of an unknown endpoint": ("[scenario]\nmodel = 'eckernas2022'\n"
                                          "thresholds = { mood = 3 }\n" + BOLUS,
                                          "scenario.thresholds.mood"),
+    "threshold not a number": ("[scenario]\nmodel = 'eckernas2022'\n"
+                               "thresholds = { intensity = nan }\n" + BOLUS,
+                               "scenario.thresholds.intensity"),
+    "infinite threshold": ("[scenario]\nmodel = 'eckernas2022'\n"
+                           "thresholds = { intensity = -inf }\n" + BOLUS,
+                           "scenario.thresholds.intensity"),
     "route the model lacks": ("[scenario]\nmodel = 'eckernas2022'\n" + BOLUS +
                               "[[regimens]]\nevents = [{ type = 'inhalation', dose = 1 }]\n",
                               "regimens[2]"),
@@ -399,3 +406,15 @@ def test_demo_mistakes_are_one_line_before_any_run(extra, starts, capsys):
     assert code == 2 and errors == [errors[0]] and "Traceback" not in err, err
     assert errors[0].startswith("dmtpk: error: " + starts), err
     assert "population:" not in out  # refused before any simulation
+
+
+@pytest.mark.parametrize("extra,starts", [
+    (["--individuals", "-1", "--keep", "all"], "--individuals: "),
+    (["--individuals", "3"], "--individuals: "),
+    (["--threshold", "intensity=nan"], "--threshold: "),
+    (["--backend", "dask", "--scheduler", ""], "--scheduler: "),
+    (["--backend", "dask", "--scheduler", "tcp://host:notaport"], "--scheduler: "),
+], ids=["negative individuals", "individuals without keep all", "NaN threshold",
+        "empty scheduler address", "scheduler port not a number"])
+def test_population_option_mistakes(extra, starts, capsys):
+    _one_line(capsys, main(POP + extra), starts=starts)
