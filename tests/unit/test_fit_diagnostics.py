@@ -87,3 +87,19 @@ def test_plots_draw(good):
         good.plot("nope")
     with pytest.raises(dmtpk.ValidationError, match="output"):
         good.vpc(output="intensity")
+
+
+def test_report_is_written_all_or_none(good, tmp_path):
+    import csv
+    from dmtpk.fit.report import REPORT_FILES
+    paths = good.write_report(tmp_path / "rep", vpc_replicates=30)
+    assert sorted(p.name for p in paths) == sorted(REPORT_FILES)
+    with open(tmp_path / "rep" / "parameters.csv") as fh:
+        rows = {r["parameter"]: r for r in csv.DictReader(fh)}
+    assert float(rows["CL"]["estimate"]) == good.theta["CL"]     # written round-trip exact
+    assert dmtpk.load_model(tmp_path / "rep" / "model.toml").value("CL") == \
+        pytest.approx(good.theta["CL"])
+    before = (tmp_path / "rep" / "table.csv").read_bytes()
+    with pytest.raises(dmtpk.DmtpkError, match="exists"):
+        good.write_report(tmp_path / "rep", vpc_replicates=30)
+    assert (tmp_path / "rep" / "table.csv").read_bytes() == before

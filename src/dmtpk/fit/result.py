@@ -230,6 +230,15 @@ class FitResult:
         from ..model.toml import write_model
         return write_model(self.model, path, force=force)
 
+    def write_report(self, folder, vpc_replicates: int = 200, seed: int = 0,
+                     force: bool = False):
+        """Write the fitted model, the parameter and observation tables and the diagnostic
+        figures into ``folder``, all or none (:func:`dmtpk.fit.report.write_report`)."""
+        from .report import write_report
+        self._need_population("a report")
+        return write_report(self, folder, vpc_replicates=vpc_replicates, seed=seed,
+                            force=force)
+
     def to_dataframe(self):
         """:attr:`table` as a pandas DataFrame (needs pandas)."""
         import pandas as pd
