@@ -179,14 +179,15 @@ def doses_needed(first: float, interval: float, times: int, end: float) -> int:
     return int(min(times, math.floor((end - first) / interval) + 2))
 
 
-def _repeat_within(regimen_events: list, end: float, key: str) -> list:
+def _repeat_within(regimen_events: list, end: float, key: str, path: str) -> list:
     """The event mappings of a scenario regimen with each ``times`` cut to the doses that
     start by ``end`` (:func:`doses_needed`); mappings whose values do not read are left as
-    they are, for :func:`~dmtpk.regimen.regimen_from_mappings` to report."""
+    they are, for :func:`~dmtpk.regimen.regimen_from_mappings` to report. More than
+    :data:`MAX_DOSES` doses before the end are refused here, before they are built."""
     if not isinstance(regimen_events, list):
         return regimen_events
     out = []
-    for spec in regimen_events:
+    for j, spec in enumerate(regimen_events, start=1):
         if isinstance(spec, dict) and isinstance(spec.get("times"), int) \
                 and not isinstance(spec.get("times"), bool) and spec["times"] > 1 \
                 and spec.get("every") is not None:
@@ -196,7 +197,14 @@ def _repeat_within(regimen_events: list, end: float, key: str) -> list:
             except DmtpkError:
                 ii = at = None
             if ii is not None and math.isfinite(ii) and ii > 0 and math.isfinite(at):
-                spec = {**spec, "times": doses_needed(at, ii, spec["times"], end)}
+                needed = doses_needed(at, ii, spec["times"], end)
+                if needed > MAX_DOSES:
+                    raise ScenarioError(path, f"{key}.events[{j}].times", f"{needed - 1:,} "
+                                        f"doses start before the end of the simulation "
+                                        f"({end:g} min); at most {MAX_DOSES:,} can be "
+                                        "simulated: give fewer doses, a longer interval or an "
+                                        "earlier end")
+                spec = {**spec, "times": needed}
         out.append(spec)
     return out
 
@@ -391,7 +399,7 @@ def scenario_from_dict(raw: dict, path: str = "<dict>", base_dir=None) -> Scenar
             raise ScenarioError(path, key, f"must be a table, got {arm!r}")
         _unknown(arm, {"label", "events"}, key, path)
         try:
-            regimen = regimen_from_mappings(_repeat_within(arm.get("events"), times[-1], key),
+            regimen = regimen_from_mappings(_repeat_within(arm.get("events"), times[-1], key, path),
                                             f"{key}.events")
         except ValidationError as exc:
             raise ScenarioError(path, exc.field, str(exc)[len(exc.field) + 2:]) from None

@@ -105,14 +105,16 @@ def test_scenario_file_with_a_huge_times_runs_quickly(tmp_path):
     assert len(sc.arms[0].regimen.events) == doses_needed(0.0, 10.0, 10**9, 60.0) == 8
 
 
-def test_scenario_file_with_too_many_doses_names_the_file_and_regimen(tmp_path, capsys):
+@pytest.mark.parametrize("every,times", [("0.01 min", 1_000_000), ("1e-300 min", 2**63 - 1)])
+def test_scenario_file_with_too_many_doses_names_the_file_and_regimen(tmp_path, capsys, every,
+                                                                      times):
     path = tmp_path / "s.toml"
     path.write_text("[scenario]\nmodel = 'eckernas2022'\nuntil = '1000 min'\nstep = '1 min'\n"
                     "[[regimens]]\nevents = [{ type = 'bolus', dose = '10 mg', "
-                    "every = '0.01 min', times = 1000000 }]\n")
+                    f"every = '{every}', times = {times} }}]\n")
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"dmtpk: error: {path}: [regimens[1]] ")
+    assert err.startswith(f"dmtpk: error: {path}: [regimens[1].events[1].times] ")
     assert f"at most {MAX_DOSES:,}" in err and err.count("\n") == 1
 
 
