@@ -23,6 +23,7 @@ from .regimen import Bolus, EventTable, Infusion, Inhalation, Regimen, SteadySta
 from .results import Result
 from .scenario import load_scenario, run_scenario
 from .simulate import simulate
+from .tci import TciResult, tci
 from .units import ureg
 
 __version__ = "0.1.0"
@@ -33,7 +34,7 @@ __all__ = [
     "simulate", "Result", "simulate_population", "PopulationResult",
     "load_scenario", "run_scenario",
     "read_nonmem", "write_nonmem", "NonmemDataset", "simulate_dataset", "DatasetResult",
-    "fit", "FitResult",
+    "fit", "FitResult", "tci", "TciResult",
     "DatasetError",
     "ureg",
     "DmtpkError", "ValidationError", "UnitError", "ModelFileError", "SolverError",

@@ -1,0 +1,292 @@
+r"""Target-controlled infusion for linear models: plasma targeting (Jacobs 1990) and effect-site
+targeting (Shafer & Gregg 1992, as STANPUMP does it).
+
+The pump changes its rate every ``update`` (default 10 s). With the model's linear system
+:math:`\dot x = A x + b\,r` (``b`` the central compartment, ``r`` mg/min), over one update
+interval :math:`\Delta` the state moves exactly to :math:`x' = \Phi x + \Gamma r`,
+:math:`\Phi = e^{A\Delta}`, :math:`\Gamma = \int_0^\Delta e^{As} b\,ds` (one matrix
+exponential of the augmented system). At each update time
+
+* **plasma**: the rate that brings the plasma concentration to the target at the end of the
+  interval, :math:`r = (C_T - c^\top \Phi x)/(c^\top \Gamma)`;
+* **effect site**: while the effect-site concentration is below the target, the rate whose
+  effect-site peak (the infusion running for one interval, then off) equals the target: with
+  :math:`e_0(t)` the free response and :math:`e_1(t)` the unit-rate one, the peak time
+  :math:`t_p` and :math:`r = (C_T - e_0(t_p))/e_1(t_p)` are iterated to a fixed point on a grid
+  of ``update``/20 over the following 30 min; once there, the rate that holds it at the end of
+  the interval (as plasma targeting does for the plasma);
+
+then clipped to ``[0, max_rate]``. A target that falls is met by stopping the pump until the
+concentration has come down. The result is an ordinary :class:`~dmtpk.regimen.Regimen` (one
+infusion per interval with a positive rate) that simulates anywhere in dmtpk, with the schedule
+as a table and a plot.
+
+Nonlinear (Michaelis-Menten) models, targets on an effect scale and targeting a quantile of a
+population are not built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels.expm import expm
+from .errors import ValidationError
+from .library import load_model
+from .regimen.events import Infusion, Regimen
+from .units import MG_PER_L_TO_NG_PER_ML, to_canonical
+
+__all__ = ["tci", "TciResult", "SITES"]
+
+#: What can be targeted.
+SITES = ("plasma", "effect")
+_PEAK_HORIZON = 30.0   # min searched for the effect-site peak
+_PEAK_GRID = 20        # grid points per update interval in that search
+
+
+@dataclass(frozen=True, eq=False)
+class TciResult:
+    """A TCI schedule.
+
+    Attributes
+    ----------
+    time : ndarray, shape (n,)
+        Update times (min).
+    rate : ndarray, shape (n,)
+        Pump rate from each update time to the next (mg/min of DMT base).
+    target : ndarray, shape (n,)
+        Target in force over each interval (ng/mL).
+    plasma, effect_site : ndarray, shape (n + 1,)
+        Predicted concentrations (ng/mL) at the update times and at the end.
+    regimen : Regimen
+        The schedule as infusions.
+    model : Model
+    site : str
+    """
+
+    time: np.ndarray
+    rate: np.ndarray
+    target: np.ndarray
+    plasma: np.ndarray
+    effect_site: np.ndarray
+    regimen: Regimen
+    model: object
+    site: str
+
+    @property
+    def total_dose(self) -> float:
+        """mg of DMT base."""
+        step = np.diff(np.append(self.time, self.time[-1] + (self.time[1] - self.time[0])
+                                 if self.time.size > 1 else self.time[-1]))
+        return float(np.sum(self.rate * step))
+
+    def table(self) -> dict:
+        """The schedule: ``time`` (min), ``rate`` (mg/min), ``target``, ``plasma`` and
+        ``effect_site`` (ng/mL at the update time)."""
+        return {"time": self.time, "rate": self.rate, "target": self.target,
+                "plasma": self.plasma[:-1], "effect_site": self.effect_site[:-1]}
+
+    def plot(self):
+        """Rate (steps) and predicted plasma and effect-site concentrations with the target."""
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(7.0, 5.0), layout="constrained")
+        ax1, ax2 = fig.subplots(2, 1, sharex=True)
+        t_end = np.append(self.time, self.time[-1] + (self.time[1] - self.time[0])
+                          if self.time.size > 1 else self.time[-1])
+        ax1.step(t_end, np.append(self.rate, 0.0), where="post")
+        ax1.set_ylabel("rate [mg/min]")
+        ax2.plot(t_end, self.plasma, label="plasma")
+        ax2.plot(t_end, self.effect_site, label="effect site")
+        ax2.step(t_end, np.append(self.target, self.target[-1]), where="post", color="k",
+                 lw=0.8, ls="--", label=f"target ({self.site})")
+        ax2.set_xlabel("time [min]")
+        ax2.set_ylabel("concentration [ng/mL]")
+        ax2.legend(frameon=False)
+        return fig
+
+
+def _schedule(target, duration):
+    """Piecewise-constant targets: [(start min, mg/L)], sorted, the first at 0."""
+    if isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple)):
+        steps = []
+        for k, item in enumerate(target):
+            if len(item) != 2:
+                raise ValidationError(f"target.{k}", f"expected (time, concentration), got "
+                                                     f"{item!r}")
+            t = to_canonical(item[0], "time", f"target.{k}.time")
+            c = to_canonical(item[1], "concentration", f"target.{k}.concentration")
+            steps.append((t, c))
+        if steps[0][0] != 0:
+            raise ValidationError("target.0.time", "the first target starts at time 0")
+        if any(b[0] <= a[0] for a, b in zip(steps, steps[1:])):
+            raise ValidationError("target", "target times must increase")
+    else:
+        steps = [(0.0, to_canonical(target, "concentration", "target"))]
+    for k, (t, c) in enumerate(steps):
+        if not c >= 0:
+            raise ValidationError(f"target.{k}", f"a target cannot be negative, got {c}")
+        if t >= duration:
+            raise ValidationError(f"target.{k}.time", f"starts at {t} min, after the end "
+                                                      f"({duration} min)")
+    return steps
+
+
+def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None = None,
+        update="10 s", max_rate=None, parameters=None) -> TciResult:
+    """A target-controlled infusion schedule for the model's typical subject.
+
+    Parameters
+    ----------
+    model : str, path or Model
+        A linear model.
+    target : Quantity, str, float or list of (time, concentration)
+        The target concentration (``"20 ng/mL"``; a bare number is mg/L), or a
+        piecewise-constant schedule ``[(0, "20 ng/mL"), ("30 min", "10 ng/mL")]``.
+    duration : Quantity, str or float
+        How long the pump runs (min).
+    site : {"plasma", "effect"}
+        Target the plasma or the effect-site concentration.
+    endpoint : str, optional
+        The endpoint whose effect compartment is targeted (default the model's first with
+        one).
+    update : Quantity, str or float
+        Update interval (default 10 s).
+    max_rate : Quantity, str or float, optional
+        Pump limit (mg/min of DMT base).
+    parameters : dict, optional
+        Typical values to replace (see :meth:`Model.with_parameters`).
+
+    Returns
+    -------
+    TciResult
+
+    Raises
+    ------
+    ValidationError
+        Naming the argument: a nonlinear model, an unknown site or endpoint, a model without an
+        effect compartment for effect-site targeting, non-positive update or duration, a
+        negative target or limit.
+    """
+    model = load_model(model)
+    if parameters:
+        model = model.with_parameters(parameters)
+    if not model.is_linear:
+        raise ValidationError("model", f"{model.name!r} has Michaelis-Menten elimination; TCI "
+                                       "here needs a linear model")
+    if site not in SITES:
+        raise ValidationError("site", f"expected one of {SITES}, got {site!r}")
+    if "iv" not in model.routes:
+        raise ValidationError("model", f"{model.name!r} has no intravenous route")
+    dt = to_canonical(update, "time", "update")
+    total = to_canonical(duration, "time", "duration")
+    for name, v in (("update", dt), ("duration", total)):
+        if not v > 0:
+            raise ValidationError(name, f"must be positive, got {v}")
+    if total / dt > 1e6:
+        raise ValidationError("update", f"{total / dt:.3g} updates; at most 1e6")
+    r_max = np.inf
+    if max_rate is not None:
+        r_max = to_canonical(max_rate, "rate", "max_rate")
+        if not r_max > 0:
+            raise ValidationError("max_rate", f"must be positive, got {r_max}")
+    steps = _schedule(target, total)
+    compiled = model.compiled
+    theta = np.asarray(compiled.theta, dtype=float)
+    a = compiled.system_matrix(theta)
+    n = a.shape[0]
+    central = compiled.index["central"]
+    v1 = compiled.get(theta, "V1")
+    c_row = np.zeros(n)
+    c_row[central] = 1.0 / v1
+    e_state = -1
+    eps = [ep for ep in compiled.endpoints if ep["state"] >= 0 and ep["driver"] == 0]
+    if endpoint is not None:
+        names = [ep.name for ep in model.effects]
+        if endpoint not in names:
+            raise ValidationError("endpoint", f"model {model.name!r} has no endpoint "
+                                              f"{endpoint!r} (it has {names})")
+        eps = [ep for ep in eps if ep["name"] == endpoint]
+    if eps:
+        e_state = eps[0]["state"]
+    elif site == "effect":
+        raise ValidationError("site", f"model {model.name!r} has no effect compartment driven "
+                                      "by plasma DMT" + (f" for {endpoint!r}" if endpoint
+                                                         else ""))
+    e_row = np.zeros(n)
+    if e_state >= 0:
+        e_row[e_state] = 1.0
+
+    def flow(step):
+        aug = np.zeros((n + 1, n + 1))
+        aug[:n, :n] = a * step
+        aug[central, n] = step
+        big = expm(aug)
+        return big[:n, :n], big[:n, n]
+
+    phi, gamma = flow(dt)
+    n_up = int(np.ceil(total / dt - 1e-9))
+    times = np.arange(n_up) * dt
+    starts = np.array([t for t, _ in steps])
+    levels = np.array([c for _, c in steps])
+    tgt = levels[np.searchsorted(starts, times + 1e-9, side="right") - 1]
+    if site == "effect":
+        h = dt / _PEAK_GRID
+        phi_h, _ = flow(h)
+        n_h = int(np.ceil(_PEAK_HORIZON / h))
+        # Unit response: rate 1 for one interval, then off; effect site on the fine grid from
+        # the interval's end on.
+        x = gamma.copy()
+        unit = np.empty(n_h)
+        for k in range(n_h):
+            unit[k] = e_row @ x
+            x = phi_h @ x
+        powers = np.empty((n_h, n))       # e_row Phi_h^k, for the free responses
+        row = e_row.copy()
+        for k in range(n_h):
+            powers[k] = row
+            row = row @ phi_h
+    x = np.zeros(n)
+    rates = np.zeros(n_up)
+    cp = np.zeros(n_up + 1)
+    ce = np.zeros(n_up + 1)
+    for k in range(n_up):
+        cp[k], ce[k] = c_row @ x, e_row @ x
+        goal = tgt[k]
+        x_free = phi @ x
+        if site == "plasma":
+            r = (goal - c_row @ x_free) / (c_row @ gamma)
+        elif e_row @ x < goal * (1 - 1e-6):
+            free = powers @ x_free                          # e0 from the interval's end on
+            r = _peak_rate(goal, free, unit)
+            # Once the peak would be reached within this interval, hold the target at its end.
+            r = min(r, (goal - e_row @ x_free) / (e_row @ gamma)) \
+                if e_row @ (x_free + gamma * r) >= goal * (1 - 1e-9) else r
+        else:
+            r = (goal - e_row @ x_free) / (e_row @ gamma)
+        r = float(min(max(r, 0.0), r_max))
+        rates[k] = r
+        x = x_free + gamma * r
+    cp[n_up], ce[n_up] = c_row @ x, e_row @ x
+    events = tuple(Infusion(rate=r, duration=dt, at=t) for t, r in zip(times, rates) if r > 0)
+    if not events:
+        raise ValidationError("target", "the schedule never infuses (target 0)")
+    return TciResult(time=times, rate=rates, target=tgt * MG_PER_L_TO_NG_PER_ML,
+                     plasma=cp * MG_PER_L_TO_NG_PER_ML, effect_site=ce * MG_PER_L_TO_NG_PER_ML,
+                     regimen=Regimen(events), model=model, site=site)
+
+
+def _peak_rate(goal, free_after, unit) -> float:
+    """The rate whose effect-site peak equals ``goal``: ``free_after`` is the free response
+    on the fine grid from the end of the interval on, ``unit`` the unit-rate response from
+    the end of the infusion on; iterate the peak time to a fixed point."""
+    ratio = (goal - free_after) / np.maximum(unit, 1e-300)
+    k = int(np.argmax(unit))
+    r = max(ratio[k], 0.0)
+    for _ in range(50):
+        k_new = int(np.argmax(free_after + r * unit))
+        r_new = max(ratio[k_new], 0.0)
+        if k_new == k and abs(r_new - r) <= 1e-12 * max(r, 1e-30):
+            break
+        k, r = k_new, r_new
+    return float(r)

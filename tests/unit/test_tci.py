@@ -1,0 +1,93 @@
+"""Target-controlled infusion: the schedules are checked by simulating the regimen they return
+with ``dmtpk.simulate`` (the event-table engine, not the TCI's own propagation) and against
+closed forms of a one-compartment model."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import dmtpk
+from dmtpk.model.spec import model_from_dict
+from dmtpk.tci import tci
+
+
+@pytest.fixture(scope="module")
+def model():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dmtpk.load_model("eckernas2022")
+
+
+def one_cpt(ke0=0.5):
+    return model_from_dict({
+        "model": {"name": "one_cpt", "routes": ["iv"], "structure": "one_compartment",
+                  "elimination": "linear"},
+        "parameters": {"CL": "2 L/min", "V1": "50 L", "KE0": f"{ke0} 1/min",
+                       "E0": 0, "EMAX": 10, "EC50": "20 ng/mL", "GAMMA": 1},
+        "effects": {"e": {"link": "effect_compartment", "model": "sigmoid_emax",
+                          "parameters": {k: k for k in ("KE0", "E0", "EMAX", "EC50",
+                                                        "GAMMA")}}}})
+
+
+def test_plasma_targeting_holds_the_target_at_every_update(model):
+    res = tci(model, "20 ng/mL", "30 min")
+    sim = dmtpk.simulate(model, res.regimen, np.append(res.time, 30.0))
+    assert np.max(np.abs(sim.concentration[1:] - 20.0)) < 1e-8
+    assert np.allclose(sim.concentration, res.plasma, rtol=1e-9, atol=1e-9)
+    assert np.all(res.rate >= 0)
+
+
+def test_one_compartment_rates_are_the_closed_form():
+    """First interval: r = C V k / (1 - e^{-k dt}); afterwards the maintenance rate CL C."""
+    target, cl, v, dt = 0.02, 2.0, 50.0, 10 / 60        # mg/L, L/min, L, min
+    res = tci(one_cpt(), target, "5 min")
+    k = cl / v
+    assert res.rate[0] == pytest.approx(target * v * k / (1 - math.exp(-k * dt)), rel=1e-10)
+    assert np.allclose(res.rate[1:], cl * target, rtol=1e-10)
+    assert res.total_dose == pytest.approx(res.rate.sum() * dt)
+
+
+def test_effect_site_targeting_reaches_the_target_without_overshoot(model):
+    res = tci(model, "20 ng/mL", "30 min", site="effect")
+    t = np.linspace(0, 30, 6001)
+    ce = dmtpk.simulate(model, res.regimen, t).effect_sites["intensity"]
+    assert ce.max() == pytest.approx(20.0, rel=2e-3)         # the peak is the target
+    reached = t[np.argmax(ce >= 0.99 * 20.0)]
+    assert reached < 3.0
+    assert np.all(np.abs(ce[t > reached + 1] - 20.0) < 0.01 * 20.0)
+    # Faster than plasma targeting gets the effect site there.
+    plasma = tci(model, "20 ng/mL", "30 min")
+    ce_p = dmtpk.simulate(model, plasma.regimen, t).effect_sites["intensity"]
+    assert t[np.argmax(ce_p >= 0.99 * 20.0)] > reached
+
+
+def test_rate_limit_and_a_falling_target(model):
+    res = tci(model, [(0, "20 ng/mL"), ("10 min", "10 ng/mL")], "20 min", max_rate="5 mg/min")
+    assert res.rate.max() <= 5.0 + 1e-12
+    t = np.append(res.time, 20.0)
+    cp = dmtpk.simulate(model, res.regimen, t).concentration
+    # The pump stops while the concentration is still above the new target at the end of the
+    # interval; it lands on it exactly afterwards.
+    fall = (res.time >= 10) & (cp[1:] > 10.0 + 1e-9)
+    assert fall.sum() > 10 and np.all(res.rate[fall] == 0)
+    assert abs(cp[-1] - 10.0) < 1e-6
+    assert res.plot().axes
+
+
+def test_bad_requests_name_the_argument(model):
+    with pytest.raises(dmtpk.ValidationError, match="site"):
+        tci(model, "20 ng/mL", "30 min", site="brain")
+    with pytest.raises(dmtpk.ValidationError, match="target"):
+        tci(model, "-1 ng/mL", "30 min")
+    with pytest.raises(dmtpk.ValidationError, match="update"):
+        tci(model, "20 ng/mL", "30 min", update="0 s")
+    with pytest.raises(dmtpk.ValidationError, match="max_rate"):
+        tci(model, "20 ng/mL", "30 min", max_rate="-1 mg/min")
+    with pytest.raises(dmtpk.UnitError):
+        tci(model, "20 mg", "30 min")
+    with pytest.raises(dmtpk.ValidationError, match="target.1.time"):
+        tci(model, [(0, "20 ng/mL"), ("40 min", "10 ng/mL")], "30 min")
