@@ -9,6 +9,7 @@ Single subject: :func:`concentration` (linear or log axis), :func:`concentration
 median, optional individual curves), :func:`population_overview`, :func:`compare_bands`,
 :func:`metric_distributions`. Across doses: :func:`dose_response`. Fits:
 :func:`fit_diagnostics`, :func:`fit_individuals`, :func:`eta_distributions`, :func:`vpc`.
+Target-controlled infusion: :func:`tci_schedule`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .catalogue import EXPOSURE_METRICS, METRICS, metric_label, metric_unit, spl
 __all__ = ["concentration", "concentration_lin_log", "effect", "hysteresis", "result_overview",
            "compare", "population_bands", "population_overview", "compare_bands",
            "metric_distributions", "dose_response", "fit_diagnostics", "fit_individuals",
-           "eta_distributions", "vpc"]
+           "eta_distributions", "vpc", "tci_schedule"]
 
 
 def _axes(ax, ncols=1, figsize=(6.0, 4.0)):
@@ -423,4 +424,24 @@ def vpc(v: dict, ax=None):
     ax.set_xlabel("time [dataset unit]")
     ax.set_ylabel(("prediction-corrected " if v["prediction_corrected"] else "") + v["output"])
     ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def tci_schedule(res):
+    """A TCI schedule (:class:`dmtpk.tci.TciResult`): the pump rate, and the predicted plasma and
+    effect-site concentrations with the target."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7.0, 5.0), layout="constrained")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    step = res.time[1] - res.time[0] if res.time.size > 1 else 0.0
+    t_end = np.append(res.time, res.time[-1] + step)
+    ax1.step(t_end, np.append(res.rate, 0.0), where="post")
+    ax1.set_ylabel("rate [mg/min]")
+    ax2.plot(t_end, res.plasma, label="plasma")
+    ax2.plot(t_end, res.effect_site, label="effect site")
+    ax2.step(t_end, np.append(res.target, res.target[-1]), where="post", color="k", lw=0.8,
+             ls="--", label=f"target ({res.site})")
+    ax2.set_xlabel("time [min]")
+    ax2.set_ylabel("concentration [ng/mL]")
+    ax2.legend(frameon=False)
     return fig

@@ -89,21 +89,8 @@ class TciResult:
 
     def plot(self):
         """Rate (steps) and predicted plasma and effect-site concentrations with the target."""
-        from matplotlib.figure import Figure
-        fig = Figure(figsize=(7.0, 5.0), layout="constrained")
-        ax1, ax2 = fig.subplots(2, 1, sharex=True)
-        t_end = np.append(self.time, self.time[-1] + (self.time[1] - self.time[0])
-                          if self.time.size > 1 else self.time[-1])
-        ax1.step(t_end, np.append(self.rate, 0.0), where="post")
-        ax1.set_ylabel("rate [mg/min]")
-        ax2.plot(t_end, self.plasma, label="plasma")
-        ax2.plot(t_end, self.effect_site, label="effect site")
-        ax2.step(t_end, np.append(self.target, self.target[-1]), where="post", color="k",
-                 lw=0.8, ls="--", label=f"target ({self.site})")
-        ax2.set_xlabel("time [min]")
-        ax2.set_ylabel("concentration [ng/mL]")
-        ax2.legend(frameon=False)
-        return fig
+        from .plot import tci_schedule
+        return tci_schedule(self)
 
 
 def _schedule(target, duration):
