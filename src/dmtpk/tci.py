@@ -120,7 +120,8 @@ def _schedule(target, duration):
 
 
 def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None = None,
-        update="10 s", max_rate=None, parameters=None) -> TciResult:
+        update="10 s", max_rate=None, parameters=None, population: int | None = None,
+        seed: int | None = None, quantile: float = 0.5) -> TciResult:
     """A target-controlled infusion schedule for the model's typical subject.
 
     Parameters
@@ -143,6 +144,19 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         Pump limit (mg/min of DMT base).
     parameters : dict, optional
         Typical values to replace (see :meth:`Model.with_parameters`).
+    population : int, optional
+        Plasma targeting of a population instead of the typical subject (the R package
+        ``tci``'s population mode): ``population`` subjects are drawn from the model's
+        ``[variability]`` with ``seed`` (the same subjects as
+        :func:`dmtpk.simulate_population` with that seed), and at each update the rate is the
+        one that brings the ``quantile`` of their plasma concentrations to the target at the
+        end of the interval (bisection; the quantile is monotone in the rate). ``plasma`` and
+        ``effect_site`` are then that quantile of the population's concentrations.
+    seed : int
+        With ``population``.
+    quantile : float
+        With ``population``: the share of subjects at or below the target (0.5: the median;
+        0.9: nine in ten at or below).
 
     Returns
     -------
@@ -204,7 +218,7 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     if e_state >= 0:
         e_row[e_state] = 1.0
 
-    def flow(step):
+    def flow(step, a=a):
         aug = np.zeros((n + 1, n + 1))
         aug[:n, :n] = a * step
         aug[central, n] = step
@@ -212,6 +226,11 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         return big[:n, :n], big[:n, n]
 
     phi, gamma = flow(dt)
+    if population is not None:
+        if site != "plasma":
+            raise ValidationError("site", "population targeting is built for the plasma only")
+        return _population(model, steps, total, dt, r_max, population, seed, quantile, flow,
+                           central, e_state)
     n_up = int(np.ceil(total / dt - 1e-9))
     times = np.arange(n_up) * dt
     starts = np.array([t for t, _ in steps])
@@ -277,3 +296,69 @@ def _peak_rate(goal, free_after, unit) -> float:
             break
         k, r = k_new, r_new
     return float(r)
+
+
+def _population(model, steps, total, dt, r_max, n_sub, seed, quantile, flow, central, e_state):
+    """Plasma targeting of a population's ``quantile`` (see :func:`tci`)."""
+    from .population.sampling import draw_subjects
+    from .population.variability import build_variability, individual_parameters
+    if isinstance(n_sub, bool) or not isinstance(n_sub, (int, np.integer)) or n_sub < 2:
+        raise ValidationError("population", f"expected a number of subjects >= 2, got "
+                                            f"{n_sub!r}")
+    if n_sub > 100_000:
+        raise ValidationError("population", f"at most 100,000 subjects, got {n_sub}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValidationError("seed", f"population targeting needs an integer seed, got "
+                                      f"{seed!r}")
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) \
+            or not 0 < quantile < 1:
+        raise ValidationError("quantile", f"expected a number in (0, 1), got {quantile!r}")
+    compiled = model.compiled
+    var = build_variability(model)
+    draws = draw_subjects(int(seed), 0, int(n_sub), var.n_eta, n_occ=var.n_occ)
+    eta = draws["z"] @ var.chol.T if var.n_eta else np.zeros((n_sub, 0))
+    kappa = draws["z_occ"] @ var.occ_chol.T if var.n_occ else None
+    thetas = individual_parameters(np.asarray(compiled.theta, dtype=float), var, eta, kappa)
+    phis, gammas = zip(*(flow(dt, compiled.system_matrix(th)) for th in thetas))
+    phis, gammas = np.array(phis), np.array(gammas)              # (N, n, n), (N, n)
+    v1 = np.array([compiled.get(th, "V1") for th in thetas])
+    n_up = int(np.ceil(total / dt - 1e-9))
+    times = np.arange(n_up) * dt
+    starts = np.array([t for t, _ in steps])
+    levels = np.array([c for _, c in steps])
+    tgt = levels[np.searchsorted(starts, times + 1e-9, side="right") - 1]
+    x = np.zeros(gammas.shape)
+    rates = np.zeros(n_up)
+    cp = np.zeros(n_up + 1)
+    ce = np.zeros(n_up + 1)
+    q = 100 * quantile
+    for k in range(n_up):
+        cp[k] = np.percentile(x[:, central] / v1, q)
+        ce[k] = np.percentile(x[:, e_state], q) if e_state >= 0 else 0.0
+        x_free = np.einsum("ikl,il->ik", phis, x)
+        a0 = x_free[:, central] / v1
+        b = gammas[:, central] / v1
+        if np.percentile(a0, q) >= tgt[k]:
+            r = 0.0
+        else:
+            lo, hi = 0.0, max(1e-12, (tgt[k] - a0.min()) / b.min())
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if np.percentile(a0 + b * mid, q) < tgt[k]:
+                    lo = mid
+                else:
+                    hi = mid
+                if hi - lo <= 1e-12 * hi:
+                    break
+            r = hi
+        r = float(min(r, r_max))
+        rates[k] = r
+        x = x_free + gammas * r
+    cp[n_up] = np.percentile(x[:, central] / v1, q)
+    ce[n_up] = np.percentile(x[:, e_state], q) if e_state >= 0 else 0.0
+    events = tuple(Infusion(rate=r, duration=dt, at=t) for t, r in zip(times, rates) if r > 0)
+    if not events:
+        raise ValidationError("target", "the schedule never infuses (target 0)")
+    return TciResult(time=times, rate=rates, target=tgt * MG_PER_L_TO_NG_PER_ML,
+                     plasma=cp * MG_PER_L_TO_NG_PER_ML, effect_site=ce * MG_PER_L_TO_NG_PER_ML,
+                     regimen=Regimen(events), model=model, site="plasma")

@@ -91,3 +91,21 @@ def test_bad_requests_name_the_argument(model):
         tci(model, "20 mg", "30 min")
     with pytest.raises(dmtpk.ValidationError, match="target.1.time"):
         tci(model, [(0, "20 ng/mL"), ("40 min", "10 ng/mL")], "30 min")
+
+
+@pytest.mark.parametrize("quantile", [0.5, 0.9])
+def test_population_targeting_puts_the_quantile_on_target(model, quantile):
+    """The schedule's subjects are simulate_population's with the same seed: its population
+    kernel (another engine) gives the quantile at every update equal to the target."""
+    res = tci(model, "20 ng/mL", "20 min", population=400, seed=3, quantile=quantile)
+    t = np.append(res.time, 20.0)
+    pop = dmtpk.simulate_population(model, res.regimen, t, n=400, seed=3)
+    q = np.percentile(pop.concentration, 100 * quantile, axis=0)
+    assert np.max(np.abs(q[1:] - 20.0)) < 1e-6
+    typical = tci(model, "20 ng/mL", "20 min")
+    if quantile == 0.9:   # holding nine in ten at or below 20 needs less than the typical rate
+        assert res.total_dose < typical.total_dose
+    with pytest.raises(dmtpk.ValidationError, match="quantile"):
+        tci(model, "20 ng/mL", "20 min", population=50, seed=1, quantile=1.5)
+    with pytest.raises(dmtpk.ValidationError, match="seed"):
+        tci(model, "20 ng/mL", "20 min", population=50)
