@@ -14,6 +14,7 @@ Bare times are minutes and bare doses mg of DMT base; strings and pint Quantitie
 from .citations import cite
 from .errors import DmtpkError, ModelFileError, SolverError, UnitError, ValidationError
 from .dataset import DatasetResult, simulate_dataset
+from .design import DesignResult, design
 from .fit import FitResult, fit
 from .io import DatasetError, NonmemDataset, read_nonmem, write_nonmem
 from .library import list_models, load_model
@@ -34,7 +35,7 @@ __all__ = [
     "simulate", "Result", "simulate_population", "PopulationResult",
     "load_scenario", "run_scenario",
     "read_nonmem", "write_nonmem", "NonmemDataset", "simulate_dataset", "DatasetResult",
-    "fit", "FitResult", "tci", "TciResult",
+    "fit", "FitResult", "tci", "TciResult", "design", "DesignResult",
     "DatasetError",
     "ureg",
     "DmtpkError", "ValidationError", "UnitError", "ModelFileError", "SolverError",

@@ -1,0 +1,70 @@
+"""Regimen design (bolus + infusion holding an effect in a window), checked by simulating the
+designed regimen independently on a finer grid and re-drawing the validation population."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import dmtpk
+from dmtpk.design import design
+
+
+@pytest.fixture(scope="module")
+def model():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dmtpk.load_model("eckernas2022")
+
+
+BOUNDS = {"bolus": ("0 mg", "30 mg"), "rate": ("0 mg/min", "3 mg/min")}
+
+
+def test_typical_subject_design_holds_the_window(model):
+    res = design(model, (6, 8), ("5 min", "25 min"), bounds=BOUNDS,
+                 fixed={"duration": "25 min"})
+    assert res.values["duration"] == 25.0
+    assert res.time_in_window == pytest.approx(20.0, abs=0.11)
+    t = np.arange(5.0, 25.0 + 1e-9, 0.01)
+    e = dmtpk.simulate(model, res.regimen, t).effects["intensity"]
+    assert np.all((e >= 6 - 1e-3) & (e <= 8 + 1e-3))
+    assert res.total_dose == pytest.approx(res.values["bolus"] + 25 * res.values["rate"])
+
+
+def test_a_dose_cap_is_respected(model):
+    free = design(model, (6, 8), ("5 min", "25 min"), bounds=BOUNDS,
+                  fixed={"duration": "25 min"})
+    cap = 0.8 * free.total_dose
+    capped = design(model, (6, 8), ("5 min", "25 min"), bounds=BOUNDS,
+                    fixed={"duration": "25 min"}, max_total_dose=cap)
+    assert capped.total_dose <= cap * (1 + 1e-3)
+    assert capped.time_in_window < free.time_in_window
+
+
+def test_population_design_is_validated_on_fresh_subjects(model):
+    res = design(model, (4, 9), ("5 min", "25 min"), bounds=BOUNDS,
+                 fixed={"duration": "25 min"}, population=100, seed=4, validation=300,
+                 maxiter=5)
+    t = np.arange(0.0, 25.0 + 0.05, 0.1)
+    pop = dmtpk.simulate_population(model, res.regimen, t, n=300, seed=5)
+    e = pop.effects["intensity"][:, t >= 5 - 1e-9]
+    share = np.mean(np.all((e >= 4) & (e <= 9), axis=1))
+    assert res.validation_share == pytest.approx(share)
+    lo, hi = res.validation_ci
+    assert lo < share < hi and hi - lo < 0.15
+    assert 0 < res.share <= 1
+
+
+def test_bad_requests_name_the_argument(model):
+    with pytest.raises(dmtpk.ValidationError, match="window"):
+        design(model, (8, 6), (5, 25))
+    with pytest.raises(dmtpk.ValidationError, match="span"):
+        design(model, (6, 8), (25, 5))
+    with pytest.raises(dmtpk.ValidationError, match="bounds.speed"):
+        design(model, (6, 8), (5, 25), bounds={"speed": (0, 1)})
+    with pytest.raises(dmtpk.ValidationError, match="fixed"):
+        design(model, (6, 8), (5, 25), fixed={"bolus": 1, "rate": 1, "duration": 1})
+    with pytest.raises(dmtpk.ValidationError, match="seed"):
+        design(model, (6, 8), (5, 25), population=50)
