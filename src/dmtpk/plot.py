@@ -421,7 +421,7 @@ def vpc(v: dict, ax=None):
         ax.plot(t, v["observed"][:, j], color="k", lw=1.5 if q == 50 else 0.9,
                 ls="-" if q == 50 else "--", label=f"observed P{q:g}")
     ax.set_yscale("log")
-    ax.set_xlabel("time [dataset unit]")
+    ax.set_xlabel(f"time [{v.get('time_unit', 'dataset unit')}]")
     ax.set_ylabel(("prediction-corrected " if v["prediction_corrected"] else "") + v["output"])
     ax.legend(frameon=False, fontsize=8)
     return fig

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_report", "parameter_rows", "REPORT_FILES"]
+__all__ = ["write_report", "report_outputs", "parameter_rows", "REPORT_FILES"]
 
 #: Files of a report.
 REPORT_FILES = ("model.toml", "parameters.csv", "table.csv", "diagnostics.png",
@@ -34,10 +34,18 @@ def write_report(res, folder, *, vpc_replicates: int = 200, seed: int = 0,
     -------
     list of Path
     """
-    from ..io.files import csv_writer, write_outputs
+    from ..io.files import write_outputs
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return write_outputs(report_outputs(res, folder, vpc_replicates=vpc_replicates,
+                                        seed=seed), force)
+
+
+def report_outputs(res, folder, *, vpc_replicates: int = 200, seed: int = 0) -> list:
+    """The report's files as ``(path, write)`` pairs for :func:`dmtpk.io.files.write_outputs`
+    (so that a caller can write them together with other outputs, all or none)."""
+    from ..io.files import csv_writer
     from ..model.toml import to_toml
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     text = to_toml(res.model)
 
     def model_file(tmp):
@@ -61,4 +69,4 @@ def write_report(res, folder, *, vpc_replicates: int = 200, seed: int = 0,
                             "shrinkage_percent"], parameter_rows(res))),
                (folder / "table.csv", csv_writer(cols + ["OUTPUT"], rows))]
     outputs += [(folder / name, figure(fig)) for name, fig in figures.items()]
-    return write_outputs(outputs, force)
+    return outputs

@@ -200,6 +200,7 @@ class FitResult:
                   prediction_corrected=prediction_corrected, output=k)
         out["output"] = output
         out["prediction_corrected"] = prediction_corrected
+        out["time_unit"] = self.problem.prepared.data.time_unit
         return out
 
     def plot(self, kind: str = "diagnostics", **kw):

@@ -1,0 +1,85 @@
+"""``dmtpk fit``: the parameter table, the fitted model and the report, all or none; mistakes
+as one line with exit code 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dmtpk
+from dmtpk.cli import main
+
+MODEL = """\
+[model]
+name = "one_cpt"
+routes = ["iv"]
+structure = "one_compartment"
+elimination = "linear"
+
+[parameters]
+CL = "5 L/h"
+V1 = "60 L"
+
+[variability]
+omega = { CL = 0.2, V1 = 0.2 }
+
+[residual]
+exponential = 0.2
+"""
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(1)
+    times = [0.5, 1, 2, 4, 8, 12, 24]
+    lines = ["ID,TIME,AMT,EVID,MDV,DV"]
+    for i in range(1, 31):
+        cl, v = 4 * np.exp(0.3 * rng.standard_normal()), 70 * np.exp(0.3 * rng.standard_normal())
+        lines.append(f"{i},0,10,1,1,.")
+        for t in times:
+            c = 10_000 / v * np.exp(-cl / v * t) * np.exp(0.15 * rng.standard_normal())
+            lines.append(f"{i},{t},0,0,0,{float(c)!r}")
+    data = tmp_path / "d.csv"
+    data.write_text("\n".join(lines) + "\n")
+    model = tmp_path / "m.toml"
+    model.write_text(MODEL)
+    return model, data
+
+
+def test_fit_prints_the_table_and_writes_model_and_report(files, tmp_path, capsys):
+    model, data = files
+    out, rep = tmp_path / "fit.toml", tmp_path / "rep"
+    code = main(["fit", str(model), str(data), "--time-unit", "h", "--amount-unit", "mg",
+                 "--concentration-unit", "ug/L", "--out", str(out), "--report", str(rep)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "FOCEI fit of one_cpt: 30 subjects, 210 observations" in text
+    assert "omega(CL)" in text and "shrink" in text
+    fitted = dmtpk.load_model(out)
+    assert "FOCE-I fit to" in fitted.description
+    assert sorted(p.name for p in rep.iterdir()) == sorted(
+        ["model.toml", "parameters.csv", "table.csv", "diagnostics.png", "individuals.png",
+         "eta.png", "vpc.png"])
+    # Run again without --force: refused before fitting, nothing changed, exit 2.
+    before = out.read_bytes()
+    code = main(["fit", str(model), str(data), "--time-unit", "h", "--amount-unit", "mg",
+                 "--concentration-unit", "ug/L", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--out" in err
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("extra, where", [
+    (["--estimate", "CL,KA"], "estimate.KA"),
+    (["--omega", "CL=x"], "--omega"),
+    (["--method", "saem"], "--seed"),
+    (["--method", "ml", "--report", "rep"], "--report"),
+])
+def test_mistakes_are_one_line(files, tmp_path, capsys, extra, where):
+    model, data = files
+    extra = [str(tmp_path / e) if e == "rep" else e for e in extra]
+    code = main(["fit", str(model), str(data), "--time-unit", "h", "--amount-unit", "mg",
+                 "--concentration-unit", "ug/L"] + extra)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and where in err
