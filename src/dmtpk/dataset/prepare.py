@@ -233,6 +233,7 @@ class PreparedDataset:
     _columns: tuple            # ((position, values per record), ...)
     _cov_factor: np.ndarray    # (n_records, n_params) covariate factors
     _covariate_terms: tuple    # (covariate, parameter, position, exponent, log ratio)
+    _flags: tuple              # (any subject_parameters, any covariate factor != 1)
     _options: dict
     _sources: dict
     _depot: tuple              # (depot state, position of F_INH, of TLAG_INH; -1 if not used)
@@ -267,16 +268,21 @@ class PreparedDataset:
         """
         if rows is None:
             base = self.typical
-        else:
+        elif self._flags[0]:
             base = np.where(self._subject_set, self.typical,
                             np.asarray(rows, dtype=float)[..., self.subject_of, :])
+        else:  # no subject_parameters: every record takes its subject's row
+            base = np.asarray(rows, dtype=float)[..., self.subject_of, :]
         factor = self._cov_factor
         if exponents is not None:
             factor = factor.copy()
             for (_, _, p, e0, log_ratio), e in zip(self._covariate_terms, exponents):
                 if e != e0:
                     factor[:, p] *= np.exp((e - e0) * log_ratio)
-        out = base * factor
+        if self._flags[1] or factor is not self._cov_factor:
+            out = base * factor
+        else:  # no covariate effect applies
+            out = base.copy() if base is self.typical else base
         for p, values in self._columns:
             out[..., p] = values
         return out
@@ -552,6 +558,7 @@ def prepare_dataset(model, data: NonmemDataset, *, method: str = "auto", record_
         to_data_conc=1.0 / factors["concentration"], _records=records,
         _subject_set=subject_set, _columns=tuple(columns), _cov_factor=cov_factor,
         _covariate_terms=cov_terms,
+        _flags=(bool(subject_set.any()), bool(np.any(cov_factor != 1.0))),
         _options=dict(rtol=rtol, atol=atol, ss_tol=ss_tol, ss=ss, ode_method=ode_method,
                       batch=batch),
         _sources=sources, _depot=(idx["depot"], depot.get("F", -1), depot.get("ALAG", -1)),

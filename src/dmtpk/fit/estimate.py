@@ -26,7 +26,7 @@ __all__ = ["focei", "at_estimates", "individual", "covariance_step", "check_cova
 #: Forms of the covariance matrix of the estimates.
 COVARIANCE_KINDS = ("sandwich", "r", "s")
 _GRAD_STEP = 1e-4   # central differences of the objective on the log scale
-_HESS_STEP = 1e-3
+_HESS_STEP = 1e-4
 
 
 class FitWarning(UserWarning):
@@ -114,8 +114,8 @@ def covariance_step(grad_fun, x, kind: str = "sandwich"):
     """Covariance of ``x`` from the per-subject gradients ``grad_fun(x) -> (n_subjects, n)`` of
     the objective (-2 log-likelihood).
 
-    R is the Hessian of the total objective (central differences of its gradient,
-    symmetrised), S the sum over subjects of the outer products of the subjects' gradients;
+    R is the Hessian of the total objective (forward differences of its closed-form gradient,
+    step 1e-4 on the log scale, symmetrised), S the sum over subjects of the outer products of the subjects' gradients;
     the covariance is the sandwich ``R^-1 S R^-1`` (NONMEM's default), ``2 R^-1`` or
     ``4 S^-1``.
 
@@ -130,10 +130,11 @@ def covariance_step(grad_fun, x, kind: str = "sandwich"):
     grads = grad_fun(x)
     s = grads.T @ grads
     r = np.empty((n, n))
+    g0 = grads.sum(axis=0)
     for k in range(n):
         e = np.zeros(n)
         e[k] = h
-        r[:, k] = (grad_fun(x + e).sum(axis=0) - grad_fun(x - e).sum(axis=0)) / (2 * h)
+        r[:, k] = (grad_fun(x + e).sum(axis=0) - g0) / h
     r = 0.5 * (r + r.T)
     try:
         if kind == "sandwich":
