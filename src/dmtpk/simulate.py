@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engines import check_tolerances, choose_engine, solve
+from .engines import check_ode_method, check_tolerances, choose_engine, solve
 from .engines.records import solve_records
 from .engines.scipy_ivp import DEFAULT_ATOL, DEFAULT_METHOD, DEFAULT_RTOL
 from .library import load_model
@@ -56,6 +56,7 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     """
     model = load_model(model)
     rtol, atol = check_tolerances(rtol, atol)
+    check_ode_method(ode_method)
     if parameters is not None:
         model = model.with_parameters(parameters)  # errors name parameters.<name>
     regimen = as_regimen(regimen)

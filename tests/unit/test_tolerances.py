@@ -25,3 +25,11 @@ def test_bad_tolerances_are_refused_everywhere(name, value):
     for call in calls:
         with pytest.raises(dmtpk.ValidationError, match=name):
             call()
+
+
+def test_an_unknown_ode_method_is_refused_by_name():
+    """It used to fail inside solve_ivp as a SolverError with the method's class dump."""
+    import dmtpk
+    with pytest.raises(dmtpk.ValidationError, match="ode_method.*RK99.*LSODA"):
+        dmtpk.simulate("eckernas2022", dmtpk.Bolus(10), [0, 1], method="scipy",
+                       ode_method="RK99")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engines import check_tolerances
+from ..engines import check_ode_method, check_tolerances
 from ..engines.records import RecordError, solve_records, solve_records_batch
 from ..engines.scipy_ivp import DEFAULT_METHOD
 from ..errors import ValidationError
@@ -450,6 +450,7 @@ def prepare_dataset(model, data: NonmemDataset, *, method: str = "auto", record_
     if atol is None:
         atol = 1e-12 if engine == "dopri5" else 1e-14
     rtol, atol = check_tolerances(rtol, atol)
+    check_ode_method(ode_method)
     compiled = model.compiled
     names = compiled.state_names
     n = len(names)

@@ -32,6 +32,19 @@ def check_tolerances(rtol, atol) -> tuple[float, float]:
     return out[0], out[1]
 
 
+#: ``solve_ivp`` methods the SciPy engine accepts.
+ODE_METHODS = ("LSODA", "Radau", "BDF", "RK45", "RK23", "DOP853")
+
+
+def check_ode_method(method) -> str:
+    """``method`` if it is one of :data:`ODE_METHODS` (refused by name before any solving,
+    instead of a solver failure deep in SciPy)."""
+    if not isinstance(method, str) or method not in ODE_METHODS:
+        raise ValidationError("ode_method", f"unknown solve_ivp method {method!r}; expected "
+                                            f"one of {', '.join(ODE_METHODS)}")
+    return method
+
+
 def choose_engine(compiled: CompiledModel, method: str) -> str:
     """``"analytic"`` or ``"scipy"`` for ``method`` (``"auto"``: exact whenever the model is
     linear); refuses an unknown method and the exact engine for a nonlinear model."""
