@@ -25,6 +25,8 @@ __all__ = ["ExposureMetrics", "EffectMetrics", "auc_linear_up_log_down", "termin
 
 #: Points of the dense grid used to bracket threshold crossings and peaks.
 DENSE_POINTS = 4001
+#: Points added after the events of a long regimen, in all (see :func:`_dense_grid`).
+MAX_LOCAL_POINTS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,24 @@ def _refine_extreme(fn, t: np.ndarray, y: np.ndarray, sign: int) -> tuple[float,
 
 
 def _dense_grid(t0: float, t1: float, t: np.ndarray, extra_times) -> np.ndarray:
-    """The output grid, a dense uniform grid and the event times in [t0, t1], merged."""
+    """The grid on which extremes and threshold crossings are bracketed, whatever the span:
+    the output grid, a uniform grid of :data:`DENSE_POINTS`, the event times in [t0, t1], and
+    after each event a geometric grid up to the next event (or ``t1``) that starts 1e-4 min
+    after it and grows by a few per cent per point, so that the response's fast rise and fall
+    after every dose is resolved even when a month of doses spans the uniform grid's 11-minute
+    spacing. At most about :data:`MAX_LOCAL_POINTS` points are added in all."""
     extra = np.asarray(extra_times, dtype=float)
-    return np.unique(np.concatenate([np.asarray(t, dtype=float),
-                                     np.linspace(t0, t1, DENSE_POINTS),
-                                     extra[(extra >= t0) & (extra <= t1)]]))
+    events = np.unique(extra[(extra >= t0) & (extra < t1)])
+    parts = [np.asarray(t, dtype=float), np.linspace(t0, t1, DENSE_POINTS), events]
+    if events.size:
+        per_event = int(max(50, min(400, MAX_LOCAL_POINTS // events.size)))
+        ends = np.append(events[1:], t1)
+        for e, end in zip(events, ends):
+            width = end - e
+            if width > 1e-4:
+                parts.append(e + np.geomspace(1e-4, width, per_event))
+    grid = np.unique(np.concatenate(parts))
+    return grid[(grid >= t0) & (grid <= t1)]
 
 
 def exposure_metrics(t: np.ndarray, c: np.ndarray, fn=None, extra_times=()) -> ExposureMetrics:
@@ -192,6 +207,12 @@ def effect_metrics(name: str, fn, t0: float, t1: float, threshold: float, direct
 
     y = g(grid)
     t_peak, y_peak = _refine_extreme(g, grid, y, +1)
+    if not np.any(grid == t_peak):
+        # The refined peak joins the grid: an episode briefer than the grid's spacing around
+        # it is then bracketed, and a peak beyond the threshold always has a duration.
+        k = int(np.searchsorted(grid, t_peak))
+        grid = np.insert(grid, k, t_peak)
+        y = np.insert(y, k, y_peak)
     times, kinds = threshold_crossings(g, grid, s * threshold)
     beyond_start = y[0] > s * threshold
     ups = list(times[kinds > 0])
