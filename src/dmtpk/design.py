@@ -30,7 +30,7 @@ from .library import load_model
 from .regimen.events import Bolus, Infusion, Regimen
 from .units import MG_PER_L_TO_NG_PER_ML, to_canonical
 
-__all__ = ["design", "DesignResult", "PARAMETERS"]
+__all__ = ["design", "DesignResult", "PARAMETERS", "population_view", "PopulationView"]
 
 #: Free parameters of the template and their kinds.
 PARAMETERS = {"bolus": "amount", "rate": "rate", "duration": "time"}
@@ -245,3 +245,98 @@ def design(model, window, span, *, endpoint: str | None = None, bounds=None, fix
                         validation_share=float(ok.mean()),
                         validation_ci=_wilson(int(ok.sum()), ok.size), total_dose=total(v),
                         objective=float(r.fun))
+
+
+@dataclass(frozen=True, eq=False)
+class PopulationView:
+    """A regimen seen across a population (:func:`population_view`).
+
+    Attributes
+    ----------
+    time : ndarray, shape (n_times,)
+        min.
+    inside, above, below : ndarray, shape (n_times,)
+        Share of subjects with the effect inside, above and below the window at each time.
+    time_in_window : ndarray, shape (n_subjects,)
+        Minutes each subject spends inside the window over the grid (trapezoid of the
+        indicator on the grid).
+    cmax : ndarray, shape (n_subjects,)
+        ng/mL.
+    ever_above : ndarray of bool, shape (n_subjects,)
+        Subjects whose effect exceeds the window at some grid time (over-target intensity).
+    window : (float, float)
+    cmax_limit : float
+        ng/mL (inf without one).
+    """
+
+    time: np.ndarray
+    inside: np.ndarray
+    above: np.ndarray
+    below: np.ndarray
+    time_in_window: np.ndarray
+    cmax: np.ndarray
+    ever_above: np.ndarray
+    window: tuple
+    cmax_limit: float
+
+    def table(self, q=(5, 50, 95)) -> dict:
+        """Percentiles of the time in the window and of Cmax, the share of subjects ever above
+        the window and the share over the Cmax limit."""
+        return {"time_in_window": dict(zip(q, np.percentile(self.time_in_window, q))),
+                "cmax": dict(zip(q, np.percentile(self.cmax, q))),
+                "share_ever_above": float(np.mean(self.ever_above)),
+                "share_over_cmax": float(np.mean(self.cmax > self.cmax_limit))}
+
+    def plot(self):
+        """Shares inside/above/below over time, the time-in-window distribution and Cmax
+        against the limit."""
+        from .plot import population_view as figure
+        return figure(self)
+
+
+def population_view(model, regimen, window, times, *, n: int, seed: int,
+                    endpoint: str | None = None, cmax=None) -> PopulationView:
+    """The share of a simulated population inside, above and below an effect window over
+    time, each subject's time in the window and its Cmax against a ceiling.
+
+    Parameters
+    ----------
+    model : str, path or Model
+    regimen : Regimen or event
+    window : (float, float)
+        ``(low, high)`` in the endpoint's unit.
+    times : array-like
+        Output grid (min or quantities); the shares and times in the window are grid
+        statistics of this grid.
+    n, seed : int
+        Population size and seed (as :func:`dmtpk.simulate_population`).
+    endpoint : str, optional
+    cmax : Quantity, str or float, optional
+        Plasma ceiling (a bare number is mg/L).
+    """
+    from .population import simulate_population
+    model = load_model(model)
+    ep = model.endpoint(endpoint) if endpoint else (model.effects[0] if model.effects
+                                                     else None)
+    if ep is None:
+        raise ValidationError("endpoint", f"model {model.name!r} has no effect endpoint")
+    try:
+        low, high = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise ValidationError("window", f"expected (low, high), got {window!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValidationError("window", f"expected finite low < high, got {window!r}")
+    limit = to_canonical(cmax, "concentration", "cmax") * MG_PER_L_TO_NG_PER_ML \
+        if cmax is not None else math.inf
+    pop = simulate_population(model, regimen, times, n=n, seed=seed, progress=False)
+    e = pop.effects[ep.name]
+    inside = (e >= low) & (e <= high)
+    t = pop.time
+    ind = inside.astype(float)
+    tin = 0.5 * (ind[:, 1:] + ind[:, :-1]) @ np.diff(t)
+    view = PopulationView(time=t, inside=inside.mean(axis=0), above=(e > high).mean(axis=0),
+                          below=(e < low).mean(axis=0), time_in_window=tin,
+                          cmax=pop.concentration.max(axis=1),
+                          ever_above=np.any(e > high, axis=1), window=(low, high),
+                          cmax_limit=limit)
+    return view

@@ -9,7 +9,8 @@ Single subject: :func:`concentration` (linear or log axis), :func:`concentration
 median, optional individual curves), :func:`population_overview`, :func:`compare_bands`,
 :func:`metric_distributions`. Across doses: :func:`dose_response`. Fits:
 :func:`fit_diagnostics`, :func:`fit_individuals`, :func:`eta_distributions`, :func:`vpc`.
-Target-controlled infusion: :func:`tci_schedule`.
+Target-controlled infusion: :func:`tci_schedule`. A design across a population:
+:func:`population_view`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .catalogue import EXPOSURE_METRICS, METRICS, metric_label, metric_unit, spl
 __all__ = ["concentration", "concentration_lin_log", "effect", "hysteresis", "result_overview",
            "compare", "population_bands", "population_overview", "compare_bands",
            "metric_distributions", "dose_response", "fit_diagnostics", "fit_individuals",
-           "eta_distributions", "vpc", "tci_schedule"]
+           "eta_distributions", "vpc", "tci_schedule", "population_view"]
 
 
 def _axes(ax, ncols=1, figsize=(6.0, 4.0)):
@@ -444,4 +445,26 @@ def tci_schedule(res):
     ax2.set_xlabel("time [min]")
     ax2.set_ylabel("concentration [ng/mL]")
     ax2.legend(frameon=False)
+    return fig
+
+
+def population_view(view):
+    """A :class:`dmtpk.design.PopulationView`: shares inside, above and below the window over
+    time; the distribution of time in the window; Cmax against its limit."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10.0, 3.6), layout="constrained")
+    a1, a2, a3 = fig.subplots(1, 3)
+    a1.stackplot(view.time, view.below, view.inside, view.above,
+                 labels=("below", "inside", "above"), alpha=0.8)
+    a1.set_xlabel("time [min]")
+    a1.set_ylabel("share of subjects")
+    a1.set_title(f"window [{view.window[0]:g}, {view.window[1]:g}]", fontsize=9)
+    a1.legend(frameon=False, fontsize=8, loc="upper right")
+    a2.hist(view.time_in_window, bins=30)
+    a2.set_xlabel("time in the window [min]")
+    a2.set_ylabel("subjects")
+    a3.hist(view.cmax, bins=30)
+    if np.isfinite(view.cmax_limit):
+        a3.axvline(view.cmax_limit, color="k", ls="--", lw=1)
+    a3.set_xlabel("Cmax [ng/mL]")
     return fig

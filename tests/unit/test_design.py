@@ -68,3 +68,33 @@ def test_bad_requests_name_the_argument(model):
         design(model, (6, 8), (5, 25), fixed={"bolus": 1, "rate": 1, "duration": 1})
     with pytest.raises(dmtpk.ValidationError, match="seed"):
         design(model, (6, 8), (5, 25), population=50)
+
+
+def test_population_view_without_variability_is_the_typical_subject(model, tmp_path):
+    """With the variability switched off every subject is the typical one: the shares are 0
+    or 1 exactly where the single-subject engine puts the effect, and each subject's time in
+    the window is the typical subject's."""
+    from dmtpk.design import population_view
+    from dmtpk.model.spec import _thaw, model_from_dict
+    raw = _thaw(model.raw)
+    raw.pop("variability", None)
+    fixed = model_from_dict(raw)
+    reg = dmtpk.Bolus("6 mg") + dmtpk.Infusion(rate="0.75 mg/min", duration="25 min")
+    t = np.arange(0, 40.01, 0.5)
+    view = population_view(fixed, reg, (6, 8), t, n=20, seed=1, cmax="40 ng/mL")
+    e = dmtpk.simulate(fixed, reg, t).effects["intensity"]
+    assert np.array_equal(view.inside, ((e >= 6) & (e <= 8)).astype(float))
+    assert np.allclose(view.inside + view.above + view.below, 1.0)
+    assert np.allclose(view.time_in_window, view.time_in_window[0])
+    table = view.table()
+    assert table["share_over_cmax"] in (0.0, 1.0)
+    assert view.plot().axes
+
+
+def test_population_view_shares(model):
+    from dmtpk.design import population_view
+    reg = dmtpk.Bolus("6 mg") + dmtpk.Infusion(rate="0.75 mg/min", duration="25 min")
+    view = population_view(model, reg, (6, 8), np.arange(0, 40.01, 0.5), n=300, seed=2)
+    assert np.allclose(view.inside + view.above + view.below, 1.0)
+    assert 0 < view.inside.max() < 1 and view.time_in_window.max() <= 40.0
+    assert view.table()["share_ever_above"] == pytest.approx(np.mean(view.ever_above))
