@@ -3,7 +3,8 @@ r"""Compiled adaptive integrator for nonlinear models (Michaelis–Menten elimin
 Each subject's system :math:`\dot x = A(\theta)x + b(t) - f_{MM}(x)` is integrated from event to
 event (doses are jumps, infusion rates change only at breaks, so no step ever crosses an event)
 with the Dormand–Prince 5(4) pair and its 4th-order dense output (Hairer, Nørsett & Wanner,
-*Solving ODEs I*, 2nd ed., sect. II.5-6; the tableau of their DOPRI5 code). Absorption depots
+*Solving ODEs I*, 2nd ed., sect. II.5-6; the tableau of their DOPRI5 code, from
+:mod:`dmtpk._kernels.stepping`). Absorption depots
 are linear and feed only the central compartment, so between events they are solved in closed
 form and enter the integrated system as a known input :math:`k_a x_d(t)`: fast absorption
 (KA = 100 /min) is then neither stiff nor a limit on the step size, and the step size follows
@@ -42,23 +43,11 @@ from .linear import (BLOCK, EP_CODE, EP_SIGN, EP_STATE, STATUS_BAD_PARAMETER, en
                      pd_curve)
 from .ros2 import (MAX_STEPS, STATUS_OK, STATUS_STEP_UNDERFLOW, STATUS_TOO_MANY_STEPS,
                    segment_stiff)
+from .stepping import (A21, A31, A32, A41, A42, A43, A51, A52, A53, A54, A61, A62, A63, A64,
+                       A65, A71, A73, A74, A75, A76, D1, D3, D4, D5, D6, D7, E1, E3, E4, E5, E6,
+                       E7, FAC_MAX, FAC_MIN, SAFETY)
 from .system import L_CENTRAL, L_DEPOT, L_ELIM, L_METAB, L_NSTATES, P_FM, P_KA, P_MV, P_V1
 
-# Dormand-Prince 5(4) tableau.
-# Its nodes c = 1/5, 3/10, 4/5, 8/9, 1 enter through _absorption_lanes (multiples of 1/90).
-A21 = 1.0 / 5.0
-A31, A32 = 3.0 / 40.0, 9.0 / 40.0
-A41, A42, A43 = 44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0
-A51, A52, A53, A54 = 19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0
-A61, A62, A63, A64, A65 = (9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0,
-                           -5103.0 / 18656.0)
-A71, A73, A74, A75, A76 = (35.0 / 384.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0,
-                           11.0 / 84.0)
-E1, E3, E4, E5, E6, E7 = (71.0 / 57600.0, -71.0 / 16695.0, 71.0 / 1920.0, -17253.0 / 339200.0,
-                          22.0 / 525.0, -1.0 / 40.0)
-D1, D3, D4, D5, D6, D7 = (-12715105075.0 / 11282082432.0, 87487479700.0 / 32700410799.0,
-                          -10690763975.0 / 1880347072.0, 701980252875.0 / 199316789632.0,
-                          -1453857185.0 / 822651844.0, 69997945.0 / 29380423.0)
 #: First step of each segment (min).
 H_START = 0.05
 # Columns of the depot array (one row per depot): state index, KA (1/min), amount at the start
@@ -154,11 +143,11 @@ LN2 = 0.6931471805599453
 
 @jit_vector_inline
 def _step_factors(en, fac, w, e2, bits):
-    """The step-size factor of ROS2 (:func:`~dmtpk._kernels.ros2._step_factor`), exponent 1/5,
+    """The step-size factor (:func:`dmtpk._kernels.stepping.step_factor`), exponent 1/5,
     of every lane's error norm ``en`` into ``fac``, in loops without calls, which the compiler
-    vectorises across the lanes (a call to libm's pow, exp or log stays scalar): en^(-1/5) = 2^k e^r with ln(en) from the binary exponent and the
-    atanh series of the mantissa (to s^11, relative error below 1e-7: ample for a step-size
-    factor), k = round(-ln(en) / (5 ln 2)) and e^r by its Taylor series to r^9 (|r| <= ln 2 / 2,
+    vectorises across the lanes (a call to libm's pow, exp or log stays scalar):
+    en^(-1/5) = 2^k e^r with ln(en) from the binary exponent and the atanh series of the
+    mantissa (to s^11, relative error below 1e-7: ample for a step-size factor), k = round(-ln(en) / (5 ln 2)) and e^r by its Taylor series to r^9 (|r| <= ln 2 / 2,
     error below 1e-9). A NaN norm gives 0.2, as in the scalar function. ``w``, ``e2`` and
     ``bits`` are scratch (LANES,)."""
     for ll in range(LANES):
@@ -183,14 +172,14 @@ def _step_factors(en, fac, w, e2, bits):
         e2[ll] = (np.int64(k) + 1023) << 52
     scale = e2.view(np.float64)
     for ll in range(LANES):
-        f = 0.9 * w[ll] * scale[ll]
+        f = SAFETY * w[ll] * scale[ll]
         v = en[ll]
         if v <= 1.0:
-            fac[ll] = min(5.0, max(0.2, f))
+            fac[ll] = min(FAC_MAX, max(FAC_MIN, f))
         elif v > 1.0:
-            fac[ll] = min(1.0, max(0.2, f))
+            fac[ll] = min(1.0, max(FAC_MIN, f))
         else:
-            fac[ll] = 0.2
+            fac[ll] = FAC_MIN
 
 
 @jit_inline

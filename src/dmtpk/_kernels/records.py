@@ -46,6 +46,9 @@ from .jitted import expm
 from .jitted import fill_system as _fill_system
 from .jitted import mm_flux as _mm_flux
 from .jitted import resolve_dose
+from .stepping import (A21, A31, A32, A41, A42, A43, A51, A52, A53, A54, A61, A62, A63, A64,
+                       A65, A71, A73, A74, A75, A76, E1, E3, E4, E5, E6, E7, error_norm,
+                       step_factor)
 from .system import L_CENTRAL, L_ELIM, L_METAB
 
 STATUS_OK = 0
@@ -150,41 +153,35 @@ def _dopri5(x, b, dt, a, vec, c, e, m):
             h = dt - t
             last = True
         for i in range(n):
-            y[i] = x[i] + h * (0.2 * k1[i])
+            y[i] = x[i] + h * (A21 * k1[i])
         _rhs(y, a, b, mm, c, e, m, k2)
         for i in range(n):
-            y[i] = x[i] + h * (3.0 / 40.0 * k1[i] + 9.0 / 40.0 * k2[i])
+            y[i] = x[i] + h * (A31 * k1[i] + A32 * k2[i])
         _rhs(y, a, b, mm, c, e, m, k3)
         for i in range(n):
-            y[i] = x[i] + h * (44.0 / 45.0 * k1[i] - 56.0 / 15.0 * k2[i] + 32.0 / 9.0 * k3[i])
+            y[i] = x[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
         _rhs(y, a, b, mm, c, e, m, k4)
         for i in range(n):
-            y[i] = x[i] + h * (19372.0 / 6561.0 * k1[i] - 25360.0 / 2187.0 * k2[i]
-                               + 64448.0 / 6561.0 * k3[i] - 212.0 / 729.0 * k4[i])
+            y[i] = x[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
         _rhs(y, a, b, mm, c, e, m, k5)
         for i in range(n):
-            y[i] = x[i] + h * (9017.0 / 3168.0 * k1[i] - 355.0 / 33.0 * k2[i]
-                               + 46732.0 / 5247.0 * k3[i] + 49.0 / 176.0 * k4[i]
-                               - 5103.0 / 18656.0 * k5[i])
+            y[i] = x[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i]
+                               + A65 * k5[i])
         _rhs(y, a, b, mm, c, e, m, k6)
         for i in range(n):
-            y1[i] = x[i] + h * (35.0 / 384.0 * k1[i] + 500.0 / 1113.0 * k3[i]
-                                + 125.0 / 192.0 * k4[i] - 2187.0 / 6784.0 * k5[i]
-                                + 11.0 / 84.0 * k6[i])
+            y1[i] = x[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i]
+                                + A76 * k6[i])
         _rhs(y1, a, b, mm, c, e, m, k7)
-        err = 0.0
-        for i in range(n):
-            ei = h * (71.0 / 57600.0 * k1[i] - 71.0 / 16695.0 * k3[i] + 71.0 / 1920.0 * k4[i]
-                      - 17253.0 / 339200.0 * k5[i] + 22.0 / 525.0 * k6[i] - 1.0 / 40.0 * k7[i])
-            sc = atol + rtol * max(abs(x[i]), abs(y1[i]))
-            err += (ei / sc) ** 2
-        err = math.sqrt(err / n)
+        for i in range(n):  # the error estimate, into the stage scratch y
+            y[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i]
+                        + E7 * k7[i])
+        err = error_norm(y, x, y1, rtol, atol)
         if err <= 1.0:
             t += h
             for i in range(n):
                 x[i] = y1[i]
                 k1[i] = k7[i]
-            fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** -0.2))
+            fac = step_factor(err, 0.2)
             if last:
                 if fac * h > vec[V_TOL, 2] or not vec[V_TOL, 2] > 0.0:
                     vec[V_TOL, 2] = h * fac
@@ -192,7 +189,7 @@ def _dopri5(x, b, dt, a, vec, c, e, m):
             vec[V_TOL, 2] = h * fac
             h *= fac
         else:
-            h *= max(0.2, 0.9 * err ** -0.2)
+            h *= step_factor(err, 0.2)
     return False
 
 

@@ -10,7 +10,8 @@ Rosenbrock method ROS2 (Verwer, Spee, Blom & Hundsdorfer 1999, SIAM J Sci Comput
 :math:`\gamma = 1 + 1/\sqrt 2`, error estimate :math:`\tfrac{1}{2} h (k_1 + k_2)`, with the
 analytic Jacobian :math:`J = A - \partial f_{MM}/\partial x` (the derivative of
 :func:`dmtpk._kernels.elimination.mm_dflux_dc`) and the depots back in the integrated state.
-Outputs on its steps use cubic Hermite interpolation.
+Outputs on its steps use cubic Hermite interpolation. The error norm and the step-size factor
+are :mod:`dmtpk._kernels.stepping`'s.
 
 Status codes (shared with :mod:`dmtpk._kernels.ode`): 0 ok, 3 step size underflow, 4 too many
 steps.
@@ -22,6 +23,7 @@ import math
 
 from .config import jit, jit_inline
 from .jitted import mm_dflux_dc, mm_flux
+from .stepping import error_norm, step_factor
 
 STATUS_OK = 0
 STATUS_STEP_UNDERFLOW = 3
@@ -46,24 +48,6 @@ def _rhs(x, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, out):
         out[e] += flux
         if m >= 0:
             out[m] += fm_mass * flux
-
-
-@jit_inline
-def _step_factor(en, exponent):
-    """Step-size factor 0.9 en^-exponent (exponent 1/(order + 1)), within [0.2, 5] after an
-    accepted step (en <= 1) and [0.2, 1] after a rejected one."""
-    if en <= 1.0:
-        return min(5.0, max(0.2, 0.9 * max(en, 1e-10) ** -exponent))
-    return min(1.0, max(0.2, 0.9 * en ** -exponent))
-
-
-@jit
-def _norm(err, y0, y1, rtol, atol):
-    s = 0.0
-    for i in range(err.size):
-        sc = atol + rtol * max(abs(y0[i]), abs(y1[i]))
-        s += (err[i] / sc) ** 2
-    return math.sqrt(s / err.size)
 
 
 @jit
@@ -162,7 +146,7 @@ def segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, 
         for i in range(n):
             y1[i] = x[i] + 1.5 * h * k1[i] + 0.5 * h * k3[i]
             err[i] = 0.5 * h * (k1[i] + k3[i])
-        en = _norm(err, x, y1, rtol, atol)
+        en = error_norm(err, x, y1, rtol, atol)
         if en <= 1.0:
             t_new = t + h
             _rhs(y1, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, fm_mass, c, e, m, k4)
@@ -181,5 +165,5 @@ def segment_stiff(x, t, h, t1, last, a, nz_i, nz_j, nz_v, nnz, b, vmax, km, v1, 
             for i in range(n):
                 x[i] = y1[i]
             t = t_new
-        h *= _step_factor(en, 0.5)
+        h *= step_factor(en, 0.5)
     return STATUS_OK, k_out, t
