@@ -147,8 +147,9 @@ def _step_factors(en, fac, w, e2, bits):
     of every lane's error norm ``en`` into ``fac``, in loops without calls, which the compiler
     vectorises across the lanes (a call to libm's pow, exp or log stays scalar):
     en^(-1/5) = 2^k e^r with ln(en) from the binary exponent and the atanh series of the
-    mantissa (to s^11, relative error below 1e-7: ample for a step-size factor), k = round(-ln(en) / (5 ln 2)) and e^r by its Taylor series to r^9 (|r| <= ln 2 / 2,
-    error below 1e-9). A NaN norm gives 0.2, as in the scalar function. ``w``, ``e2`` and
+    mantissa (to s^11, relative error below 1e-7: ample for a step-size factor),
+    k = round(-ln(en) / (5 ln 2)) and e^r by its Taylor series to r^9 (|r| <= ln 2 / 2, error
+    below 1e-9). A NaN norm gives 0.2, as in the scalar function. ``w``, ``e2`` and
     ``bits`` are scratch (LANES,)."""
     for ll in range(LANES):
         v = en[ll]
