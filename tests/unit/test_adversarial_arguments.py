@@ -170,7 +170,6 @@ RUNNER_CASES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="population/runner.py does not call the validators yet")
 @pytest.mark.parametrize("kw, field, words", RUNNER_CASES,
                          ids=[f"{c[1]}-{i}" for i, c in enumerate(RUNNER_CASES)])
 def test_population_thresholds_and_targets(model, kw, field, words):

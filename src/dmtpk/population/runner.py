@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ..regimen.table import EventTable
 from ..units import times_to_canonical, to_canonical
 from .chunk import (ChunkSpec, check_target, evaluate_target, individual, run_chunk,
                     solve_subjects)
-from .result import PopulationResult, metric_columns, metric_keys
+from .result import PopulationResult, check_conditions, metric_columns, metric_keys
 from .summary import StreamingQuantiles
 from .variability import build_covariates, build_residual, build_variability
 
@@ -64,16 +65,23 @@ def _build_spec(model, regimen, t, seed, omega, correlation, distribution, covar
         if table.ka[r] not in extra:
             extra.append(float(table.ka[r]))
         dor[r] = 1 + extra.index(table.ka[r])
-    thr = dict(thresholds or {})
-    for name in thr:
-        model.endpoint(name)
+    if isinstance(thresholds, Mapping):
+        for name in thresholds:
+            model.endpoint(name)  # an unknown endpoint is named as before
+    thr = model.check_thresholds(thresholds)  # a mapping of endpoints to finite numbers
     th = np.array([float(thr.get(ep.name, ep.threshold if ep.threshold is not None else np.nan))
                    for ep in model.effects])
     signs = np.array([float(ep.sign) for ep in model.effects])
     rows, ep_row = compiled.output_rows()
     ep_names = tuple(ep.name for ep in model.effects)
-    tg = {name: check_target(name, dict(tgt), ep_names, _minutes, _ngml)
-          for name, tgt in (targets or {}).items()}
+    if targets is not None and not isinstance(targets, Mapping):
+        raise ValidationError("targets", f"expected a mapping of named targets, e.g. "
+                                         f"{{'responders': {{'above': 5, 'for_at_least': "
+                                         f"'10 min'}}}}, got {targets!r}")
+    tg = {}
+    for name, tgt in (targets or {}).items():
+        check_conditions(tgt, f"targets.{name}.")
+        tg[name] = check_target(name, dict(tgt), ep_names, _minutes, _ngml)
     return ChunkSpec(
         seed=int(seed), times=t, h=uniform_step(t), theta=np.array(compiled.theta),
         param_names=compiled.param_names, var=var, covariates=tuple(covs), residual=res,
