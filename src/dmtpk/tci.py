@@ -93,6 +93,38 @@ class TciResult:
         return tci_schedule(self)
 
 
+def _effect_targets(model, compiled, target, endpoint):
+    """Effect levels -> effect-site concentrations (mg/L) through the endpoint's PD inverse."""
+    from ._kernels.pd import pd_inverse
+    names = [ep.name for ep in model.effects]
+    name = endpoint if endpoint is not None else (names[0] if names else None)
+    if name is None or name not in names:
+        raise ValidationError("endpoint", f"model {model.name!r} has no endpoint {name!r} "
+                                          f"(it has {names})")
+    ep = compiled.endpoints[names.index(name)]
+    theta = np.asarray(compiled.theta, dtype=float)
+
+    def g(k, d=0.0):
+        return float(theta[ep[k]]) if ep[k] >= 0 else d
+
+    def conc(level, field):
+        if isinstance(level, bool) or not isinstance(level, (int, float, np.integer,
+                                                             np.floating)):
+            raise ValidationError(field, f"an effect level is a number in the endpoint's unit, "
+                                         f"got {level!r}")
+        c = float(pd_inverse(float(level), ep["code"], ep["sign"], ep["fractional"], g("E0"),
+                             g("EMAX"), g("EC50", 1.0), g("GAMMA", 1.0), g("SLOPE")))
+        if not np.isfinite(c):
+            raise ValidationError(field, f"the effect level {level!r} cannot be reached by "
+                                         f"{name} (beyond its maximum or below its baseline)")
+        return c
+
+    if isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple)):
+        return ([(t, conc(level, f"target.{k}.effect")) for k, (t, level) in enumerate(target)],
+                name)
+    return conc(target, "target"), name
+
+
 def _schedule(target, duration):
     """Piecewise-constant targets: [(start min, mg/L)], sorted, the first at 0."""
     if isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple)):
@@ -121,7 +153,7 @@ def _schedule(target, duration):
 
 def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None = None,
         update="10 s", max_rate=None, parameters=None, population: int | None = None,
-        seed: int | None = None, quantile: float = 0.5) -> TciResult:
+        seed: int | None = None, quantile: float = 0.5, effect: bool = False) -> TciResult:
     """A target-controlled infusion schedule for the model's typical subject.
 
     Parameters
@@ -130,7 +162,10 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         A linear model.
     target : Quantity, str, float or list of (time, concentration)
         The target concentration (``"20 ng/mL"``; a bare number is mg/L), or a
-        piecewise-constant schedule ``[(0, "20 ng/mL"), ("30 min", "10 ng/mL")]``.
+        piecewise-constant schedule ``[(0, "20 ng/mL"), ("30 min", "10 ng/mL")]``. With
+        ``effect=True``, levels of the endpoint instead (``6``, or ``[(0, 6), (20, 4)]`` in the
+        endpoint's unit), converted to effect-site concentrations through the endpoint's PD
+        inverse (typical values); ``site`` is then ``"effect"``.
     duration : Quantity, str or float
         How long the pump runs (min).
     site : {"plasma", "effect"}
@@ -157,6 +192,8 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     quantile : float
         With ``population``: the share of subjects at or below the target (0.5: the median;
         0.9: nine in ten at or below).
+    effect : bool
+        ``target`` is an effect level (see ``target``).
 
     Returns
     -------
@@ -191,8 +228,11 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         r_max = to_canonical(max_rate, "rate", "max_rate")
         if not r_max > 0:
             raise ValidationError("max_rate", f"must be positive, got {r_max}")
-    steps = _schedule(target, total)
     compiled = model.compiled
+    if effect:
+        site = "effect"
+        target, endpoint = _effect_targets(model, compiled, target, endpoint)
+    steps = _schedule(target, total)
     theta = np.asarray(compiled.theta, dtype=float)
     a = compiled.system_matrix(theta)
     n = a.shape[0]

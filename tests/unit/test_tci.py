@@ -109,3 +109,26 @@ def test_population_targeting_puts_the_quantile_on_target(model, quantile):
         tci(model, "20 ng/mL", "20 min", population=50, seed=1, quantile=1.5)
     with pytest.raises(dmtpk.ValidationError, match="seed"):
         tci(model, "20 ng/mL", "20 min", population=50)
+
+
+def test_an_effect_target_through_the_pd_inverse(model):
+    """Targeting intensity 6 holds the typical subject's simulated intensity at 6 (the PD
+    inverse is checked by the forward PD form of the independent simulation)."""
+    res = tci(model, 6, "30 min", effect=True)
+    assert res.site == "effect"
+    t = np.linspace(0, 30, 3001)
+    e = dmtpk.simulate(model, res.regimen, t).effects["intensity"]
+    assert e.max() == pytest.approx(6.0, rel=3e-3)
+    assert np.all(np.abs(e[t > 5] - 6.0) < 0.03)
+    with pytest.raises(dmtpk.ValidationError, match="cannot be reached"):
+        tci(model, 12, "30 min", effect=True)       # beyond EMAX = 10
+
+
+def test_pd_inverse_inverts_every_form():
+    from dmtpk._kernels.pd import pd_inverse, pd_response
+    c = np.array([1e-4, 1e-3, 0.01, 0.05])
+    for args in [(1, 1, False, 0.0, 10.0, 0.0178, 2.87, 0.0),    # sigmoid Emax
+                 (1, -1, True, 100.0, 0.6, 0.02, 1.0, 0.0),      # fractional Imax
+                 (0, 1, False, 1.0, 0.0, 1.0, 1.0, 50.0)]:       # linear
+        assert np.allclose(pd_inverse(pd_response(c, *args), *args), c, rtol=1e-12)
+    assert np.isnan(pd_inverse(10.0, 1, 1, False, 0.0, 10.0, 0.02, 2.0, 0.0))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pd_response"]
+__all__ = ["pd_response", "pd_inverse"]
 
 
 def pd_response(conc, code, sign, fractional, e0, emax, ec50, gamma, slope):
@@ -34,3 +34,22 @@ def pd_response(conc, code, sign, fractional, e0, emax, ec50, gamma, slope):
     r = (c / ec50) ** gamma
     m = emax * e0 if fractional else emax
     return e0 + sign * m * r / (1.0 + r)
+
+
+def pd_inverse(effect, code, sign, fractional, e0, emax, ec50, gamma, slope):
+    """The driver concentration (mg/L) at which :func:`pd_response` gives ``effect``: for the
+    linear form :math:`(E - E_0)/\\mathrm{SLOPE}`; for the Emax family
+    :math:`EC_{50}\\,(u/(1 - u))^{1/\\gamma}` with :math:`u = \\pm(E - E_0)/M`. NaN where the
+    effect cannot be reached (at or beyond the asymptote :math:`E_0 \\pm M`, or on the wrong
+    side of :math:`E_0`)."""
+    e = np.asarray(effect, dtype=float)
+    if code == 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = (e - e0) / slope
+        return np.where(c >= 0, c, np.nan)
+    m = emax * e0 if fractional else emax
+    u = sign * (e - e0) / m
+    ok = (u >= 0) & (u < 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = ec50 * (np.where(ok, u, 0.0) / (1.0 - np.where(ok, u, 0.0))) ** (1.0 / gamma)
+    return np.where(ok, c, np.nan)
