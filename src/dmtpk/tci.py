@@ -21,8 +21,10 @@ concentration has come down. The result is an ordinary :class:`~dmtpk.regimen.Re
 infusion per interval with a positive rate) that simulates anywhere in dmtpk, with the schedule
 as a table and a plot.
 
-Nonlinear (Michaelis-Menten) models, targets on an effect scale and targeting a quantile of a
-population are not built here.
+An effect level (``effect=True``) is converted to an effect-site target through the
+endpoint's PD inverse; a population's quantile can be targeted in the plasma
+(``population=``). Nonlinear (Michaelis-Menten) models and effect-site targeting of a
+population quantile are not built.
 """
 
 from __future__ import annotations
