@@ -1,9 +1,9 @@
-r"""Regimen design: the bolus + constant infusion that holds an effect inside a window
-``[low, high]`` over a time span, for the typical subject or for a stated share of a
-population.
+r"""Regimen design: the regimen that holds an effect inside a window ``[low, high]`` over a
+time span, for the typical subject or for a stated share of a population.
 
-The template is a bolus at time 0 and an infusion from time 0 (``bolus`` mg, ``rate`` mg/min,
-``duration`` min); any of the three can be fixed, the others have bounds.
+Templates: a bolus at time 0 and an infusion from time 0 (``bolus`` mg, ``rate`` mg/min,
+``duration`` min), or ``count`` inhalations of ``dose`` mg every ``interval`` min from time 0;
+any parameter can be fixed, the others have bounds.
 
 * **Typical subject**: the regimen minimises the integrated squared excursion of the effect
   outside the window over ``[start, end]`` (on a 0.1-min grid),
@@ -30,10 +30,14 @@ from .library import load_model
 from .regimen.events import Bolus, Infusion, Regimen
 from .units import MG_PER_L_TO_NG_PER_ML, to_canonical
 
-__all__ = ["design", "DesignResult", "PARAMETERS", "population_view", "PopulationView"]
+__all__ = ["design", "DesignResult", "PARAMETERS", "TEMPLATES", "population_view",
+           "PopulationView"]
 
-#: Free parameters of the template and their kinds.
-PARAMETERS = {"bolus": "amount", "rate": "rate", "duration": "time"}
+#: Templates: their parameters and kinds.
+TEMPLATES = {"bolus+infusion": {"bolus": "amount", "rate": "rate", "duration": "time"},
+             "inhalations": {"dose": "amount", "interval": "time"}}
+#: Parameters of the default template.
+PARAMETERS = TEMPLATES["bolus+infusion"]
 _GRID = 0.1      # min
 _Z95 = 1.959963984540054
 
@@ -45,7 +49,8 @@ class DesignResult:
     Attributes
     ----------
     values : dict
-        ``bolus`` (mg), ``rate`` (mg/min), ``duration`` (min).
+        The template's parameters: ``bolus`` (mg), ``rate`` (mg/min), ``duration`` (min); or
+        ``dose`` (mg), ``interval`` (min).
     regimen : Regimen
     time_in_window : float
         Typical subject: minutes of ``[start, end]`` with the effect inside the window.
@@ -72,6 +77,16 @@ class DesignResult:
     objective: float
 
 
+def _build(template, v, count) -> Regimen:
+    """The regimen of a template for parameter values ``v``."""
+    if template == "inhalations":
+        from .regimen.events import Inhalation
+        dose = max(v["dose"], 1e-12)
+        first = Regimen((Inhalation(dose),))
+        return first.every(max(v["interval"], 1e-9), times=count) if count > 1 else first
+    return _regimen(v["bolus"], v["rate"], v["duration"])
+
+
 def _regimen(bolus, rate, duration) -> Regimen:
     events = []
     if bolus > 0:
@@ -93,7 +108,8 @@ def _wilson(k, n):
     return (mid - half, mid + half)
 
 
-def design(model, window, span, *, endpoint: str | None = None, bounds=None, fixed=None,
+def design(model, window, span, *, template: str = "bolus+infusion", count: int = 1,
+           endpoint: str | None = None, bounds=None, fixed=None,
            max_total_dose=None, cmax=None, population: int | None = None,
            seed: int | None = None, validation: int | None = None, starts: int = 4,
            maxiter: int = 30) -> DesignResult:
@@ -107,6 +123,11 @@ def design(model, window, span, *, endpoint: str | None = None, bounds=None, fix
     span : (time, time)
         ``(start, end)`` over which the effect must stay in the window (Quantity, string or
         minutes).
+    template : {"bolus+infusion", "inhalations"}
+        A bolus and an infusion from time 0 (``bolus``, ``rate``, ``duration``), or ``count``
+        inhalations of ``dose`` every ``interval`` from time 0.
+    count : int
+        Inhalations (``"inhalations"``).
     endpoint : str, optional
         Default the model's first.
     bounds : dict, optional
@@ -147,22 +168,31 @@ def design(model, window, span, *, endpoint: str | None = None, bounds=None, fix
         raise ValidationError("span", f"expected (start, end), got {span!r}") from None
     if not 0 <= t0 < t1:
         raise ValidationError("span", f"expected 0 <= start < end, got ({t0}, {t1})")
-    box = {"bolus": (0.0, 50.0), "rate": (0.0, 5.0), "duration": (0.0, t1)}
+    if template not in TEMPLATES:
+        raise ValidationError("template", f"expected one of {list(TEMPLATES)}, got "
+                                          f"{template!r}")
+    kinds = TEMPLATES[template]
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValidationError("count", f"expected a whole number >= 1, got {count!r}")
+    if template == "inhalations" and "inhaled" not in model.routes:
+        raise ValidationError("template", f"model {model.name!r} has no inhaled route")
+    box = {"bolus": (0.0, 50.0), "rate": (0.0, 5.0), "duration": (0.0, t1),
+           "dose": (0.0, 100.0), "interval": (1.0, max(2.0, t1))}
     for k, pair in dict(bounds or {}).items():
-        if k not in PARAMETERS:
-            raise ValidationError(f"bounds.{k}", f"expected one of {list(PARAMETERS)}")
-        lo, hi = (to_canonical(v, PARAMETERS[k], f"bounds.{k}") for v in pair)
+        if k not in kinds:
+            raise ValidationError(f"bounds.{k}", f"expected one of {list(kinds)}")
+        lo, hi = (to_canonical(v, kinds[k], f"bounds.{k}") for v in pair)
         if not 0 <= lo < hi:
             raise ValidationError(f"bounds.{k}", f"expected 0 <= low < high, got ({lo}, {hi})")
         box[k] = (lo, hi)
     held = {}
     for k, v in dict(fixed or {}).items():
-        if k not in PARAMETERS:
-            raise ValidationError(f"fixed.{k}", f"expected one of {list(PARAMETERS)}")
-        held[k] = to_canonical(v, PARAMETERS[k], f"fixed.{k}")
+        if k not in kinds:
+            raise ValidationError(f"fixed.{k}", f"expected one of {list(kinds)}")
+        held[k] = to_canonical(v, kinds[k], f"fixed.{k}")
         if held[k] < 0:
             raise ValidationError(f"fixed.{k}", "must not be negative")
-    free = [k for k in PARAMETERS if k not in held]
+    free = [k for k in kinds if k not in held]
     if not free:
         raise ValidationError("fixed", "every parameter is fixed: nothing to design")
     dose_cap = to_canonical(max_total_dose, "amount", "max_total_dose") \
@@ -178,13 +208,15 @@ def design(model, window, span, *, endpoint: str | None = None, bounds=None, fix
         return v
 
     def total(v):
+        if template == "inhalations":
+            return v["dose"] * count
         return v["bolus"] + v["rate"] * v["duration"]
 
     from .simulate import simulate
     if population is None:
         def cost(z):
             v = values(z)
-            res = simulate(model, _regimen(v["bolus"], v["rate"], v["duration"]), times)
+            res = simulate(model, _build(template, v, count), times)
             e = res.effects[ep.name][inside_span]
             out = np.sum(np.maximum(low - e, 0) ** 2 + np.maximum(e - high, 0) ** 2) * _GRID
             over_dose = max(0.0, total(v) - dose_cap)
@@ -201,10 +233,10 @@ def design(model, window, span, *, endpoint: str | None = None, bounds=None, fix
             if best is None or r.fun < best.fun:
                 best = r
         v = values(best.x)
-        res = simulate(model, _regimen(v["bolus"], v["rate"], v["duration"]), times)
+        res = simulate(model, _build(template, v, count), times)
         e = res.effects[ep.name]
         tin = float(np.sum(((e >= low) & (e <= high))[inside_span]) * _GRID)
-        return DesignResult(values=v, regimen=_regimen(v["bolus"], v["rate"], v["duration"]),
+        return DesignResult(values=v, regimen=_build(template, v, count),
                             time_in_window=tin, share=math.nan, validation_share=math.nan,
                             validation_ci=(math.nan, math.nan), total_dose=total(v),
                             objective=float(best.fun))
@@ -220,7 +252,7 @@ def design(model, window, span, *, endpoint: str | None = None, bounds=None, fix
     n_val = 4 * int(population) if validation is None else int(validation)
 
     def shares(v, n, s):
-        pop = simulate_population(model, _regimen(v["bolus"], v["rate"], v["duration"]),
+        pop = simulate_population(model, _build(template, v, count),
                                   times, n=n, seed=s, progress=False)
         e = pop.effects[ep.name]
         ok = np.all((e[:, inside_span] >= low) & (e[:, inside_span] <= high), axis=1)
@@ -237,10 +269,10 @@ def design(model, window, span, *, endpoint: str | None = None, bounds=None, fix
                                maxiter=int(maxiter), popsize=8, tol=1e-6, polish=False)
     v = values(r.x)
     ok = shares(v, n_val, int(seed) + 1)
-    res = simulate(model, _regimen(v["bolus"], v["rate"], v["duration"]), times)
+    res = simulate(model, _build(template, v, count), times)
     e = res.effects[ep.name]
     tin = float(np.sum(((e >= low) & (e <= high))[inside_span]) * _GRID)
-    return DesignResult(values=v, regimen=_regimen(v["bolus"], v["rate"], v["duration"]),
+    return DesignResult(values=v, regimen=_build(template, v, count),
                         time_in_window=tin, share=float(-r.fun),
                         validation_share=float(ok.mean()),
                         validation_ci=_wilson(int(ok.sum()), ok.size), total_dose=total(v),

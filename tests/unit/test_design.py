@@ -98,3 +98,29 @@ def test_population_view_shares(model):
     assert np.allclose(view.inside + view.above + view.below, 1.0)
     assert 0 < view.inside.max() < 1 and view.time_in_window.max() <= 40.0
     assert view.table()["share_ever_above"] == pytest.approx(np.mean(view.ever_above))
+
+
+def test_repeated_inhalations_template():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inhaled = dmtpk.load_model("eckernas2022_inhaled")
+        res = design(inhaled, (3, 8), ("3 min", "30 min"), template="inhalations", count=3,
+                     bounds={"dose": ("5 mg", "60 mg"), "interval": ("3 min", "20 min")})
+        events = res.regimen.events
+        assert len(events) == 3 and all(type(e).__name__ == "Inhalation" for e in events)
+        assert [e.at for e in events] == pytest.approx([0, res.values["interval"],
+                                                        2 * res.values["interval"]])
+        assert res.total_dose == pytest.approx(3 * res.values["dose"])
+        t = np.arange(3.0, 30.0 + 1e-9, 0.01)
+        e = dmtpk.simulate(inhaled, res.regimen, t).effects["intensity"]
+        inside = np.sum((e >= 3) & (e <= 8)) * 0.01
+        assert inside == pytest.approx(res.time_in_window, abs=0.25)
+        # More time inside than a single inhalation of the same total dose.
+        one = dmtpk.simulate(inhaled, dmtpk.Inhalation(res.total_dose), t).effects["intensity"]
+        assert inside > np.sum((one >= 3) & (one <= 8)) * 0.01
+    with pytest.raises(dmtpk.ValidationError, match="template"):
+        design(inhaled, (3, 8), (3, 30), template="pump")
+    with pytest.raises(dmtpk.ValidationError, match="count"):
+        design(inhaled, (3, 8), (3, 30), template="inhalations", count=0)
+    with pytest.raises(dmtpk.ValidationError, match="bounds.rate"):
+        design(inhaled, (3, 8), (3, 30), template="inhalations", bounds={"rate": (0, 1)})
