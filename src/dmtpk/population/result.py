@@ -69,6 +69,42 @@ def check_conditions(conditions, prefix: str = "") -> None:
                                                         f"{conditions[key]!r}")
 
 
+class GridWarning(UserWarning):
+    """Population metrics are statistics of the output grid, and the grid is coarse for the
+    model's dynamics (see :func:`grid_note`)."""
+
+
+def grid_note(model, times) -> str | None:
+    """Why a population's metrics on ``times`` (min) may be off, or None.
+
+    Per-subject metrics of a population (Cmax, Tmax, onset, offset, duration) are computed on
+    the output grid, crossings interpolated linearly between grid points. They agree with the
+    single-subject metrics of ``Result.metrics()`` to within a fraction of the grid step when
+    the step is well below the model's fastest time constant (that of the typical subject's
+    fastest non-zero eigenvalue: distribution, absorption or effect-site equilibration); when
+    the largest step exceeds it, an effect shorter than a step can vanish and onsets shift.
+    """
+    t = np.asarray(times, dtype=float)
+    if t.size < 2:
+        return None
+    step = float(np.max(np.diff(t)))
+    compiled = model.compiled
+    a = compiled.system_matrix(np.asarray(compiled.theta, dtype=float))
+    keep = [k for k in range(a.shape[0]) if k not in compiled.accumulators]
+    lam = np.abs(np.linalg.eigvals(a[np.ix_(keep, keep)]).real)
+    lam = lam[lam > 1e-12]
+    if not lam.size:
+        return None
+    tau = float(1.0 / lam.max())
+    if step <= tau:
+        return None
+    return (f"population metrics are statistics of the output grid: its largest step "
+            f"({step:.3g} min) exceeds the model's fastest time constant ({tau:.3g} min), so "
+            f"onset, peak and duration may be off by up to a step and effects shorter than a "
+            f"step may not show; use a step of at most {tau / 2:.2g} min, or Result.metrics() "
+            f"for a subject")
+
+
 def metric_keys(ep_names, thresholds) -> list[str]:
     """Names of the per-subject metrics in column order.
 
@@ -371,6 +407,9 @@ class PopulationResult:
             extra = f"  ({nan[k]:.1%} never)" if nan.get(k, 0) > 0 else ""
             lines.append(f"{k + (' [' + unit + ']' if unit else ''):28s} {v[len(v) // 2]:10.4g}"
                          f"   {v[0]:.4g} - {v[-1]:.4g}{extra}")
+        note = grid_note(self.model, self.time)
+        if note is not None:
+            lines.append(f"note: {note}")
         from ..model.describe import hill_share_below_one
         var = getattr(self.spec, "var", None)
         for ep in self.model.effects:

@@ -16,7 +16,8 @@ from ..regimen.table import EventTable
 from ..units import times_to_canonical, to_canonical
 from .chunk import (ChunkSpec, check_target, evaluate_target, individual, run_chunk,
                     solve_subjects)
-from .result import PopulationResult, check_conditions, metric_columns, metric_keys
+from .result import (GridWarning, PopulationResult, check_conditions, grid_note,
+                     metric_columns, metric_keys)
 from .summary import StreamingQuantiles
 from .variability import build_covariates, build_residual, build_variability
 
@@ -298,6 +299,10 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     rtol, atol = check_tolerances(rtol, atol)
     t = times_to_canonical(times)
     model.check_regimen(regimen)  # warns once outside the model's fitted range
+    note = grid_note(model, t)
+    if note is not None:
+        import warnings
+        warnings.warn(note, GridWarning, stacklevel=2)
     spec = _build_spec(model, regimen, t, seed, omega, correlation, distribution, covariates, n,
                        residual, thresholds, targets, rtol, atol, method)
     if replicates > 1 or uncertainty is not None:
