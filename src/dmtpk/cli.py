@@ -340,11 +340,13 @@ def _print_population(res: ScenarioResult) -> None:
             first = False
         print(f"regimen: {label}")
         rows = []
-        for k, (q, nan) in ms.items():
+        for k, (q, never, censored) in ms.items():
             rows.append((_metric_label(res.model, k, th), _fmt(q[1]),
                          f"{_fmt(q[0])} - {_fmt(q[2])}", metric_unit(k, res.model),
-                         f"{nan:.1%}" if nan > 0 else ""))
-        print(_table(("metric", "median", f"{lo:g}-{hi:g}%", "unit", "never reached"), rows))
+                         f"{never:.1%}" if never > 0 else "",
+                         f"{censored:.1%}" if censored > 0 else ""))
+        print(_table(("metric", "median", f"{lo:g}-{hi:g}%", "unit", "never reached",
+                      "beyond at end"), rows))
 
 
 @contextlib.contextmanager

@@ -269,10 +269,14 @@ def result_metrics(result, thresholds: dict | None = None) -> dict:
 
 
 def population_metrics(result, q=(5, 50, 95)) -> dict:
-    """Per metric: (values at the percentiles ``q``, share of subjects without the metric)."""
+    """Per metric: (values at the percentiles ``q``, share of subjects without the metric
+    because the effect never reached the threshold, share without it because the effect is
+    still beyond the threshold at the end of the grid: a censored offset)."""
     pct = result.metric_percentiles(q)
     nan = result.metric_nan_fraction()
-    return {k: (np.asarray(v, dtype=float), float(nan.get(k, 0.0))) for k, v in pct.items()}
+    cens = result.censored_fraction()
+    return {k: (np.asarray(v, dtype=float), float(nan.get(k, 0.0)) - cens.get(k, 0.0),
+                float(cens.get(k, 0.0))) for k, v in pct.items()}
 
 
 # -- scenario files ------------------------------------------------------------------------------
@@ -502,14 +506,16 @@ class ScenarioResult:
 
     def metric_rows(self) -> list[tuple]:
         """Rows of the metric table: (regimen, metric, unit, value) for a typical subject, or
-        (regimen, metric, unit, low, median, high, share without) for a population."""
+        (regimen, metric, unit, low, median, high, share never reached, share still beyond at
+        the end) for a population."""
         rows = []
         for label, ms in self.metrics().items():
             for key, v in ms.items():
                 unit = metric_unit(key, self.model)
                 if self.is_population:
-                    q, nan = v
-                    rows.append((label, key, unit, float(q[0]), float(q[1]), float(q[2]), nan))
+                    q, never, censored = v
+                    rows.append((label, key, unit, float(q[0]), float(q[1]), float(q[2]), never,
+                                 censored))
                 else:
                     rows.append((label, key, unit, float(v)))
         return rows
@@ -518,7 +524,7 @@ class ScenarioResult:
         if self.is_population:
             lo, mid, hi = self.scenario.percentiles
             return ("regimen", "metric", "unit", f"p{lo:g}", f"p{mid:g}", f"p{hi:g}",
-                    "share without")
+                    "share never reached", "share still beyond at end")
         return ("regimen", "metric", "unit", "value")
 
     def curve_rows(self):

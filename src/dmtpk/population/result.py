@@ -361,6 +361,19 @@ class PopulationResult:
         s = self.summaries["_metrics"]
         return {k: float(s.n_nan[j] / self.n) for k, j in self.summaries["_metric_index"].items()}
 
+    def censored_fraction(self) -> dict:
+        """Per endpoint offset (``"intensity.offset"``): the share of subjects whose effect is
+        still beyond the threshold at the end of the grid (the offset is censored: it exists
+        but after the grid). The rest of :meth:`metric_nan_fraction` for an offset are
+        subjects whose effect never reached the threshold (no onset either)."""
+        nan = self.metric_nan_fraction()
+        out = {}
+        for k in nan:
+            if k.endswith(".offset"):
+                never = nan.get(k[:-len("offset")] + "onset", 0.0)
+                out[k] = max(0.0, nan[k] - never)
+        return out
+
     # -- attainment --------------------------------------------------------------------------
     def attainment(self, name: str | None = None, **conditions) -> float:
         """Probability of target attainment: the share of subjects meeting every condition.
@@ -400,11 +413,16 @@ class PopulationResult:
         q = check_percentiles(q)
         pct = self.metric_percentiles(q)
         nan = self.metric_nan_fraction()
+        censored = self.censored_fraction()
         lines = [f"{self.n} subjects, seed {self.seed}, engine {self.engine}",
                  f"{'metric':28s} {'median':>10s}   {q[0]:g}-{q[-1]:g}th percentile"]
         for k, v in pct.items():
             unit = metric_unit(k)  # without the model: a peak is shown without its unit
-            extra = f"  ({nan[k]:.1%} never)" if nan.get(k, 0) > 0 else ""
+            share = nan.get(k, 0.0) - censored.get(k, 0.0)
+            parts = ([f"{share:.1%} never reached"] if share > 0 else []) + \
+                ([f"{censored[k]:.1%} still beyond at the end"] if censored.get(k, 0) > 0
+                 else [])
+            extra = f"  ({', '.join(parts)})" if parts else ""
             lines.append(f"{k + (' [' + unit + ']' if unit else ''):28s} {v[len(v) // 2]:10.4g}"
                          f"   {v[0]:.4g} - {v[-1]:.4g}{extra}")
         note = grid_note(self.model, self.time)
