@@ -22,8 +22,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import dmtpk
 from dmtpk.model.spec import model_from_dict
 
