@@ -42,3 +42,23 @@ def test_censored_and_never_reached_are_told_apart(model):
     typical = dmtpk.simulate(model, reg, t).metrics().effects["intensity"]
     if np.isfinite(typical.onset):
         assert typical.censored and np.isnan(typical.offset)
+
+
+def test_tmax_percentiles_are_grid_times_and_streamed_accuracy_is_stated(model):
+    """Every subject's Tmax is a grid time, so its percentiles are grid times (the inverted
+    CDF), exactly, streamed or not; the other streamed percentiles state their accuracy (the
+    bound itself is tested in test_statistics.py)."""
+    t = np.arange(0, 30.01, 0.25)
+    q = [5, 25, 50, 75, 95]
+    reg = dmtpk.Bolus("10 mg") + dmtpk.Infusion(rate="1 mg/min", duration="10 min")
+    full = dmtpk.simulate_population(model, reg, t, n=3000, seed=2, keep="all")
+    exact = np.percentile(full.metric("tmax"), q, method="inverted_cdf")
+    assert np.all(np.isin(exact, t))
+    np.testing.assert_array_equal(full.metric_percentiles(q)["tmax"], exact)
+    summ = dmtpk.simulate_population(model, reg, t, n=3000, seed=2, keep="summary",
+                                     chunk_size=700)
+    np.testing.assert_array_equal(summ.metric_percentiles(q)["tmax"], exact)
+    acc = summ.metric_accuracy()
+    assert acc["tmax"] == 0 and acc["cmax"] > 0
+    assert all(v == 0 for v in full.metric_accuracy().values())
+    assert "within one histogram bin" in summ.summary()
