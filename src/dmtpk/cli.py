@@ -340,7 +340,7 @@ def _print_population(res: ScenarioResult) -> None:
             first = False
         print(f"regimen: {label}")
         rows = []
-        for k, (q, never, censored) in ms.items():
+        for k, (q, never, censored, _) in ms.items():
             rows.append((_metric_label(res.model, k, th), _fmt(q[1]),
                          f"{_fmt(q[0])} - {_fmt(q[2])}", metric_unit(k, res.model),
                          f"{never:.1%}" if never > 0 else "",

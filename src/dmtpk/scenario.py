@@ -271,12 +271,14 @@ def result_metrics(result, thresholds: dict | None = None) -> dict:
 def population_metrics(result, q=(5, 50, 95)) -> dict:
     """Per metric: (values at the percentiles ``q``, share of subjects without the metric
     because the effect never reached the threshold, share without it because the effect is
-    still beyond the threshold at the end of the grid: a censored offset)."""
+    still beyond the threshold at the end of the grid: a censored offset, and the percentiles'
+    accuracy: 0 where exact, else the streamed histogram's bin width)."""
     pct = result.metric_percentiles(q)
     nan = result.metric_nan_fraction()
     cens = result.censored_fraction()
+    acc = result.metric_accuracy()
     return {k: (np.asarray(v, dtype=float), float(nan.get(k, 0.0)) - cens.get(k, 0.0),
-                float(cens.get(k, 0.0))) for k, v in pct.items()}
+                float(cens.get(k, 0.0)), float(acc.get(k, 0.0))) for k, v in pct.items()}
 
 
 # -- scenario files ------------------------------------------------------------------------------
@@ -507,15 +509,15 @@ class ScenarioResult:
     def metric_rows(self) -> list[tuple]:
         """Rows of the metric table: (regimen, metric, unit, value) for a typical subject, or
         (regimen, metric, unit, low, median, high, share never reached, share still beyond at
-        the end) for a population."""
+        the end, percentile accuracy) for a population."""
         rows = []
         for label, ms in self.metrics().items():
             for key, v in ms.items():
                 unit = metric_unit(key, self.model)
                 if self.is_population:
-                    q, never, censored = v
+                    q, never, censored, accuracy = v
                     rows.append((label, key, unit, float(q[0]), float(q[1]), float(q[2]), never,
-                                 censored))
+                                 censored, accuracy))
                 else:
                     rows.append((label, key, unit, float(v)))
         return rows
@@ -524,7 +526,7 @@ class ScenarioResult:
         if self.is_population:
             lo, mid, hi = self.scenario.percentiles
             return ("regimen", "metric", "unit", f"p{lo:g}", f"p{mid:g}", f"p{hi:g}",
-                    "share never reached", "share still beyond at end")
+                    "share never reached", "share still beyond at end", "accuracy")
         return ("regimen", "metric", "unit", "value")
 
     def curve_rows(self):

@@ -121,10 +121,11 @@ def test_population_matches_the_api(tmp_path):
     pct = ref.metric_percentiles([5, 50, 95])
 
     header, rows = read_csv(out)
-    # "never reached" and "still beyond at the end" (a censored offset) are told apart (#13
-    # item 16); the table had one "share without" column before.
+    # "never reached" and "still beyond at the end" (a censored offset) are told apart and the
+    # streamed percentiles carry their accuracy (#13 item 16); the table had one "share
+    # without" column before.
     assert header == ["regimen", "metric", "unit", "p5", "p50", "p95", "share never reached",
-                      "share still beyond at end"]
+                      "share still beyond at end", "accuracy"]
     got = {r[1]: np.array(r[3:6], dtype=float) for r in rows}
     assert set(got) == set(pct)
     for key, values in pct.items():
