@@ -34,7 +34,7 @@ from ..dataset import prepare_dataset
 from ..errors import ValidationError
 from ..library import load_model
 from ..model.residual import LOGIT_CLIP
-from ..units import MG_PER_L_TO_NG_PER_ML, to_canonical
+from ..units import MG_PER_L_TO_NG_PER_ML
 
 __all__ = ["Problem", "build_problem", "SD_NAMES"]
 
@@ -607,9 +607,3 @@ def _subject_data(data, sl):
                    rows=data.rows[sl],
                    text=MappingProxyType({k: v[sl] for k, v in data.text.items()}),
                    id_values=None if data.id_values is None else data.id_values[sl])
-
-
-def canonical_initial(model, initial: dict) -> dict:
-    """Initial values in canonical units, each checked against its parameter's kind."""
-    return {k: to_canonical(v, model.parameters[k].kind, f"initial.{k}")
-            for k, v in dict(initial or {}).items()}
