@@ -98,6 +98,13 @@ def _regimen(bolus, rate, duration) -> Regimen:
     return Regimen(tuple(events))
 
 
+def _time_inside(t, inside) -> float:
+    """Minutes inside the window on the grid ``t``: each interval counts by the share of its
+    two ends inside (the trapezoid rule on the indicator)."""
+    ind = inside.astype(float)
+    return float(np.sum(0.5 * (ind[1:] + ind[:-1]) * np.diff(t)))
+
+
 def _wilson(k, n):
     if n == 0:
         return (math.nan, math.nan)
@@ -235,7 +242,7 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
         v = values(best.x)
         res = simulate(model, _build(template, v, count), times)
         e = res.effects[ep.name]
-        tin = float(np.sum(((e >= low) & (e <= high))[inside_span]) * _GRID)
+        tin = _time_inside(times[inside_span], ((e >= low) & (e <= high))[inside_span])
         return DesignResult(values=v, regimen=_build(template, v, count),
                             time_in_window=tin, share=math.nan, validation_share=math.nan,
                             validation_ci=(math.nan, math.nan), total_dose=total(v),
@@ -271,7 +278,7 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
     ok = shares(v, n_val, int(seed) + 1)
     res = simulate(model, _build(template, v, count), times)
     e = res.effects[ep.name]
-    tin = float(np.sum(((e >= low) & (e <= high))[inside_span]) * _GRID)
+    tin = _time_inside(times[inside_span], ((e >= low) & (e <= high))[inside_span])
     return DesignResult(values=v, regimen=_build(template, v, count),
                         time_in_window=tin, share=float(-r.fun),
                         validation_share=float(ok.mean()),
