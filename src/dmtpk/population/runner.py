@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 
@@ -308,6 +309,7 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     if replicates > 1 or uncertainty is not None:
         reps = _replicate_thetas(model, seed, replicates, uncertainty)
         spec = ChunkSpec(**{**spec.__dict__, "theta_reps": reps, "n_per": n_per})
+    _check_memory(spec, n, keep)
     chunks = _chunks(n, chunk_size)
     bar = _progress(n, progress)
     try:
@@ -369,6 +371,31 @@ def _dask_client(client, n_workers):
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address=":0")
     return Client(cluster), cluster
+
+
+def _physical_memory() -> float:
+    """Bytes of physical memory (inf where the system does not say)."""
+    import os
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
+        return math.inf
+
+
+def _check_memory(spec, n, keep) -> None:
+    """Refuse, before any allocation, a run whose arrays cannot fit in physical memory: the
+    kept curves (``keep="all"``) or the per-subject replicate index (8 bytes a subject, the
+    one array a streamed run keeps)."""
+    per_subject = 8.0 * (1 if keep == "summary"
+                         else (spec.rows.size + spec.ep.shape[0]) * spec.times.size + 8)
+    need = per_subject * n
+    have = _physical_memory()
+    if need > have:
+        what = "the per-subject index" if keep == "summary" else "curves kept for every subject"
+        raise ValidationError("n", f"{n:,} subjects need {need / 2**30:.3g} GiB ({what}), "
+                                   f"more than this machine's {have / 2**30:.3g} GiB: "
+                                   + ("run fewer subjects per call" if keep == "summary"
+                                      else "use keep='summary' or fewer subjects or times"))
 
 
 def _allocate(spec, n, metrics=True):
