@@ -105,6 +105,22 @@ def _time_inside(t, inside) -> float:
     return float(np.sum(0.5 * (ind[1:] + ind[:-1]) * np.diff(t)))
 
 
+def _endpoint_window(model, endpoint, window):
+    """(endpoint, low, high): the endpoint (default the model's first) and a finite window
+    ``low < high``, each error naming its argument."""
+    ep = model.endpoint(endpoint) if endpoint else (model.effects[0] if model.effects
+                                                     else None)
+    if ep is None:
+        raise ValidationError("endpoint", f"model {model.name!r} has no effect endpoint")
+    try:
+        low, high = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise ValidationError("window", f"expected (low, high), got {window!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValidationError("window", f"expected finite low < high, got {window!r}")
+    return ep, low, high
+
+
 def _wilson(k, n):
     if n == 0:
         return (math.nan, math.nan)
@@ -159,16 +175,7 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
     """
     from scipy.optimize import differential_evolution, minimize
     model = load_model(model)
-    ep = model.endpoint(endpoint) if endpoint else (model.effects[0] if model.effects
-                                                     else None)
-    if ep is None:
-        raise ValidationError("endpoint", f"model {model.name!r} has no effect endpoint")
-    try:
-        low, high = (float(v) for v in window)
-    except (TypeError, ValueError):
-        raise ValidationError("window", f"expected (low, high), got {window!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValidationError("window", f"expected finite low < high, got {window!r}")
+    ep, low, high = _endpoint_window(model, endpoint, window)
     try:
         t0, t1 = (to_canonical(v, "time", f"span.{k}") for k, v in enumerate(span))
     except (TypeError, ValueError):
@@ -355,16 +362,7 @@ def population_view(model, regimen, window, times, *, n: int, seed: int,
     """
     from .population import simulate_population
     model = load_model(model)
-    ep = model.endpoint(endpoint) if endpoint else (model.effects[0] if model.effects
-                                                     else None)
-    if ep is None:
-        raise ValidationError("endpoint", f"model {model.name!r} has no effect endpoint")
-    try:
-        low, high = (float(v) for v in window)
-    except (TypeError, ValueError):
-        raise ValidationError("window", f"expected (low, high), got {window!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValidationError("window", f"expected finite low < high, got {window!r}")
+    ep, low, high = _endpoint_window(model, endpoint, window)
     limit = to_canonical(cmax, "concentration", "cmax") * MG_PER_L_TO_NG_PER_ML \
         if cmax is not None else math.inf
     pop = simulate_population(model, regimen, times, n=n, seed=seed, progress=False)
