@@ -33,7 +33,6 @@ import numpy as np
 from ..dataset import prepare_dataset
 from ..errors import ValidationError
 from ..library import load_model
-from ..model.residual import LOGIT_CLIP
 from ..units import MG_PER_L_TO_NG_PER_ML
 
 __all__ = ["Problem", "build_problem", "SD_NAMES"]
@@ -71,6 +70,8 @@ class Problem:
         Residual standard deviations (see :data:`SD_NAMES`).
     sd0 : ndarray, shape (n_sd,)
     sd_fixed : ndarray of bool, shape (n_sd,)
+    errors : tuple of ResidualError
+        One per entry of ``outputs``, its residual error as given.
     outputs : tuple of (label, form, add index, prop index, lower, upper)
         One per observed output: the form (``"normal"``, ``"log"``, ``"logit"``) and the
         positions in ``sd_names`` of its additive (or log/logit) and proportional SDs (-1 if
@@ -123,6 +124,7 @@ class Problem:
     to_output: np.ndarray
     subject_ids: tuple
     n_params: int = 0
+    errors: tuple = ()
     fixed: frozenset = frozenset()
     blocks: tuple = ()
     corr_names: tuple = ()
@@ -172,22 +174,16 @@ class Problem:
         return self.transform(pred)
 
     def transform(self, f: np.ndarray) -> np.ndarray:
-        """Predictions (output units) on each output's residual scale."""
+        """Values (output units) on each output's residual scale
+        (:meth:`ResidualError.centre <dmtpk.model.residual.ResidualError.centre>`)."""
         out = f
-        for k, (_, form, _, _, lo, hi) in enumerate(self.outputs):
+        for k, (_, form, _, _, _, _) in enumerate(self.outputs):
             if form == "normal":
                 continue
             sel = self.obs_out == k
-            v = f[..., sel]
-            if form == "log":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    t = np.log(v)
-            else:
-                u = np.clip((v - lo) / (hi - lo), LOGIT_CLIP, 1.0 - LOGIT_CLIP)
-                t = np.log(u / (1.0 - u))
             if out is f:
                 out = f.copy()
-            out[..., sel] = t
+            out[..., sel] = self.errors[k].centre(f[..., sel])
         return out
 
     def variance(self, f: np.ndarray, sd: np.ndarray):
@@ -457,7 +453,7 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         raise ValidationError("data", f"{data.path} has no observations (records with EVID 0, "
                                       "MDV 0 and a DV)")
     labels = prepared.labels[prepared.code[obs]]
-    sd_names, sd0, outputs = [], [], []
+    sd_names, sd0, outputs, errors = [], [], [], []
     obs_out = np.empty(obs.size, dtype=np.int64)
     to_output = np.ones(obs.size)
     for label in dict.fromkeys(labels.tolist()):
@@ -477,6 +473,7 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         form = {"exponential": "log", "logit": "logit"}.get(err.form, "normal")
         ia = idx.get("additive", idx.get("exponential", idx.get("logit_additive", -1)))
         outputs.append((label, form, ia, idx.get("proportional", -1), err.lower, err.upper))
+        errors.append(err)
         sel = labels == label
         obs_out[sel] = len(outputs) - 1
         if label in ("concentration", "metabolite"):
@@ -518,7 +515,8 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         sd_fixed=np.full(len(sd_names), bool(fix_residual)), outputs=tuple(outputs),
         obs_rec=obs, obs_sub=prepared.subject_of[obs], obs_out=obs_out, y=y,
         to_output=to_output, subject_ids=tuple(sid for sid, _ in data.subjects()),
-        censored=cens, lloq=lim, n_params=len(pnames), cov_names=tuple(cov_wanted),
+        censored=cens, lloq=lim, n_params=len(pnames), errors=tuple(errors),
+        cov_names=tuple(cov_wanted),
         cov_pos=np.array(cov_pos, dtype=np.int64))
     yt = problem.transform(y)
     if cens is not None:

@@ -207,8 +207,10 @@ class ResidualError:
                 z = np.where(inside, np.log(y - self.lower) - np.log(self.upper - y), np.nan)
         return _out(z)
 
-    def _centre(self, f):
-        """The prediction on :attr:`scale` (log f; logit of the clipped fraction)."""
+    def centre(self, f):
+        """A prediction on :attr:`scale` for the exponential and logit forms: log f, or the
+        logit of the fraction of the range clipped :data:`LOGIT_CLIP` inside the bounds (NaN
+        or -inf where log f is undefined; no warning)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.exponential > 0:
                 return np.log(f)
@@ -336,7 +338,7 @@ class ResidualError:
             else:
                 s, lo, hi = self.logit_additive, self.lower, self.upper
                 a, b = np.log(y - lo), np.log(hi - y)
-                z = (a - b - self._centre(f)) / s
+                z = (a - b - self.centre(f)) / s
                 out = -_HALF_LOG_2PI - math.log(s) - 0.5 * z * z + math.log(hi - lo) - a - b
                 out = np.where((y > lo) & (y < hi), out, -np.inf)
         return _out(np.where(np.isnan(y) | np.isnan(f), np.nan, out))
@@ -380,7 +382,7 @@ class ResidualError:
                 zy = np.log(y - lo) - np.log(hi - y)
                 slope = np.where((raw >= LOGIT_CLIP) & (raw <= 1.0 - LOGIT_CLIP),
                                  1.0 / (width * p * (1.0 - p)), 0.0)
-                out = (zy - self._centre(f)) / (s * s) * slope
+                out = (zy - self.centre(f)) / (s * s) * slope
         finite = np.isfinite(np.asarray(self.log_density(y, f)))
         return _out(np.where(finite, out, np.nan))
 
@@ -418,7 +420,7 @@ class ResidualError:
                 out = np.where(f < 0, np.nan, out)
             else:
                 lo, hi = self.lower, self.upper
-                z = (np.log(lim - lo) - np.log(hi - lim) - self._centre(f)) / self.logit_additive
+                z = (np.log(lim - lo) - np.log(hi - lim) - self.centre(f)) / self.logit_additive
                 out = np.where(lim <= lo, -np.inf,
                                np.where(lim >= hi, 0.0, log_ndtr(np.where(np.isnan(z), 0.0, z))))
         return _out(np.where(np.isnan(lim) | np.isnan(f), np.nan, out))
@@ -446,7 +448,7 @@ class ResidualError:
                 out = np.where(s > 0, (y - f) / s, np.nan)
             else:
                 s = self.exponential if self.exponential > 0 else self.logit_additive
-                out = (np.asarray(self.transform(y)) - self._centre(f)) / s
+                out = (np.asarray(self.transform(y)) - self.centre(f)) / s
                 if self.exponential > 0:
                     out = np.where(f > 0, out, np.nan)
         return _out(out)
