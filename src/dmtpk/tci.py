@@ -273,11 +273,7 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
             raise ValidationError("site", "population targeting is built for the plasma only")
         return _population(model, steps, total, dt, r_max, population, seed, quantile, flow,
                            central, e_state)
-    n_up = int(np.ceil(total / dt - 1e-9))
-    times = np.arange(n_up) * dt
-    starts = np.array([t for t, _ in steps])
-    levels = np.array([c for _, c in steps])
-    tgt = levels[np.searchsorted(starts, times + 1e-9, side="right") - 1]
+    n_up, times, tgt = _updates(steps, total, dt)
     if site == "effect":
         h = dt / _PEAK_GRID
         phi_h, _ = flow(h)
@@ -316,12 +312,7 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         rates[k] = r
         x = x_free + gamma * r
     cp[n_up], ce[n_up] = c_row @ x, e_row @ x
-    events = tuple(Infusion(rate=r, duration=dt, at=t) for t, r in zip(times, rates) if r > 0)
-    if not events:
-        raise ValidationError("target", "the schedule never infuses (target 0)")
-    return TciResult(time=times, rate=rates, target=tgt * MG_PER_L_TO_NG_PER_ML,
-                     plasma=cp * MG_PER_L_TO_NG_PER_ML, effect_site=ce * MG_PER_L_TO_NG_PER_ML,
-                     regimen=Regimen(events), model=model, site=site)
+    return _result(model, site, dt, times, rates, tgt, cp, ce)
 
 
 def _peak_rate(goal, free_after, unit) -> float:
@@ -338,6 +329,26 @@ def _peak_rate(goal, free_after, unit) -> float:
             break
         k, r = k_new, r_new
     return float(r)
+
+
+def _updates(steps, total, dt):
+    """(number of updates, update times (min), target in force over each interval (mg/L))."""
+    n_up = int(np.ceil(total / dt - 1e-9))
+    times = np.arange(n_up) * dt
+    starts = np.array([t for t, _ in steps])
+    levels = np.array([c for _, c in steps])
+    return n_up, times, levels[np.searchsorted(starts, times + 1e-9, side="right") - 1]
+
+
+def _result(model, site, dt, times, rates, tgt, cp, ce) -> TciResult:
+    """The schedule as a :class:`TciResult` (one infusion per interval with a positive rate;
+    concentrations from mg/L to ng/mL)."""
+    events = tuple(Infusion(rate=r, duration=dt, at=t) for t, r in zip(times, rates) if r > 0)
+    if not events:
+        raise ValidationError("target", "the schedule never infuses (target 0)")
+    return TciResult(time=times, rate=rates, target=tgt * MG_PER_L_TO_NG_PER_ML,
+                     plasma=cp * MG_PER_L_TO_NG_PER_ML, effect_site=ce * MG_PER_L_TO_NG_PER_ML,
+                     regimen=Regimen(events), model=model, site=site)
 
 
 def _population(model, steps, total, dt, r_max, n_sub, seed, quantile, flow, central, e_state):
@@ -364,11 +375,7 @@ def _population(model, steps, total, dt, r_max, n_sub, seed, quantile, flow, cen
     phis, gammas = zip(*(flow(dt, compiled.system_matrix(th)) for th in thetas))
     phis, gammas = np.array(phis), np.array(gammas)              # (N, n, n), (N, n)
     v1 = np.array([compiled.get(th, "V1") for th in thetas])
-    n_up = int(np.ceil(total / dt - 1e-9))
-    times = np.arange(n_up) * dt
-    starts = np.array([t for t, _ in steps])
-    levels = np.array([c for _, c in steps])
-    tgt = levels[np.searchsorted(starts, times + 1e-9, side="right") - 1]
+    n_up, times, tgt = _updates(steps, total, dt)
     x = np.zeros(gammas.shape)
     rates = np.zeros(n_up)
     cp = np.zeros(n_up + 1)
@@ -398,9 +405,4 @@ def _population(model, steps, total, dt, r_max, n_sub, seed, quantile, flow, cen
         x = x_free + gammas * r
     cp[n_up] = np.percentile(x[:, central] / v1, q)
     ce[n_up] = np.percentile(x[:, e_state], q) if e_state >= 0 else 0.0
-    events = tuple(Infusion(rate=r, duration=dt, at=t) for t, r in zip(times, rates) if r > 0)
-    if not events:
-        raise ValidationError("target", "the schedule never infuses (target 0)")
-    return TciResult(time=times, rate=rates, target=tgt * MG_PER_L_TO_NG_PER_ML,
-                     plasma=cp * MG_PER_L_TO_NG_PER_ML, effect_site=ce * MG_PER_L_TO_NG_PER_ML,
-                     regimen=Regimen(events), model=model, site="plasma")
+    return _result(model, "plasma", dt, times, rates, tgt, cp, ce)
