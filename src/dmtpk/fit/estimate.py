@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from ..errors import ValidationError
+from ..population.runner import progress_bar
 from .laplace import _derivatives, conditional_modes, objective_gradient, subject_objective
 
 __all__ = ["focei", "at_estimates", "individual", "covariance_step", "check_covariance", "FitWarning",
@@ -101,15 +102,6 @@ def _not_finite(problem, st, sd, i) -> ValidationError:
                                       "log-scale error?")
 
 
-def _progress_bar(total, enabled):
-    """A tqdm bar of the outer iterations, or None (default: only on a terminal)."""
-    import sys
-    if enabled is False or (enabled is None and not sys.stderr.isatty()):
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="it", desc="dmtpk FOCE-I")
-
-
 def covariance_step(grad_fun, x, kind: str = "sandwich"):
     """Covariance of ``x`` from the per-subject gradients ``grad_fun(x) -> (n_subjects, n)`` of
     the objective (-2 log-likelihood).
@@ -177,7 +169,7 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
     # steps are of a sensible size.
     scale = np.sqrt(np.diag(obj.subject_gradients(x0).T @ obj.subject_gradients(x0)))
     scale = np.clip(np.where(np.isfinite(scale), scale, 1.0), 1e-2, 1e6)
-    bar = _progress_bar(max_iter, progress)
+    bar = progress_bar(max_iter, progress, unit="it", desc="dmtpk FOCE-I")
 
     def step(z):
         if bar is not None:

@@ -204,14 +204,16 @@ def summarise_chunk(spec, start, stop, pilots) -> dict:
             "n_fallback": chunk["n_fallback"]}
 
 
-def _progress(total, enabled):
+def progress_bar(total, enabled, unit: str = "subj", desc: str = "dmtpk population"):
+    """A tqdm bar of ``total`` steps, or None: ``enabled`` False, or None (the default of the
+    public functions) when the output is not a terminal or there is one step only."""
     if enabled is False or (enabled is None and not (total > 1 and sys.stderr.isatty())):
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency; stay quiet without it
         return None
-    return tqdm(total=total, unit="subj", unit_scale=True, desc="dmtpk population")
+    return tqdm(total=total, unit=unit, unit_scale=unit == "subj", desc=desc)
 
 
 def simulate_population(model, regimen, times, n: int, seed: int, backend: str = "numba",
@@ -311,7 +313,7 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
         spec = ChunkSpec(**{**spec.__dict__, "theta_reps": reps, "n_per": n_per})
     _check_memory(spec, n, keep)
     chunks = _chunks(n, chunk_size)
-    bar = _progress(n, progress)
+    bar = progress_bar(n, progress)
     try:
         if keep == "all":
             full, parts = _run_all(spec, n, chunks, backend, client, n_workers, bar)
