@@ -30,11 +30,13 @@ from pathlib import Path
 import numpy as np
 
 import dmtpk
-from dmtpk.model.spec import model_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "validation" / "schoemaker2019"
 PREVIOUS = "ab1f30a"
+# The structure each file was simulated with, as the engine truth check defines it.
+sys.path.insert(0, str(ROOT / "tests" / "validation"))
+from test_schoemaker_truth import model_for as model  # noqa: E402
 
 
 def best(fn, repeat: int) -> float:
@@ -61,21 +63,6 @@ def previous_simulate_dataset():
     sys.modules[name] = module
     exec(compile(src, f"{PREVIOUS}:src/dmtpk/io/simulate.py", "exec"), module.__dict__)
     return module.simulate_dataset
-
-
-def model(name: str):
-    oral, mm = name.startswith("Oral"), name.endswith("MM")
-    params = {"V1": "70 L"}
-    params.update({"VMAX": "1000 ug/h", "KM": "250 ug/L"} if mm else {"CL": "4 L/h"})
-    if "2CPT" in name:
-        params.update(Q="4 L/h", V2="50 L")
-    if oral:
-        params.update(KA="1 1/h", F_INH=1, TLAG_INH="0 h")
-    return model_from_dict({
-        "model": {"name": name.lower(), "routes": ["iv", "inhaled"] if oral else ["iv"],
-                  "structure": "two_compartment" if "2CPT" in name else "one_compartment",
-                  "elimination": "michaelis_menten" if mm else "linear"},
-        "parameters": params})
 
 
 def main() -> int:

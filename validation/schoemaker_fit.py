@@ -23,38 +23,14 @@ import sys
 from pathlib import Path
 
 import dmtpk
-from dmtpk.model.spec import model_from_dict
 
-DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "validation" / "schoemaker2019"
-NAMES = ("CL", "V1", "Q", "V2")
-UNITS = {"CL": "L/h", "V1": "L", "Q": "L/h", "V2": "L"}
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT.parent / "shared" / "validation" / "schoemaker2019"
+# The control stream's model and the .ext reader, as the qualification test defines them.
+sys.path.insert(0, str(ROOT / "tests" / "validation"))
+from test_focei_nonmem import NAMES, model_at, omega_at, read_ext  # noqa: E402
+
 NM_SHRINKAGE = {"CL": 1.9, "V1": 2.5, "Q": 40.5, "V2": 28.4, "epsilon": 7.0}  # corpus README
-
-
-def read_ext(path: Path) -> dict:
-    rows, header = {}, None
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if not parts or line.startswith("TABLE"):
-            continue
-        if parts[0] == "ITERATION":
-            header = parts
-            continue
-        rows[int(float(parts[0]))] = dict(zip(header[1:], map(float, parts[1:])))
-    return rows
-
-
-def model_at(row):
-    return model_from_dict({
-        "model": {"name": "bolus_2cpt", "routes": ["iv"], "structure": "two_compartment",
-                  "elimination": "linear"},
-        "parameters": {n: f"{math.exp(row[f'THETA{k + 1}'])} {UNITS[n]}"
-                       for k, n in enumerate(NAMES)},
-        "residual": {"proportional": row["THETA5"]}})
-
-
-def omega_at(row):
-    return {n: row[f"OMEGA({k + 1},{k + 1})"] for k, n in enumerate(NAMES)}
 
 
 def main(argv=None) -> int:
