@@ -116,15 +116,18 @@ def describe(m) -> str:
     if m.sources:
         lines += ["", "Sources:"]
         for s in m.sources:
-            doi = f" doi:{s['doi']}" if s.get("doi") else (f" {s['url']}" if s.get("url") else "")
-            lines.append(f"  [{s.get('key', '?')}] {s['citation']}{doi}")
+            lines.append(f"  [{s.get('key', '?')}] {s['citation']}{_reference(s)}")
             if s.get("second_hand"):
                 lines.append(f"      second-hand: {s['second_hand']}")
     if m.comparisons:
         lines += ["", "Compared against (no number taken from these):"]
         for s in m.comparisons:
-            ref = f" doi:{s['doi']}" if s.get("doi") else (f" {s['url']}" if s.get("url") else "")
-            lines.append(f"  [{s.get('key', '?')}] {s['citation']}{ref}")
+            lines.append(f"  [{s.get('key', '?')}] {s['citation']}{_reference(s)}")
             if s.get("where"):
                 lines.append(f"      reports: {s['where']}")
     return "\n".join(lines)
+
+
+def _reference(s) -> str:
+    """The DOI (or URL) of a source or comparison as printed after its citation, or ""."""
+    return f" doi:{s['doi']}" if s.get("doi") else (f" {s['url']}" if s.get("url") else "")
