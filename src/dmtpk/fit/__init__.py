@@ -292,8 +292,7 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
         jac = np.diag(np.where(is_log, vals, 1.0))
         if problem.corr_names:
             nr = len(problem.corr_names)
-            idx = np.flatnonzero(free)[-nr:] if free[-nr:].all() else None
-            if idx is not None:
+            if free[-nr:].all():  # the correlations are the last free entries
                 for k in range(nr):
                     e = np.zeros(full.size)
                     e[len(full) - nr + k] = 1e-6
