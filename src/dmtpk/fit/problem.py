@@ -69,7 +69,6 @@ class Problem:
     sd_names : tuple of str
         Residual standard deviations (see :data:`SD_NAMES`).
     sd0 : ndarray, shape (n_sd,)
-    sd_fixed : ndarray of bool, shape (n_sd,)
     errors : tuple of ResidualError
         One per entry of ``outputs``, its residual error as given.
     outputs : tuple of (label, form, add index, prop index, lower, upper)
@@ -115,7 +114,6 @@ class Problem:
     omega0: np.ndarray
     sd_names: tuple
     sd0: np.ndarray
-    sd_fixed: np.ndarray
     outputs: tuple
     obs_rec: np.ndarray
     obs_sub: np.ndarray
@@ -239,7 +237,6 @@ class Problem:
         full0 = np.concatenate([np.log(self.theta[self.theta_pos]), np.log(self.omega0),
                                 np.log(self.sd0), self.theta[self.cov_pos], self.corr0])
         free = np.array([lab not in self.fixed for lab in self.labels()], dtype=bool)
-        free[nt + ne:nt + ne + ns] &= ~self.sd_fixed
         big = math.log(1000.0)
         low = np.concatenate([full0[:nt] - big, np.full(ne, math.log(1e-6)),
                               np.full(ns, math.log(1e-5)), np.full(nc, -10.0),
@@ -512,7 +509,7 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         eta_pos=np.array([pnames.index(n) for n in eta_names], dtype=np.int64),
         eta_normal=np.array([dists.get(n, "lognormal") == "normal" for n in eta_names]),
         omega0=np.array(omega0), sd_names=tuple(sd_names), sd0=np.array(sd0),
-        sd_fixed=np.full(len(sd_names), bool(fix_residual)), outputs=tuple(outputs),
+        outputs=tuple(outputs),
         obs_rec=obs, obs_sub=prepared.subject_of[obs], obs_out=obs_out, y=y,
         to_output=to_output, subject_ids=tuple(sid for sid, _ in data.subjects()),
         censored=cens, lloq=lim, n_params=len(pnames), errors=tuple(errors),
@@ -538,14 +535,15 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         _set_blocks(problem, block, correlation)
     elif correlation:
         raise ValidationError("correlation", "correlations need a block: block=[['CL', 'V1']]")
-    if fix:
-        fix = [fix] if isinstance(fix, str) else list(fix)
-        labels = problem.labels()
-        for lab in fix:
-            if lab not in labels:
-                raise ValidationError(f"fix.{lab}", f"is not estimated (estimated: "
-                                                    f"{', '.join(labels)})")
-        object.__setattr__(problem, "fixed", frozenset(fix))
+    fix = [] if not fix else [fix] if isinstance(fix, str) else list(fix)
+    labels = problem.labels()
+    for lab in fix:
+        if lab not in labels:
+            raise ValidationError(f"fix.{lab}", f"is not estimated (estimated: "
+                                                f"{', '.join(labels)})")
+    if fix_residual:
+        fix += list(sd_names)
+    object.__setattr__(problem, "fixed", frozenset(fix))
     return problem
 
 
