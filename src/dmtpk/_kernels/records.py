@@ -574,6 +574,26 @@ def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
     (status, record)
         :data:`STATUS_OK`, or a status and the record (absolute row) it concerns.
     """
+    st, rec, _, _ = walk_subject_built(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time,
+                                       evid, amt, rate, target, ss, ii, addl, f, lag, mrate,
+                                       mdur, dyn, x0, out, fs, is_, cnt, mat, vec, -1, MODE_EIGEN)
+    return st, rec
+
+
+@jit
+def walk_subject_built(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt, rate,
+                       target, ss, ii, addl, f, lag, mrate, mdur, dyn, x0, out, fs, is_, cnt, mat,
+                       vec, built, mode):
+    """:func:`walk_subject` with the system of row ``built`` of ``theta_rec`` already in the
+    scratch ``mat``/``vec``, stepped in ``mode`` (``built`` -1: none), as a previous subject
+    of the same batch left it: a subject whose parameters equal it skips the rebuild (one
+    eigendecomposition per subject otherwise).
+
+    Returns
+    -------
+    (status, record, built, mode)
+        As :func:`walk_subject`, and the row and mode of the system left in the scratch.
+    """
     n = out.shape[1]
     a = mat[0]
     x = vec[V_X, :n]
@@ -588,8 +608,6 @@ def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
     cnt[C_LD] = 0
     cnt[C_TR] = 0
     vec[V_TOL, 2] = 0.0  # no step size yet
-    built = -1
-    mode = MODE_EIGEN
     t = time[r0] if r1 > r0 else 0.0
     cur = r0
     for i in range(r0, r1):
@@ -615,7 +633,7 @@ def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
         ev = evid[i]
         if ti < t:
             if ev != 3 and ev != 4:
-                return STATUS_RECORD, i
+                return STATUS_RECORD, i, built, mode
             _reset(x, cnt)
             t = ti
         elif cnt[C_INF] == 0 and cnt[C_LD] == 0 and cnt[C_TR] == 0:
@@ -625,13 +643,13 @@ def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
             for k in range(n):
                 b[k] = 0.0
             if not _step(x, b, ti - t, mode, mat, vec, c, e, m):
-                return STATUS_RECORD, i
+                return STATUS_RECORD, i, built, mode
             t = max(t, ti)
         else:
             t, st = _walk(x, t, ti, cur, mode, mat, vec, c, e, m, time, target, amt, rate,
                           addl, f, lag, mrate, mdur, fs, is_, cnt)
             if st != STATUS_OK:
-                return st, i
+                return st, i, built, mode
         cur = i
         if ev == 3 or ev == 4:
             _reset(x, cnt)
@@ -641,21 +659,21 @@ def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
                 done, st = _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl,
                                       f, lag, mrate, mdur, fs, is_, cnt)
                 if st != STATUS_OK:
-                    return st, i
+                    return st, i, built, mode
                 if done:
                     for k in range(n):
                         out[i, k] = x[k]
                     continue
             if not _dose(i, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
-                return STATUS_RECORD, i
+                return STATUS_RECORD, i, built, mode
             if not _give(ti, s, dose, x, fs, is_, cnt):
-                return STATUS_CAPACITY, i
+                return STATUS_CAPACITY, i, built, mode
             if addl[i] > 0:
                 if not ii[i] > 0.0:
-                    return STATUS_RECORD, i
+                    return STATUS_RECORD, i, built, mode
                 j = cnt[C_TR]
                 if j == fs.shape[1]:
-                    return STATUS_CAPACITY, i
+                    return STATUS_CAPACITY, i, built, mode
                 fs[F_TR_T, j] = ti + ii[i]
                 fs[F_TR_II, j] = ii[i]
                 is_[I_TR_LEFT, j] = addl[i]
@@ -663,7 +681,7 @@ def walk_subject(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
                 cnt[C_TR] = j + 1
         for k in range(n):
             out[i, k] = x[k]
-    return STATUS_OK, -1
+    return STATUS_OK, -1, built, mode
 
 
 @jit
@@ -721,10 +739,12 @@ def walk_batch(theta_rec, mm_rec, layout, mass_ratio, start, time, evid, amt, ra
     n_blocks = (n_sub + BLOCK - 1) // BLOCK
     for blk in prange(n_blocks):
         fs, is_, cnt, mat, vec = scratch(n, cap, rtol, atol)
+        built = -1
+        mode = MODE_EIGEN
         for i in range(blk * BLOCK, min(n_sub, (blk + 1) * BLOCK)):
-            st, rec = walk_subject(theta_rec, mm_rec, layout, mass_ratio, start[i],
-                                   start[i + 1], time, evid, amt, rate, target, ss, ii, addl,
-                                   f, lag, mrate, mdur, dyn, x0[i], out, fs, is_, cnt, mat,
-                                   vec)
+            st, rec, built, mode = walk_subject_built(
+                theta_rec, mm_rec, layout, mass_ratio, start[i], start[i + 1], time, evid, amt,
+                rate, target, ss, ii, addl, f, lag, mrate, mdur, dyn, x0[i], out, fs, is_, cnt,
+                mat, vec, built, mode)
             status[i] = st
             status_record[i] = rec

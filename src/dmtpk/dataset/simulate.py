@@ -3,7 +3,9 @@ error when asked; one subject's doses as a regimen; a dataset's observation reco
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from numbers import Number
 
 import numpy as np
 
@@ -81,6 +83,52 @@ class DatasetResult:
         return self.data.with_values(DV=np.where(obs, values, np.nan))
 
 
+#: Datasets prepared for a model, most recently used last: a dataset and a model are immutable,
+#: so a second call with the same objects and options reuses the preparation (record arrays,
+#: validation, covariate factors) and pays only for the prediction.
+_PREPARED: OrderedDict = OrderedDict()
+#: How many prepared datasets are kept (each holds its dataset and model alive).
+PREPARED_CACHE_SIZE = 4
+
+
+def _frozen(value):
+    """A hashable stand-in for an option value; raises TypeError for what has none."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, Number):
+        return (type(value).__name__, repr(value))
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return ("map",) + tuple(sorted((repr(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("seq",) + tuple(_frozen(v) for v in value)
+    if hasattr(value, "magnitude") and hasattr(value, "units"):  # a pint Quantity
+        return ("quantity", repr(value.magnitude), str(value.units))
+    raise TypeError(type(value).__name__)
+
+
+def _prepared(model, data, options: dict):
+    """:func:`prepare_dataset` of ``model`` and ``data`` with ``options`` and the output label
+    of every record (read-only), reused while the same model and dataset objects come back with
+    equal options."""
+    model = load_model(model)
+    try:
+        key = (id(model), id(data), _frozen(options))
+    except TypeError:  # an option without a hashable form: prepare afresh
+        key = None
+    hit = _PREPARED.get(key) if key is not None else None
+    if hit is not None and hit[0] is model and hit[1] is data:
+        _PREPARED.move_to_end(key)
+        return hit[2], hit[3]
+    prep = prepare_dataset(model, data, **options)
+    output = prep.labels[prep.code]
+    output.setflags(write=False)
+    if key is not None:
+        _PREPARED[key] = (model, data, prep, output)
+        while len(_PREPARED) > PREPARED_CACHE_SIZE:
+            _PREPARED.popitem(last=False)
+    return prep, output
+
+
 def compartment_numbers(model) -> dict:
     """NONMEM compartment number of each state of ``model`` (1-based, state order)."""
     model = load_model(model)
@@ -155,11 +203,10 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
     """
     if (variability or residual) and seed is None:
         raise ValidationError("seed", "random effects and residual error need a seed")
-    prep = prepare_dataset(model, data, method=method, record_values=record_values,
-                           outputs=outputs, parameters=parameters,
-                           subject_parameters=subject_parameters,
-                           parameter_columns=parameter_columns, ss=ss, ode_method=ode_method,
-                           rtol=rtol, atol=atol, ss_tol=ss_tol, batch=batch)
+    prep, output = _prepared(model, data, dict(
+        method=method, record_values=record_values, outputs=outputs, parameters=parameters,
+        subject_parameters=subject_parameters, parameter_columns=parameter_columns, ss=ss,
+        ode_method=ode_method, rtol=rtol, atol=atol, ss_tol=ss_tol, batch=batch))
     model = prep.model
     compiled = model.compiled
     rng = np.random.default_rng(seed) if seed is not None else None
@@ -177,10 +224,10 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
     code = prep.code
     to_data_conc = prep.to_data_conc
     n_rec = len(data)
-    evid = data.item("EVID").astype(np.int64)
 
     simulated = None
     if residual:
+        evid = data.item("EVID")
         from ..population.variability import apply_residual, build_residual
         res = build_residual(model, residual)
         simulated = np.full(n_rec, np.nan)
@@ -204,7 +251,7 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
     return DatasetResult(data=data, engine=prep.engine, id=data.item("ID").copy(),
                          time=data.item("TIME").copy(), pred=pred,
                          concentration=conc["parent"] * MG_PER_L_TO_NG_PER_ML, effects=effects,
-                         output=labels[code], states=states, theta=theta_rec,
+                         output=output, states=states, theta=theta_rec,
                          simulated=simulated)
 
 
