@@ -16,19 +16,31 @@ exponential of the augmented system). At each update time
   of ``update``/20 over the following 30 min; once there, the rate that holds it at the end of
   the interval (as plasma targeting does for the plasma);
 
-then clipped to ``[0, max_rate]``. A target that falls is met by stopping the pump until the
-concentration has come down. The result is an ordinary :class:`~dmtpk.regimen.Regimen` (one
-infusion per interval with a positive rate) that simulates anywhere in dmtpk, with the schedule
-as a table and a plot.
+then clipped to ``[0, max_rate]``. Beyond the pump limit, ``max_bolus`` allows a bolus at
+the update (at most that amount) for what the limited rate cannot give; a target the limits
+cannot reach is reported by a :class:`TciWarning` naming them (the schedule returned is the
+best achievable: the pump at its limits until the target is reached). A target that falls is
+met by stopping the pump until the concentration has come down. The result is an ordinary
+:class:`~dmtpk.regimen.Regimen` (one infusion per interval with a positive rate, and the
+boluses) that simulates anywhere in dmtpk, with the schedule as a table and a plot.
 
 An effect level (``effect=True``) is converted to an effect-site target through the
-endpoint's PD inverse; a population's quantile can be targeted in the plasma
-(``population=``). Nonlinear (Michaelis-Menten) models and effect-site targeting of a
-population quantile are not built.
+endpoint's PD inverse. A population's quantile can be targeted (``population=``), in the
+plasma or at the effect site: the same rules applied to the quantile of the subjects'
+concentrations (bisection on the rate; the quantile is monotone in it), the effect-site peak
+searched on a grid of ``update``/4.
+
+Nonlinear (Michaelis-Menten) models go through the state-continuing record walker
+(:func:`dmtpk.engines.records.solve_records` from a :class:`~dmtpk.engines.records.WalkerState`,
+SciPy steps): at each update the rate is the root (Brent) of the continued simulation's plasma
+concentration at the end of the interval, or of its effect-site peak (the time where plasma and
+effect-site concentrations cross, root-found too), minus the target.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,15 +48,22 @@ import numpy as np
 from ._kernels.expm import expm
 from .errors import ValidationError
 from .library import load_model
-from .regimen.events import Infusion, Regimen
+from .regimen.events import Bolus, Infusion, Regimen
 from .units import MG_PER_L_TO_NG_PER_ML, to_canonical
 
-__all__ = ["tci", "TciResult", "SITES"]
+__all__ = ["tci", "TciResult", "TciWarning", "SITES"]
 
 #: What can be targeted.
 SITES = ("plasma", "effect")
 _PEAK_HORIZON = 30.0   # min searched for the effect-site peak
 _PEAK_GRID = 20        # grid points per update interval in that search
+_POP_PEAK_GRID = 4     # the same for a population (subjects x grid points per update)
+_WALK_CHUNK = 12       # updates walked at a time in the nonlinear peak search
+
+
+class TciWarning(UserWarning):
+    """The pump's limits (``max_rate``, ``max_bolus``) cannot reach the target at some
+    updates; the schedule is the best they achieve."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +76,10 @@ class TciResult:
         Update times (min).
     rate : ndarray, shape (n,)
         Pump rate from each update time to the next (mg/min of DMT base).
+    bolus : ndarray, shape (n,)
+        Bolus given at each update time (mg of DMT base; 0 without ``max_bolus``).
+    limited : ndarray of bool, shape (n,)
+        The update at which the limits kept the target from being met.
     target : ndarray, shape (n,)
         Target in force over each interval (ng/mL).
     plasma, effect_site : ndarray, shape (n + 1,)
@@ -69,6 +92,8 @@ class TciResult:
 
     time: np.ndarray
     rate: np.ndarray
+    bolus: np.ndarray
+    limited: np.ndarray
     target: np.ndarray
     plasma: np.ndarray
     effect_site: np.ndarray
@@ -81,12 +106,13 @@ class TciResult:
         """mg of DMT base."""
         step = np.diff(np.append(self.time, self.time[-1] + (self.time[1] - self.time[0])
                                  if self.time.size > 1 else self.time[-1]))
-        return float(np.sum(self.rate * step))
+        return float(np.sum(self.rate * step) + np.sum(self.bolus))
 
     def table(self) -> dict:
-        """The schedule: ``time`` (min), ``rate`` (mg/min), ``target``, ``plasma`` and
-        ``effect_site`` (ng/mL at the update time)."""
-        return {"time": self.time, "rate": self.rate, "target": self.target,
+        """The schedule: ``time`` (min), ``rate`` (mg/min), ``bolus`` (mg), ``target``,
+        ``plasma`` and ``effect_site`` (ng/mL at the update time)."""
+        return {"time": self.time, "rate": self.rate, "bolus": self.bolus,
+                "target": self.target,
                 "plasma": self.plasma[:-1], "effect_site": self.effect_site[:-1]}
 
     def plot(self):
@@ -154,14 +180,16 @@ def _schedule(target, duration):
 
 
 def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None = None,
-        update="10 s", max_rate=None, parameters=None, population: int | None = None,
-        seed: int | None = None, quantile: float = 0.5, effect: bool = False) -> TciResult:
+        update="10 s", max_rate=None, max_bolus=None, parameters=None,
+        population: int | None = None, seed: int | None = None, quantile: float = 0.5,
+        effect: bool = False) -> TciResult:
     """A target-controlled infusion schedule for the model's typical subject.
 
     Parameters
     ----------
     model : str, path or Model
-        A linear model.
+        A linear model, or one with Michaelis-Menten elimination (through the record walker;
+        typical subject only).
     target : Quantity, str, float or list of (time, concentration)
         The target concentration (``"20 ng/mL"``; a bare number is mg/L), or a
         piecewise-constant schedule ``[(0, "20 ng/mL"), ("30 min", "10 ng/mL")]``. With
@@ -179,16 +207,22 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         Update interval (default 10 s).
     max_rate : Quantity, str or float, optional
         Pump limit (mg/min of DMT base).
+    max_bolus : Quantity, str or float, optional
+        The largest bolus given at one update beyond the pump limit (mg of DMT base): where
+        ``max_rate`` cannot give what the target needs, a bolus at the update makes up the
+        rest, up to this amount. Only with ``max_rate`` (without a limit the rate gives it all).
     parameters : dict, optional
         Typical values to replace (see :meth:`Model.with_parameters`).
     population : int, optional
-        Plasma targeting of a population instead of the typical subject (the R package
-        ``tci``'s population mode): ``population`` subjects are drawn from the model's
+        Targeting of a population instead of the typical subject (the R package ``tci``'s
+        population mode; linear models): ``population`` subjects are drawn from the model's
         ``[variability]`` with ``seed`` (the same subjects as
         :func:`dmtpk.simulate_population` with that seed), and at each update the rate is the
         one that brings the ``quantile`` of their plasma concentrations to the target at the
-        end of the interval (bisection; the quantile is monotone in the rate). ``plasma`` and
-        ``effect_site`` are then that quantile of the population's concentrations.
+        end of the interval, or whose peak of the ``quantile`` of their effect-site
+        concentrations equals it (bisection; the quantile is monotone in the rate).
+        ``plasma`` and ``effect_site`` are then that quantile of the population's
+        concentrations.
     seed : int
         With ``population``.
     quantile : float
@@ -204,16 +238,20 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     Raises
     ------
     ValidationError
-        Naming the argument: a nonlinear model, an unknown site or endpoint, a model without an
-        effect compartment for effect-site targeting, non-positive update or duration, a
-        negative target or limit.
+        Naming the argument: an unknown site or endpoint, a model without an effect
+        compartment for effect-site targeting (``site``), an effect level beyond the
+        endpoint's maximum (``target``), non-positive update or duration, a negative target or
+        limit, a population of a nonlinear model.
+
+    Warns
+    -----
+    TciWarning
+        The limits cannot reach the target at some updates (naming ``max_rate`` and
+        ``max_bolus``, with the best the schedule achieves).
     """
     model = load_model(model)
     if parameters:
         model = model.with_parameters(parameters)
-    if not model.is_linear:
-        raise ValidationError("model", f"{model.name!r} has Michaelis-Menten elimination; TCI "
-                                       "here needs a linear model")
     if site not in SITES:
         raise ValidationError("site", f"expected one of {SITES}, got {site!r}")
     if "iv" not in model.routes:
@@ -221,8 +259,8 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     dt = to_canonical(update, "time", "update")
     total = to_canonical(duration, "time", "duration")
     for name, v in (("update", dt), ("duration", total)):
-        if not v > 0:
-            raise ValidationError(name, f"must be positive, got {v}")
+        if not (v > 0 and math.isfinite(v)):
+            raise ValidationError(name, f"must be a positive finite time, got {v}")
     if total / dt > 1e6:
         raise ValidationError("update", f"{total / dt:.3g} updates; at most 1e6")
     r_max = np.inf
@@ -230,6 +268,11 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         r_max = to_canonical(max_rate, "rate", "max_rate")
         if not r_max > 0:
             raise ValidationError("max_rate", f"must be positive, got {r_max}")
+    b_max = 0.0
+    if max_bolus is not None:
+        b_max = to_canonical(max_bolus, "amount", "max_bolus")
+        if not (b_max >= 0 and math.isfinite(b_max)):
+            raise ValidationError("max_bolus", f"must be a finite amount >= 0, got {b_max}")
     compiled = model.compiled
     if effect:
         site = "effect"
@@ -259,6 +302,13 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     e_row = np.zeros(n)
     if e_state >= 0:
         e_row[e_state] = 1.0
+    limits = (r_max, b_max, max_rate is not None, max_bolus is not None)
+    if not model.is_linear:
+        if population is not None:
+            raise ValidationError("population", f"{model.name!r} has Michaelis-Menten "
+                                                "elimination; population targeting needs a "
+                                                "linear model")
+        return _walker(model, site, e_state, steps, total, dt, limits)
 
     def flow(step, a=a):
         aug = np.zeros((n + 1, n + 1))
@@ -267,68 +317,91 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         big = expm(aug)
         return big[:n, :n], big[:n, n]
 
-    phi, gamma = flow(dt)
     if population is not None:
-        if site != "plasma":
-            raise ValidationError("site", "population targeting is built for the plasma only")
-        return _population(model, steps, total, dt, r_max, population, seed, quantile, flow,
-                           central, e_state)
+        return _population(model, site, steps, total, dt, limits, population, seed, quantile,
+                           flow, central, e_state)
+    phi, gamma = flow(dt)
+    phi_c = phi[:, central]                 # state at the interval's end per mg of bolus
     n_up, times, tgt = _updates(steps, total, dt)
+    row = c_row if site == "plasma" else e_row
     if site == "effect":
-        h = dt / _PEAK_GRID
-        phi_h, _ = flow(h)
-        n_h = int(np.ceil(_PEAK_HORIZON / h))
-        # Unit response: rate 1 for one interval, then off; effect site on the fine grid from
-        # the interval's end on.
-        x = gamma.copy()
-        unit = np.empty(n_h)
-        for k in range(n_h):
-            unit[k] = e_row @ x
-            x = phi_h @ x
-        powers = np.empty((n_h, n))       # e_row Phi_h^k, for the free responses
-        row = e_row.copy()
-        for k in range(n_h):
-            powers[k] = row
-            row = row @ phi_h
+        phi_h, _ = flow(dt / _PEAK_GRID)
+        powers = _powers(e_row, phi_h, int(np.ceil(_PEAK_HORIZON * _PEAK_GRID / dt)))
+        unit_r, unit_b = powers @ gamma, powers @ phi_c   # effect site on the fine grid
     x = np.zeros(n)
-    rates = np.zeros(n_up)
+    rates, boluses = np.zeros(n_up), np.zeros(n_up)
+    limited = np.zeros(n_up, dtype=bool)
     cp = np.zeros(n_up + 1)
     ce = np.zeros(n_up + 1)
     for k in range(n_up):
         cp[k], ce[k] = c_row @ x, e_row @ x
         goal = tgt[k]
         x_free = phi @ x
-        if site == "plasma":
-            r = (goal - c_row @ x_free) / (c_row @ gamma)
-        elif e_row @ x < goal * (1 - 1e-6):
-            free = powers @ x_free                          # e0 from the interval's end on
-            r = _peak_rate(goal, free, unit)
+        loading = site == "effect" and e_row @ x < goal * (1 - 1e-6)
+
+        def need(base, unit_end, unit_grid, goal=goal, loading=loading):
+            hold = (goal - row @ base) / (row @ unit_end)
+            if not loading:
+                return hold
+            v = _peak_rate(goal, powers @ base, unit_grid)
             # Once the peak would be reached within this interval, hold the target at its end.
-            r = min(r, (goal - e_row @ x_free) / (e_row @ gamma)) \
-                if e_row @ (x_free + gamma * r) >= goal * (1 - 1e-9) else r
-        else:
-            r = (goal - e_row @ x_free) / (e_row @ gamma)
-        r = float(min(max(r, 0.0), r_max))
-        rates[k] = r
-        x = x_free + gamma * r
+            return min(v, hold) if row @ (base + unit_end * v) >= goal * (1 - 1e-9) else v
+
+        r, b, limited[k] = _limits(
+            lambda: need(x_free, gamma, unit_r if loading else None),
+            lambda r: need(x_free + gamma * r, phi_c, unit_b if loading else None), limits)
+        rates[k], boluses[k] = r, b
+        x = x_free + gamma * r + phi_c * b
     cp[n_up], ce[n_up] = c_row @ x, e_row @ x
-    return _result(model, site, dt, times, rates, tgt, cp, ce)
+    return _result(model, site, dt, times, rates, boluses, limited, tgt, cp, ce, limits)
+
+
+def _powers(e_row, phi_h, n_h):
+    """``e_row Phi_h^k``, k = 0..n_h-1, shape (n_h, n): the effect site on the fine grid of
+    the free response from a state."""
+    powers = np.empty((n_h, e_row.size))
+    row = e_row.copy()
+    for k in range(n_h):
+        powers[k] = row
+        row = row @ phi_h
+    return powers
+
+
+def _limits(rate_needed, bolus_needed, limits):
+    """(rate, bolus, limited): the rate the target needs, clipped to ``[0, max_rate]``; beyond
+    the limit the bolus (on top of the limited rate) that makes up the rest, clipped to
+    ``[0, max_bolus]``; ``limited`` when the limits kept the target from being met."""
+    r_max, b_max = limits[0], limits[1]
+    r = max(rate_needed(), 0.0)
+    if r <= r_max:
+        return float(r), 0.0, False
+    if b_max <= 0:
+        return float(r_max), 0.0, True
+    b = max(bolus_needed(r_max), 0.0)
+    return float(r_max), float(min(b, b_max)), bool(b > b_max)
+
+
+def _peak_fixed_point(solve_at, curve, k):
+    """The rate whose curve peaks at the target: ``solve_at(k)`` is the rate that puts grid
+    point ``k`` on target, ``curve(r)`` the curve on the grid for a rate; the peak's grid point
+    and the rate are iterated to a fixed point from ``k``."""
+    r = solve_at(k)
+    for _ in range(50):
+        k_new = int(np.argmax(curve(r)))
+        r_new = solve_at(k_new)
+        if k_new == k and abs(r_new - r) <= 1e-12 * max(r, 1e-30):
+            break
+        k, r = k_new, r_new
+    return float(r)
 
 
 def _peak_rate(goal, free_after, unit) -> float:
     """The rate whose effect-site peak equals ``goal``: ``free_after`` is the free response
     on the fine grid from the end of the interval on, ``unit`` the unit-rate response from
-    the end of the infusion on; iterate the peak time to a fixed point."""
+    the end of the infusion on."""
     ratio = (goal - free_after) / np.maximum(unit, 1e-300)
-    k = int(np.argmax(unit))
-    r = max(ratio[k], 0.0)
-    for _ in range(50):
-        k_new = int(np.argmax(free_after + r * unit))
-        r_new = max(ratio[k_new], 0.0)
-        if k_new == k and abs(r_new - r) <= 1e-12 * max(r, 1e-30):
-            break
-        k, r = k_new, r_new
-    return float(r)
+    return _peak_fixed_point(lambda k: max(ratio[k], 0.0), lambda r: free_after + r * unit,
+                             int(np.argmax(unit)))
 
 
 def _updates(steps, total, dt):
@@ -340,19 +413,66 @@ def _updates(steps, total, dt):
     return n_up, times, levels[np.searchsorted(starts, times + 1e-9, side="right") - 1]
 
 
-def _result(model, site, dt, times, rates, tgt, cp, ce) -> TciResult:
-    """The schedule as a :class:`TciResult` (one infusion per interval with a positive rate;
-    concentrations from mg/L to ng/mL)."""
-    events = tuple(Infusion(rate=r, duration=dt, at=t) for t, r in zip(times, rates) if r > 0)
+def _result(model, site, dt, times, rates, boluses, limited, tgt, cp, ce, limits) -> TciResult:
+    """The schedule as a :class:`TciResult` (one infusion per interval with a positive rate,
+    a bolus where one is given; concentrations from mg/L to ng/mL), warning when the limits
+    kept the target from being met."""
+    events = []
+    for t, r, b in zip(times, rates, boluses):
+        if b > 0:
+            events.append(Bolus(dose=b, at=t))
+        if r > 0:
+            events.append(Infusion(rate=r, duration=dt, at=t))
     if not events:
         raise ValidationError("target", "the schedule never infuses (target 0)")
-    return TciResult(time=times, rate=rates, target=tgt * MG_PER_L_TO_NG_PER_ML,
-                     plasma=cp * MG_PER_L_TO_NG_PER_ML, effect_site=ce * MG_PER_L_TO_NG_PER_ML,
-                     regimen=Regimen(events), model=model, site=site)
+    level = cp if site == "plasma" else ce
+    if limited.any():
+        _warn_limited(site, times, dt, tgt, level, limited, limits)
+    return TciResult(time=times, rate=rates, bolus=boluses, limited=limited,
+                     target=tgt * MG_PER_L_TO_NG_PER_ML, plasma=cp * MG_PER_L_TO_NG_PER_ML,
+                     effect_site=ce * MG_PER_L_TO_NG_PER_ML, regimen=Regimen(tuple(events)),
+                     model=model, site=site)
 
 
-def _population(model, steps, total, dt, r_max, n_sub, seed, quantile, flow, central, e_state):
-    """Plasma targeting of a population's ``quantile`` (see :func:`tci`)."""
+def _warn_limited(site, times, dt, tgt, level, limited, limits):
+    """A :class:`TciWarning` naming the limits, with what they achieve instead."""
+    names = " and ".join(n for n, given in (("max_rate", limits[2]), ("max_bolus", limits[3]))
+                         if given)
+    idx = np.flatnonzero(limited)
+    ratio = level[idx + 1] / np.where(tgt[idx] > 0, tgt[idx], np.inf)
+    worst = idx[int(np.argmin(ratio))]
+    first = times[idx[0]]
+    later = np.flatnonzero(~limited & (times > first))
+    after = (f"; the target is met again from the update at {times[later[0]]:g} min"
+             if later.size else "")
+    warnings.warn(TciWarning(
+        f"{names}: the {site} target cannot be reached at {idx.size} of {times.size} updates "
+        f"(from {first:g} to {times[idx[-1]] + dt:g} min); the schedule returned is the best "
+        f"achievable, the pump at its limit: at {times[worst] + dt:g} min the {site} "
+        f"concentration is {level[worst + 1] * MG_PER_L_TO_NG_PER_ML:.4g} ng/mL against the "
+        f"target {tgt[worst] * MG_PER_L_TO_NG_PER_ML:.4g}{after}"), stacklevel=3)
+
+
+def _quantile_rate(a0, b, goal, q) -> float:
+    """The r >= 0 with ``percentile(a0 + b r, q) = goal`` (bisection; 0 when ``a0`` is already
+    there): ``a0`` the subjects' free values, ``b`` (> 0) their values per unit of r."""
+    if np.percentile(a0, q) >= goal:
+        return 0.0
+    lo, hi = 0.0, max(1e-12, float(np.max((goal - a0) / np.maximum(b, 1e-300))))
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if np.percentile(a0 + b * mid, q) < goal:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return hi
+
+
+def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, flow, central,
+                e_state):
+    """Targeting of a population's ``quantile`` (see :func:`tci`)."""
     from .population.sampling import draw_subjects
     from .population.variability import build_variability, individual_parameters
     if isinstance(n_sub, bool) or not isinstance(n_sub, (int, np.integer)) or n_sub < 2:
@@ -372,37 +492,167 @@ def _population(model, steps, total, dt, r_max, n_sub, seed, quantile, flow, cen
     eta = draws["z"] @ var.chol.T if var.n_eta else np.zeros((n_sub, 0))
     kappa = draws["z_occ"] @ var.occ_chol.T if var.n_occ else None
     thetas = individual_parameters(np.asarray(compiled.theta, dtype=float), var, eta, kappa)
-    phis, gammas = zip(*(flow(dt, compiled.system_matrix(th)) for th in thetas))
-    phis, gammas = np.array(phis), np.array(gammas)              # (N, n, n), (N, n)
+    mats = [compiled.system_matrix(th) for th in thetas]
+    phis, gammas = (np.array(v) for v in zip(*(flow(dt, m) for m in mats)))  # (N,n,n), (N,n)
+    phi_c = phis[:, :, central]
     v1 = np.array([compiled.get(th, "V1") for th in thetas])
+    q = 100 * quantile
+    if site == "effect":
+        # e_row Phi_h^k per subject, shape (N, n_h, n), on a grid of update / _POP_PEAK_GRID.
+        n_h = int(np.ceil(_PEAK_HORIZON * _POP_PEAK_GRID / dt))
+        e_row = np.zeros(gammas.shape[1])
+        e_row[e_state] = 1.0
+        powers = np.array([_powers(e_row, flow(dt / _POP_PEAK_GRID, m)[0], n_h) for m in mats])
+        unit_r = np.einsum("ikl,il->ik", powers, gammas)
+        unit_b = np.einsum("ikl,il->ik", powers, phi_c)
+
+    def level(xs, plasma=site == "plasma"):
+        return xs[:, central] / v1 if plasma else xs[:, e_state]
+
+    def pct(xs, state):
+        return np.percentile(xs[:, central] / v1 if state == central else xs[:, state], q) \
+            if state >= 0 else 0.0
+
     n_up, times, tgt = _updates(steps, total, dt)
     x = np.zeros(gammas.shape)
-    rates = np.zeros(n_up)
+    rates, boluses = np.zeros(n_up), np.zeros(n_up)
+    limited = np.zeros(n_up, dtype=bool)
     cp = np.zeros(n_up + 1)
     ce = np.zeros(n_up + 1)
-    q = 100 * quantile
     for k in range(n_up):
-        cp[k] = np.percentile(x[:, central] / v1, q)
-        ce[k] = np.percentile(x[:, e_state], q) if e_state >= 0 else 0.0
+        cp[k], ce[k] = pct(x, central), pct(x, e_state)
+        goal = tgt[k]
         x_free = np.einsum("ikl,il->ik", phis, x)
-        a0 = x_free[:, central] / v1
-        b = gammas[:, central] / v1
-        if np.percentile(a0, q) >= tgt[k]:
-            r = 0.0
-        else:
-            lo, hi = 0.0, max(1e-12, (tgt[k] - a0.min()) / b.min())
-            for _ in range(200):
-                mid = 0.5 * (lo + hi)
-                if np.percentile(a0 + b * mid, q) < tgt[k]:
-                    lo = mid
-                else:
-                    hi = mid
-                if hi - lo <= 1e-12 * hi:
-                    break
-            r = hi
-        r = float(min(r, r_max))
-        rates[k] = r
-        x = x_free + gammas * r
-    cp[n_up] = np.percentile(x[:, central] / v1, q)
-    ce[n_up] = np.percentile(x[:, e_state], q) if e_state >= 0 else 0.0
-    return _result(model, "plasma", dt, times, rates, tgt, cp, ce)
+        loading = site == "effect" and ce[k] < goal * (1 - 1e-6)
+
+        def need(base, unit_end, unit_grid, goal=goal, loading=loading):
+            a0, b = level(base), level(unit_end)
+            hold = _quantile_rate(a0, b, goal, q)
+            if not loading:
+                return hold
+            grid0 = np.einsum("ikl,il->ik", powers, base)
+            start = int(np.argmax(np.percentile(unit_grid, q, axis=0)))
+            v = _peak_fixed_point(
+                lambda j: _quantile_rate(grid0[:, j], unit_grid[:, j], goal, q),
+                lambda r: np.percentile(grid0 + r * unit_grid, q, axis=0), start)
+            return min(v, hold) if np.percentile(a0 + b * v, q) >= goal * (1 - 1e-9) else v
+
+        r, b, limited[k] = _limits(
+            lambda: need(x_free, gammas, unit_r if loading else None),
+            lambda r: need(x_free + gammas * r, phi_c, unit_b if loading else None), limits)
+        rates[k], boluses[k] = r, b
+        x = x_free + gammas * r + phi_c * b
+    cp[n_up], ce[n_up] = pct(x, central), pct(x, e_state)
+    return _result(model, site, dt, times, rates, boluses, limited, tgt, cp, ce, limits)
+
+
+def _walker(model, site, e_state, steps, total, dt, limits) -> TciResult:
+    """Targeting of a nonlinear (Michaelis-Menten) model through the record walker: each
+    candidate rate (or bolus) is the continued simulation of one interval from the state at
+    the update time (see :func:`tci`)."""
+    from scipy.optimize import brentq
+    from .engines.records import WalkerState, solve_records
+    compiled = model.compiled
+    theta = np.asarray(compiled.theta, dtype=float)
+    a = compiled.system_matrix(theta)
+    n = a.shape[0]
+    idx = compiled.index
+    central = idx["central"]
+    v1 = compiled.get(theta, "V1")
+    opts = dict(accumulators=compiled.accumulators, method="scipy",
+                mm=compiled.mm_parameters(theta), central=central,
+                eliminated=idx["eliminated"], metabolite=idx["metabolite"], return_state=True)
+
+    def walk(state, times, doses=()):
+        """States at ``times`` after giving ``doses`` ((amount, rate) each) at ``state.t``;
+        also the state at the last time."""
+        m = len(doses) + len(times)
+        zi = np.zeros(m, dtype=np.int64)
+        out, end = solve_records(
+            a, np.array([state.t] * len(doses) + list(times)),
+            np.array([1] * len(doses) + [0] * len(times)),
+            np.array([d[0] for d in doses] + [0.0] * len(times)),
+            np.array([d[1] for d in doses] + [0.0] * len(times)), np.full(m, central), zi,
+            np.zeros(m), zi, np.ones((m, n)), np.zeros((m, n)), start=state, **opts)
+        return out[len(doses):], end
+
+    def interval(state, r, b):
+        doses = ([(b, 0.0)] if b > 0 else []) + ([(r * dt, r)] if r > 0 else [])
+        return walk(state, [state.t + dt], doses)[1]
+
+    def gap(x):                      # plasma minus effect site: the effect site rises while > 0
+        return x[central] / v1 - x[e_state]
+
+    def peak(s) -> float:
+        """The highest effect-site concentration from state ``s`` on, the pump off."""
+        if gap(s.x) <= 0:
+            return float(s.x[e_state])
+        cur = s
+        for _ in range(int(np.ceil(_PEAK_HORIZON / (_WALK_CHUNK * dt)))):
+            times = cur.t + dt * np.arange(1, _WALK_CHUNK + 1)
+            out, end = walk(cur, times)
+            falling = np.flatnonzero(out[:, central] / v1 - out[:, e_state] <= 0)
+            if falling.size:
+                j = int(falling[0])
+                left = cur if j == 0 else WalkerState(t=float(times[j - 1]), x=out[j - 1],
+                                                      infusions=(), pending=(), rows=end.rows)
+                tau = brentq(lambda u: gap(walk(left, [left.t + u])[0][0]), 0.0,
+                             float(times[j] - left.t), xtol=1e-10)
+                return float(walk(left, [left.t + tau])[0][0][e_state])
+            cur = end
+        return float(cur.x[e_state])
+
+    def solve(f, cap, guess) -> float:
+        """The v in [0, cap] with f(v) = 0, f increasing: 0 when f(0) >= 0 (to 1e-9 of the
+        target: the walker's own accuracy), inf when f(cap) < 0 (more than the cap is
+        needed)."""
+        if f(0.0) >= -1e-9 * goal_scale[0]:
+            return 0.0
+        lo, hi = 0.0, guess
+        while True:
+            if hi >= cap:
+                if f(cap) < 0:
+                    return math.inf
+                hi = cap
+                break
+            if f(hi) >= 0:
+                break
+            lo, hi = hi, hi * 4
+        return float(brentq(f, lo, hi, xtol=1e-13, rtol=1e-12))
+
+    goal_scale = [0.0]
+    n_up, times, tgt = _updates(steps, total, dt)
+    rows = (np.ones(n), np.zeros(n), np.full(n, np.nan), np.full(n, np.nan))
+    state = WalkerState(t=0.0, x=np.zeros(n), infusions=(), pending=(), rows=rows)
+    rates, boluses = np.zeros(n_up), np.zeros(n_up)
+    limited = np.zeros(n_up, dtype=bool)
+    cp = np.zeros(n_up + 1)
+    ce = np.zeros(n_up + 1)
+    plasma = site == "plasma"
+    for k in range(n_up):
+        x = state.x
+        cp[k], ce[k] = x[central] / v1, (x[e_state] if e_state >= 0 else 0.0)
+        goal = tgt[k]
+        loading = not plasma and ce[k] < goal * (1 - 1e-6)
+        goal_scale[0] = goal
+
+        def need(dose, cap, guess, state=state, goal=goal, loading=loading):
+            def at_end(v):
+                y = interval(state, *dose(v)).x
+                return (y[central] / v1 if plasma else y[e_state]) - goal
+            if not loading:
+                return solve(at_end, cap, guess)
+            v = solve(lambda v: peak(interval(state, *dose(v))) - goal, cap, guess)
+            if math.isfinite(v) and at_end(v) >= -goal * 1e-9:
+                v = min(v, solve(at_end, cap, guess))
+            return v
+
+        guess = max(1.25 * rates[k - 1] if k else 0.0, 1e-2)
+        r, b, limited[k] = _limits(
+            lambda: need(lambda v: (v, 0.0), limits[0], guess),
+            lambda r: need(lambda v: (r, v), limits[1], guess * dt), limits)
+        rates[k], boluses[k] = r, b
+        state = interval(state, r, b)
+    x = state.x
+    cp[n_up], ce[n_up] = x[central] / v1, (x[e_state] if e_state >= 0 else 0.0)
+    return _result(model, site, dt, times, rates, boluses, limited, tgt, cp, ce, limits)

@@ -12,7 +12,7 @@ import pytest
 
 import dmtpk
 from dmtpk.model.spec import model_from_dict
-from dmtpk.tci import tci
+from dmtpk.tci import TciWarning, tci
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,9 @@ def test_effect_site_targeting_reaches_the_target_without_overshoot(model):
 
 
 def test_rate_limit_and_a_falling_target(model):
-    res = tci(model, [(0, "20 ng/mL"), ("10 min", "10 ng/mL")], "20 min", max_rate="5 mg/min")
+    with pytest.warns(TciWarning, match="max_rate: the plasma target cannot be reached"):
+        res = tci(model, [(0, "20 ng/mL"), ("10 min", "10 ng/mL")], "20 min",
+                  max_rate="5 mg/min")
     assert res.rate.max() <= 5.0 + 1e-12
     t = np.append(res.time, 20.0)
     cp = dmtpk.simulate(model, res.regimen, t).concentration
