@@ -19,6 +19,10 @@ from ..engines.scipy_ivp import DEFAULT_METHOD
 from ..errors import ValidationError
 from ..io.nonmem import DatasetError, NonmemDataset
 from ..library import load_model
+from ..model.covariates import factor as covariate_factor
+from ..model.covariates import label as covariate_label
+from ..model.covariates import term_data as covariate_data
+from ..model.covariates import terms as covariate_terms
 from ..units import to_canonical
 
 __all__ = ["prepare_dataset", "PreparedDataset"]
@@ -153,43 +157,74 @@ def _observed_outputs(model, data: NonmemDataset, outputs, evid, cmt, names, idx
 
 
 def _covariate_effects(model, data: NonmemDataset, theta_rec, starts, skip):
-    """Multiply ``theta_rec`` (in place) by the model's covariate power laws, the covariate
-    taken from the dataset column of the same name; parameters in ``skip`` are left alone.
+    """Multiply ``theta_rec`` (in place) by the model's covariate effects (power, linear,
+    categorical; :mod:`dmtpk.model.covariates`), the covariate taken from the dataset column of
+    the same name; parameters in ``skip`` are left alone.
 
     Returns
     -------
-    tuple of (str, str, int, float, ndarray)
-        Each power law applied: covariate, parameter, its position, the exponent and
-        log(covariate / reference) on every record (to change the exponent later).
+    tuple of (str, str, int, str, float, int, ndarray)
+        Each term applied: covariate, parameter, its position, the form, the coefficient,
+        the level (categorical) and the term's data z on every record (to change the
+        coefficient later).
+
+    Raises
+    ------
+    DatasetError
+        Naming the row and column: a power law's covariate not positive, a linear one not
+        finite or making the parameter non-positive, a categorical one not one of its levels.
     """
     pnames = list(model.compiled.param_names)
     first = np.zeros(len(data), dtype=bool)
     first[starts[:-1]] = True
-    terms = []
+    out = []
     for cname, spec in model.covariates.items():
         match = [c for c in data.covariates if c.upper() == cname.upper()]
         if not match:
             continue
         v = data.covariate(match[0])
-        bad = np.flatnonzero(~(v > 0))
+        terms = [t for t in covariate_terms(spec) if pnames.index(t[0]) not in skip]
+        forms = {t[1] for t in terms}
+        sid = data.exact_ids()
+        if "power" in forms:
+            bad = np.flatnonzero(~(v > 0))
+            if bad.size:
+                i = int(bad[0])
+                raise data.error(i, match[0], f"covariate {cname} must be positive on every "
+                                              f"record of ID {sid[i]} (got {v[i]})")
+        bad = np.flatnonzero(~np.isfinite(v))
         if bad.size:
             i = int(bad[0])
-            sid = data.exact_ids()[i]
-            raise data.error(i, match[0],
-                             f"covariate {cname} must be positive on every record of ID "
-                             f"{sid} (got {v[i]})")
+            raise data.error(i, match[0], f"covariate {cname} must be a finite number on every "
+                                          f"record of ID {sid[i]} (got {v[i]})")
+        if "categorical" in forms:
+            levels = {1} | {t[3] for t in terms}
+            bad = np.flatnonzero(~np.isin(v, sorted(levels)))
+            if bad.size:
+                i = int(bad[0])
+                raise data.error(i, match[0], f"categorical covariate {cname} has levels "
+                                              f"{', '.join(map(str, sorted(levels)))} in the "
+                                              f"model (1 the reference), got {v[i]:g}")
         mode = data.covariate_modes.get(match[0], "nocb")
         if mode != "nocb":
             # The value in force on the way to each record: the previous record's (locf) or
             # the mean of the two (linear); a subject's first record keeps its own.
             prev = np.where(first, v, np.concatenate([v[:1], v[:-1]]))
-            v = prev if mode == "locf" else 0.5 * (prev + v)
-        for pname, e in spec["exponents"].items():
+            v = prev if mode == "locf" or "categorical" in forms else 0.5 * (prev + v)
+        for pname, form, e, level in terms:
             p = pnames.index(pname)
-            if p not in skip:
-                theta_rec[:, p] *= (v / spec["reference"]) ** e
-                terms.append((cname, pname, p, float(e), np.log(v / spec["reference"])))
-    return tuple(terms)
+            z = covariate_data(form, v, spec["reference"], level)
+            f = covariate_factor(form, e, z)
+            bad = np.flatnonzero(~(f > 0))
+            if bad.size:
+                i = int(bad[0])
+                raise data.error(i, match[0], f"the linear effect of {cname} on {pname} "
+                                              f"(1 + {e:g} x ({v[i]:g} - "
+                                              f"{spec['reference']:g})) makes {pname} "
+                                              f"non-positive on this record")
+            theta_rec[:, p] *= f
+            out.append((cname, pname, p, form, e, level, z))
+    return tuple(out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,7 +267,7 @@ class PreparedDataset:
     _subject_set: np.ndarray   # (n_records, n_params) bool: set by subject_parameters
     _columns: tuple            # ((position, values per record), ...)
     _cov_factor: np.ndarray    # (n_records, n_params) covariate factors
-    _covariate_terms: tuple    # (covariate, parameter, position, exponent, log ratio)
+    _covariate_terms: tuple    # (covariate, parameter, position, form, coef, level, z)
     _flags: tuple              # (any subject_parameters, any covariate factor != 1)
     _options: dict
     _sources: dict
@@ -245,8 +280,21 @@ class PreparedDataset:
 
     @property
     def covariate_effects(self) -> tuple:
-        """The covariate power laws applied: ``((covariate, parameter), ...)``."""
-        return tuple((c, p) for c, p, _, _, _ in self._covariate_terms)
+        """The covariate terms applied: ``((covariate, parameter), ...)`` (a categorical
+        covariate once per level)."""
+        return tuple((t[0], t[1]) for t in self._covariate_terms)
+
+    @property
+    def covariate_terms(self) -> tuple:
+        """The covariate terms applied (:mod:`dmtpk.model.covariates`): ``(label, parameter
+        position, form, coefficient, z)`` with ``z`` the term's data on every record
+        (read-only)."""
+        out = []
+        for c, p, pos, form, e, level, z in self._covariate_terms:
+            z = z.view()
+            z.setflags(write=False)
+            out.append((covariate_label(c, p, form, level), pos, form, e, z))
+        return tuple(out)
 
     def theta_records(self, rows=None, exponents=None) -> np.ndarray:
         """Parameters of every record (canonical units).
@@ -259,8 +307,8 @@ class PreparedDataset:
             covariate effects multiply them and ``parameter_columns`` replace the result, as in
             :func:`simulate_dataset`.
         exponents : sequence of float, optional
-            Exponents of the covariate power laws, one per entry of
-            :attr:`covariate_effects` (default the model's).
+            Coefficients of the covariate terms (exponents, linear slopes, level factors), one
+            per entry of :attr:`covariate_terms` (default the model's).
 
         Returns
         -------
@@ -276,9 +324,13 @@ class PreparedDataset:
         factor = self._cov_factor
         if exponents is not None:
             factor = factor.copy()
-            for (_, _, p, e0, log_ratio), e in zip(self._covariate_terms, exponents):
-                if e != e0:
-                    factor[:, p] *= np.exp((e - e0) * log_ratio)
+            for (_, _, p, form, e0, _, z), e in zip(self._covariate_terms, exponents):
+                if e == e0:
+                    continue
+                if form == "power":
+                    factor[:, p] *= np.exp((e - e0) * z)
+                else:  # the model's factor is positive on every record (checked)
+                    factor[:, p] *= covariate_factor(form, e, z) / covariate_factor(form, e0, z)
         if self._flags[1] or factor is not self._cov_factor:
             out = base * factor
         else:  # no covariate effect applies

@@ -7,11 +7,13 @@ and their values on the residual error's scale, and the map between the optimise
 * typical values θ of the estimated parameters, as ``log θ`` (all are positive);
 * the variances ω² of the random effects (diagonal Ω), as ``log ω²``;
 * the residual standard deviations, as ``log σ``;
-* estimated exponents of the model's covariate power laws (``"CL~WT"``: the exponent of WT on
-  CL, :math:`P = \theta (X/X_{ref})^e`), as they are.
+* estimated coefficients of the model's covariate effects, as they are: the exponent of a
+  power law (``"CL~WT"``, :math:`P = \theta (X/X_{ref})^e`), the slope of a linear effect
+  (``"CL~WT"``, :math:`P = \theta (1 + e (X - X_{ref}))`) or the factor of a level of a
+  categorical one (``"CL~SEX[2]"``, :math:`P = \theta e`); see :mod:`dmtpk.model.covariates`.
 
 The parameter vector that the solver sees is the model's compiled vector followed by the
-exponents of every covariate power law the dataset triggers (:attr:`Problem.theta`).
+coefficients of every covariate term the dataset triggers (:attr:`Problem.theta`).
 
 Random effects are log-normal (``P = θ exp(η)``) or normal (``P = θ + η``) as the model's
 ``[variability] distribution`` says. Each observed output (plasma concentration, metabolite,
@@ -83,12 +85,15 @@ class Problem:
         Factor from the dataset's prediction to the output's unit.
     subject_ids : tuple
     n_params : int
-        Length of the model's parameter vector; ``theta[n_params:]`` are the exponents of the
-        covariate power laws (:attr:`PreparedDataset.covariate_effects` order).
+        Length of the model's parameter vector; ``theta[n_params:]`` are the coefficients of
+        the covariate terms (:attr:`PreparedDataset.covariate_terms` order).
     cov_names : tuple of str
-        Estimated exponents (``"CL~WT"``).
+        Estimated covariate coefficients (``"CL~WT"``, ``"CL~SEX[2]"``; see
+        :mod:`dmtpk.model.covariates`).
     cov_pos : ndarray of int64
         Their positions in ``theta``.
+    cov_forms : tuple of str
+        Their forms (``"power"``, ``"linear"``, ``"categorical"``).
     fixed : frozenset of str
         Labels (:meth:`labels`) held at their initial values.
     blocks : tuple of tuple of int
@@ -130,6 +135,7 @@ class Problem:
     corr0: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cov_names: tuple = ()
     cov_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cov_forms: tuple = ()
     censored: np.ndarray | None = None
     lloq: np.ndarray | None = None
 
@@ -166,6 +172,15 @@ class Problem:
             rows = np.where(bad[..., None], base, rows)
         exps = theta[self.n_params:] if theta.size > self.n_params else None
         rec = self.prepared.theta_records(rows, exps)
+        linear = [t[1] for t in self.prepared.covariate_terms if t[2] != "power"]
+        if linear and exps is not None:
+            # A linear (or categorical) coefficient far out can make a parameter non-positive
+            # on some record: that subject's predictions are NaN.
+            neg = np.any(rec[..., linear] <= 0, axis=-1)
+            if neg.any():
+                bad = bad | np.logical_or.reduceat(neg, self.prepared.starts[:-1], axis=-1)
+                rec = np.where(neg[..., None], self.prepared.theta_records(
+                    np.broadcast_to(base, rows.shape)), rec)
         pred = self.prepared.predict(rec)[..., self.obs_rec] * self.to_output
         if bad.any():
             pred = np.where(bad[..., self.obs_sub], np.nan, pred)
@@ -231,18 +246,20 @@ class Problem:
     def start(self):
         """(full vector at the initial estimates, free mask, lower and upper bounds on the free
         entries). Bounds: typical values within a factor 1000 of their initial values,
-        variances in [1e-6, 10], SDs in [1e-5, 10], exponents in [-10, 10], correlation
-        coordinates in [-5, 5] (|partial correlation| < 0.9999)."""
+        variances in [1e-6, 10], SDs in [1e-5, 10], exponents and linear coefficients in
+        [-10, 10], categorical factors in [1e-3, 1e3], correlation coordinates in [-5, 5]
+        (|partial correlation| < 0.9999)."""
         nt, ne, ns, nc, nr = self._sizes
         full0 = np.concatenate([np.log(self.theta[self.theta_pos]), np.log(self.omega0),
                                 np.log(self.sd0), self.theta[self.cov_pos], self.corr0])
         free = np.array([lab not in self.fixed for lab in self.labels()], dtype=bool)
         big = math.log(1000.0)
+        cat = np.array([f == "categorical" for f in self.cov_forms], dtype=bool)
         low = np.concatenate([full0[:nt] - big, np.full(ne, math.log(1e-6)),
-                              np.full(ns, math.log(1e-5)), np.full(nc, -10.0),
+                              np.full(ns, math.log(1e-5)), np.where(cat, 1e-3, -10.0),
                               np.full(nr, -5.0)])
         high = np.concatenate([full0[:nt] + big, np.full(ne, math.log(10.0)),
-                               np.full(ns, math.log(10.0)), np.full(nc, 10.0),
+                               np.full(ns, math.log(10.0)), np.where(cat, 1e3, 10.0),
                                np.full(nr, 5.0)])
         return full0, free, low[free], high[free]
 
@@ -273,6 +290,12 @@ class Problem:
         exponents, correlations ``corr(P,Q)``."""
         return (list(self.names) + [f"omega({n})" for n in self.eta_names]
                 + list(self.sd_names) + list(self.cov_names) + list(self.corr_names))
+
+
+def _label_key(label: str) -> tuple:
+    """A covariate coefficient's label compared with the covariate's name in any case."""
+    pname, _, rest = label.partition("~")
+    return pname.strip(), rest.strip().upper().replace(" ", "")
 
 
 def _chol_corr(z, m) -> np.ndarray:
@@ -475,21 +498,21 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         obs_out[sel] = len(outputs) - 1
         if label in ("concentration", "metabolite"):
             to_output[sel] = MG_PER_L_TO_NG_PER_ML / prepared.to_data_conc
-    effects = list(prepared.covariate_effects)
-    cov_pos = []
+    terms = prepared.covariate_terms
+    known = {_label_key(t[0]): k for k, t in enumerate(terms)}
+    cov_pos, cov_names, cov_forms = [], [], []
     for label in cov_wanted:
-        pname, _, cname = label.partition("~")
-        key = next((k for k in range(len(effects))
-                    if effects[k][1] == pname.strip() and effects[k][0].upper()
-                    == cname.strip().upper()), None)
+        key = known.get(_label_key(label))
         if key is None:
-            raise ValidationError(f"estimate.{label}", f"no power law of {cname.strip()} on "
-                                  f"{pname.strip()} applies: the model's [covariates] need it "
-                                  f"(an exponent, 0 to start from none) and the dataset the "
+            raise ValidationError(f"estimate.{label}", f"no covariate effect {label} applies: "
+                                  f"the model's [covariates] need it (a coefficient, the "
+                                  f"exponent 0 to start from none) and the dataset the "
                                   f"column (applied here: "
-                                  f"{', '.join(f'{p}~{c}' for c, p in effects) or 'none'})")
+                                  f"{', '.join(t[0] for t in terms) or 'none'})")
         cov_pos.append(len(theta) + key)
-    exps0 = [float(model.covariates[c]["exponents"][p]) for c, p in effects]
+        cov_names.append(terms[key][0])
+        cov_forms.append(terms[key][2])
+    exps0 = [t[3] for t in terms]
     theta = np.concatenate([theta, exps0])
     cens = flag[obs] if flag[obs].any() else None
     y = np.where(flag[obs], np.nan, dv[obs]) * to_output
@@ -513,7 +536,7 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         obs_rec=obs, obs_sub=prepared.subject_of[obs], obs_out=obs_out, y=y,
         to_output=to_output, subject_ids=tuple(sid for sid, _ in data.subjects()),
         censored=cens, lloq=lim, n_params=len(pnames), errors=tuple(errors),
-        cov_names=tuple(cov_wanted),
+        cov_names=tuple(cov_names), cov_forms=tuple(cov_forms),
         cov_pos=np.array(cov_pos, dtype=np.int64))
     yt = problem.transform(y)
     if cens is not None:

@@ -536,25 +536,102 @@ def _residual_table(key, value, path, names, metabolite) -> dict:
 
 
 def _covariates(tab, parameters, path) -> dict:
+    """``[covariates]``: per covariate a continuous table (``reference`` with ``exponents``,
+    power laws, and/or ``linear`` coefficients per unit of the covariate) or a ``categorical``
+    table (``{ CL = { 2 = 0.8 } }``: the factor of each level, level 1 the reference); see
+    :mod:`dmtpk.model.covariates`."""
     out = {}
     for cname, spec in tab.items():
         key = f"covariates.{cname}"
-        if not isinstance(spec, dict) or "reference" not in spec:
+        if not isinstance(spec, dict):
+            raise ModelFileError(path, key, "must be a table (reference and exponents or "
+                                            "linear, or categorical)")
+        unknown = [k for k in spec if k not in ("reference", "exponents", "linear",
+                                                "categorical")]
+        if unknown:
+            raise ModelFileError(path, f"{key}.{unknown[0]}", "is not a key of a covariate "
+                                                              "(reference, exponents, linear, "
+                                                              "categorical)")
+        for form in ("exponents", "linear", "categorical"):
+            if form in spec and not isinstance(spec[form], dict):
+                raise ModelFileError(path, f"{key}.{form}", "must be a table by parameter")
+        if "categorical" in spec:
+            for other in ("reference", "exponents", "linear"):
+                if other in spec:
+                    raise ModelFileError(path, f"{key}.{other}", "a categorical covariate has "
+                                         "levels (level 1 the reference), not a reference "
+                                         "value or continuous effects")
+            out[cname] = {"reference": 1.0, "exponents": {}, "linear": {},
+                          "categorical": _levels(spec["categorical"], parameters, path, key)}
+            continue
+        if "reference" not in spec:
             raise ModelFileError(path, key, "needs a reference value")
+        kind = "weight" if cname in ("WT", "BW") else "dimensionless"
         try:
-            kind = "weight" if cname in ("WT", "BW") else "dimensionless"
             ref = to_canonical(spec["reference"], kind, cname)
         except (UnitError, ValidationError) as exc:
             raise ModelFileError(path, f"{key}.reference", str(exc).split(": ", 1)[-1])
-        if not ref > 0:
-            raise ModelFileError(path, f"{key}.reference", "must be positive")
         exps = spec.get("exponents", {})
+        linear = spec.get("linear", {})
+        if exps and not ref > 0:
+            raise ModelFileError(path, f"{key}.reference", "must be positive")
         for pname, e in exps.items():
             if pname not in parameters:
                 raise ModelFileError(path, f"{key}.exponents.{pname}", "names a parameter the "
                                                                        "model does not have")
             _number(e, path, f"{key}.exponents.{pname}")
-        out[cname] = {"reference": ref, "exponents": {k: float(v) for k, v in exps.items()}}
+        lin = {}
+        for pname, e in linear.items():
+            if pname not in parameters:
+                raise ModelFileError(path, f"{key}.linear.{pname}", "names a parameter the "
+                                                                    "model does not have")
+            if pname in exps:
+                raise ModelFileError(path, f"{key}.linear.{pname}", f"{pname} already has a "
+                                     f"power law of {cname}; one form per parameter")
+            lin[pname] = _slope(e, kind, path, f"{key}.linear.{pname}")
+        out[cname] = {"reference": ref, "exponents": {k: float(v) for k, v in exps.items()},
+                      "linear": lin, "categorical": {}}
+    return out
+
+
+def _slope(value, kind, path, key) -> float:
+    """A linear covariate coefficient: a number per canonical unit of the covariate (per kg
+    for a body weight), or a string with its unit (``"0.01 1/kg"``)."""
+    if isinstance(value, str) and kind == "weight":
+        try:
+            q = ureg.Quantity(value)
+            value = float(q.to("1/kg").magnitude)
+        except Exception as exc:  # pint raises several types for a bad string or unit
+            raise ModelFileError(path, key, f"expected a number per kg or a string such as "
+                                            f"'0.01 1/kg', got {value!r} ({exc})") from None
+    return _number(value, path, key)
+
+
+def _levels(tab, parameters, path, key) -> dict:
+    """Levels of a categorical covariate per parameter: integer codes 2, 3, ... (1 is the
+    reference) with positive factors."""
+    out = {}
+    for pname, levels in tab.items():
+        where = f"{key}.categorical.{pname}"
+        if pname not in parameters:
+            raise ModelFileError(path, where, "names a parameter the model does not have")
+        if not isinstance(levels, dict) or not levels:
+            raise ModelFileError(path, where, "must be a table of levels and their factors, "
+                                              "e.g. { 2 = 0.8 }")
+        got = {}
+        for level, e in levels.items():
+            try:
+                k = int(str(level))
+            except ValueError:
+                k = None
+            if k is None or str(k) != str(level).strip() or k < 2:
+                raise ModelFileError(path, f"{where}.{level}", "levels are integer codes of "
+                                     "the dataset column, 2 or above (level 1 is the "
+                                     "reference, factor 1)")
+            got[str(k)] = _number(e, path, f"{where}.{level}", low=0.0)
+            if not got[str(k)] > 0:
+                raise ModelFileError(path, f"{where}.{level}", "a factor must be positive")
+        out[pname] = got
     return out
 
 

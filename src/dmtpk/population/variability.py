@@ -27,17 +27,20 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import ValidationError
+from ..model.covariates import factor as covariate_factor
+from ..model.covariates import term_data as covariate_data
+from ..model.covariates import terms as covariate_terms
 from ..model.residual import ResidualError
 from ..model.sections import _PROVENANCE_KEYS, _RESIDUAL_KEYS
 from ..units import to_canonical
 
 __all__ = ["Variability", "build_variability", "individual_parameters", "CovariateSpec",
-           "build_covariates", "ResidualModel", "build_residual", "DISTRIBUTIONS"]
+           "apply_covariate", "build_covariates", "ResidualModel", "build_residual", "DISTRIBUTIONS"]
 
 DISTRIBUTIONS = ("lognormal", "normal", "logit", "boxcox")
 #: Keys of ``[residual]`` itself (plasma DMT); every other key is an output's table.
@@ -293,14 +296,25 @@ class CovariateSpec:
 
     name: str
     reference: float
-    positions: np.ndarray   # parameters it scales
-    exponents: np.ndarray
+    positions: np.ndarray   # parameters it scales, one per term
+    exponents: np.ndarray   # the terms' coefficients (exponents, slopes, level factors)
     kind: str               # "fixed" | "values" | "lognormal" | "normal"
     values: np.ndarray | None = None
     loc: float = 0.0        # median (lognormal) or mean (normal)
     scale: float = 0.0      # log-SD (lognormal) or SD (normal)
     lower: float = -math.inf
     upper: float = math.inf
+    forms: tuple = ()       # per term: "power" (default), "linear", "categorical"
+    levels: tuple = ()      # per term: the level of a categorical term (0 otherwise)
+
+
+def apply_covariate(theta: np.ndarray, cs: CovariateSpec, x: np.ndarray) -> None:
+    """Multiply the individual parameters ``theta`` (n, n_params), in place, by the effects of
+    covariate ``cs`` at its values ``x`` (n,) (:mod:`dmtpk.model.covariates`)."""
+    forms = cs.forms or ("power",) * len(cs.positions)
+    levels = cs.levels or (0,) * len(cs.positions)
+    for p, b, form, level in zip(cs.positions, cs.exponents, forms, levels):
+        theta[:, p] *= covariate_factor(form, b, covariate_data(form, x, cs.reference, level))
 
 
 def _covariate_value(value, name, field):
@@ -405,8 +419,12 @@ def build_covariates(model, covariates, n) -> list[CovariateSpec]:
     "sd": ..., "lower": ..., "upper": ...}``. A model covariate with no value given is held at
     its reference. Body weight also scales per-kg doses.
 
-    Covariates enter as powers :math:`(X/X_{ref})^\beta` and are physical quantities (body
-    weight), so every value must be positive: given values are checked, and a drawn covariate is
+    Covariates enter as the model file says (:mod:`dmtpk.model.covariates`): powers
+    :math:`(X/X_{ref})^\beta`, linear factors :math:`1 + \beta (X - X_{ref})` or a factor per
+    level of a categorical covariate (given as integer levels per subject, never drawn). Given
+    values are checked: positive under a power law, finite and keeping the parameter positive
+    under a linear effect, one of the levels for a categorical covariate. A drawn covariate is
+    a physical quantity (body weight), so it is
     truncated to its support and bounds, the normal one to :math:`(\max(0, lower), upper]` even
     without bounds (a normal body weight of mean 20 kg and SD 15 kg would otherwise give 9 % of
     subjects a negative weight, and negative per-kg doses). The draws are exactly the truncated
@@ -430,15 +448,26 @@ def build_covariates(model, covariates, n) -> list[CovariateSpec]:
             raise ValidationError(f"covariates.{cname}", f"model {model.name!r} has no covariate "
                                                          f"{cname!r} (it has "
                                                          f"{list(model.covariates)})")
-        pos = np.array([names.index(p) for p in spec["exponents"]], dtype=np.int64)
-        exps = np.array(list(spec["exponents"].values()), dtype=float)
+        terms = covariate_terms(spec)
+        pos = np.array([names.index(t[0]) for t in terms], dtype=np.int64)
+        exps = np.array([t[2] for t in terms], dtype=float)
+        extra = dict(forms=tuple(t[1] for t in terms), levels=tuple(t[3] for t in terms))
+        forms = set(extra["forms"])
         ref = float(spec["reference"])
         value = covariates.get(cname)
         field = f"covariates.{cname}"
         if value is None:
-            specs.append(CovariateSpec(cname, ref, pos, exps, "fixed", np.array([ref])))
+            specs.append(CovariateSpec(cname, ref, pos, exps, "fixed", np.array([ref]),
+                                       **extra))
         elif isinstance(value, Mapping):
-            specs.append(_covariate_distribution(cname, value, field, ref, pos, exps))
+            if "categorical" in forms:
+                raise ValidationError(field, f"{cname} is categorical in model {model.name!r}: "
+                                             "give its level per subject (or one level), not "
+                                             "a distribution")
+            cs = _covariate_distribution(cname, value, field, ref, pos, exps)
+            cs = replace(cs, **extra)
+            _check_linear(cs, field, cs.lower, cs.upper)
+            specs.append(cs)
         else:
             if hasattr(value, "units") and np.ndim(getattr(value, "magnitude", 0)) >= 1:
                 value = list(value)  # a Quantity array: each value converted with its unit
@@ -465,12 +494,39 @@ def build_covariates(model, covariates, n) -> list[CovariateSpec]:
                 kind = "values"
             else:
                 raise ValidationError(field, f"expected one value or {n} values, got {arr.size}")
-            bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
+            if "categorical" in forms:
+                levels = sorted({1} | set(extra["levels"]))
+                bad = np.flatnonzero(~np.isin(arr, levels))
+                what = f"one of the levels {', '.join(map(str, levels))} (1 the reference)"
+            elif forms <= {"linear"} and forms:
+                bad = np.flatnonzero(~np.isfinite(arr))
+                what = "a finite value"
+            else:
+                bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
+                what = "a positive finite value"
             if bad.size:
-                raise ValidationError(f"{field}[{bad[0]}]", f"must be a positive finite value, "
-                                                            f"got {arr[bad[0]]}")
-            specs.append(CovariateSpec(cname, ref, pos, exps, kind, arr))
+                where = f"{field}[{bad[0]}]" if kind == "values" else field
+                raise ValidationError(where, f"must be {what}, got {arr[bad[0]]:g}")
+            cs = CovariateSpec(cname, ref, pos, exps, kind, arr, **extra)
+            _check_linear(cs, field, float(arr.min()), float(arr.max()))
+            specs.append(cs)
     return specs
+
+
+def _check_linear(cs: CovariateSpec, field: str, low: float, high: float) -> None:
+    """A linear effect must keep its parameter positive over the covariate's range
+    ``[low, high]`` (a drawn covariate: its bounds, 0 below a log-normal one)."""
+    for p, b, form in zip(cs.positions, cs.exponents, cs.forms):
+        if form != "linear" or b == 0:
+            continue
+        x = (max(low, 0.0) if cs.kind in ("lognormal", "normal") else low) if b > 0 else high
+        if not 1.0 + b * (x - cs.reference) > 0:
+            side = "lower" if b > 0 else "upper"
+            raise ValidationError(field, f"the linear effect of {cs.name} (slope {b:g}, "
+                                         f"reference {cs.reference:g}) makes a parameter "
+                                         f"non-positive at {cs.name} = {x:g}; keep the values "
+                                         f"(or the distribution's {side} bound) where "
+                                         f"1 + slope x ({cs.name} - reference) > 0")
 
 
 @dataclass(frozen=True)
