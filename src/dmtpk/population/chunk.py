@@ -14,7 +14,7 @@ import numpy as np
 from ..catalogue import EFFECT_METRICS, POPULATION_EXPOSURE_METRICS
 from ..errors import SolverError, ValidationError
 from .sampling import draw_subjects
-from .variability import apply_residual, individual_parameters
+from .variability import apply_covariate, apply_residual, individual_parameters
 
 __all__ = ["ChunkSpec", "run_chunk", "solve_subjects", "evaluate_target"]
 
@@ -99,8 +99,7 @@ def individual(spec: ChunkSpec, start: int, stop: int):
         else:
             x = draws["cov"][cs.name]
         cov_values[cs.name] = x
-        for p, b in zip(cs.positions, cs.exponents):
-            theta[:, p] *= (x / cs.reference) ** b
+        apply_covariate(theta, cs, x)
     weight = cov_values.get(spec.weight_name) if spec.weight_name else None
     if weight is None:
         weight = np.full(stop - start, np.nan)
