@@ -237,15 +237,14 @@ def _fitted_model(problem: Problem, theta_values: dict, omega: dict | None, sigm
     """The model with the estimates: typical values through ``with_parameters``, Ω and σ in
     its ``[variability]``/``[residual]``, and where they come from in its description; built
     from its mapping so that it validates and writes back as a model file."""
+    from ..model.covariates import set_coefficient
     from ..model.spec import _thaw, model_from_dict
     exponents = {k: v for k, v in theta_values.items() if "~" in k}
     theta_values = {k: v for k, v in theta_values.items() if "~" not in k}
     model = problem.model.with_parameters(theta_values) if theta_values else problem.model
     raw = _thaw(model.raw)
     for label, value in exponents.items():
-        pname, _, cname = label.partition("~")
-        tab = next(v for k, v in raw["covariates"].items() if k.upper() == cname.upper())
-        tab["exponents"][pname] = float(value)
+        set_coefficient(raw["covariates"], label, value)
     head = raw.setdefault("model", {})
     head["description"] = (head.get("description", "") + " " if head.get("description")
                            else "") + f"Estimates: {how}."
