@@ -6,6 +6,7 @@ import numpy as np
 
 from .engines import check_ode_method, check_tolerances, choose_engine, solve
 from .engines.records import solve_records
+from .engines.resolve import resolve_events
 from .engines.scipy_ivp import DEFAULT_ATOL, DEFAULT_METHOD, DEFAULT_RTOL
 from .library import load_model
 from .regimen.events import Regimen, SteadyState, as_regimen
@@ -74,7 +75,7 @@ def simulate(model, regimen, times, method: str = "auto", weight=None, parameter
     compiled = model.compiled
     theta = compiled.theta
     f_inh, lag_inh, ka = compiled.route_parameters(theta)
-    resolved = table.resolve(f_inh, lag_inh, ka, w)
+    resolved = resolve_events(table, f_inh, lag_inh, ka, w)
     trajectory, engine = solve(compiled, theta, resolved, float(t[-1]), method=method,
                                ode_method=ode_method, rtol=rtol, atol=atol)
     states = trajectory(t)
@@ -109,4 +110,4 @@ def _simulate_records(model, regimen, table, t, w, method, ode_method, rtol, ato
         return out[order]
 
     return Result(model=model, time=t, states=trajectory(t), theta=theta, engine=engine,
-                  trajectory=trajectory, events=table.resolve(f_inh, lag_inh, ka, w))
+                  trajectory=trajectory, events=resolve_events(table, f_inh, lag_inh, ka, w))

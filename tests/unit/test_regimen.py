@@ -14,6 +14,7 @@ import pytest
 import dmtpk
 from dmtpk import Bolus, EventTable, Infusion, Inhalation, Regimen
 from dmtpk.model.spec import model_from_dict
+from dmtpk.engines.resolve import resolve_events
 from dmtpk.regimen import ResolvedEvents
 
 IV_ONLY = "eckernas2022"
@@ -391,7 +392,8 @@ def test_table_single_event_and_per_kg():
 def test_resolve_mixed_regimen():
     r = Bolus(5, at=10) + Infusion(rate=2, duration=10, at=0) + Inhalation(20, at=3) \
         + Inhalation(8, at=4, f=0.5, lag=1, ka=2)
-    res = EventTable.from_regimen(r).resolve(f_inhaled=0.4, lag_inhaled=0.5, ka_inhaled=3.0)
+    res = resolve_events(EventTable.from_regimen(r), f_inhaled=0.4, lag_inhaled=0.5,
+                         ka_inhaled=3.0)
     assert isinstance(res, ResolvedEvents)
     # effective times: infusion 0 (end 10), inhalation 3 + 0.5, inhalation 4 + 1, bolus 10
     np.testing.assert_allclose(res.breaks, [0.0, 3.5, 5.0, 10.0], rtol=0, atol=1e-15)
@@ -416,7 +418,7 @@ def test_resolve_mixed_regimen():
 
 def test_resolve_overlapping_infusions_add():
     r = Infusion(rate=1, duration=10, at=0) + Infusion(rate=3, duration=10, at=5)
-    res = EventTable.from_regimen(r).resolve()
+    res = resolve_events(EventTable.from_regimen(r))
     np.testing.assert_array_equal(res.breaks, [0.0, 5.0, 10.0, 15.0])
     np.testing.assert_array_equal(res.rates[:, 0], [1.0, 4.0, 3.0, 0.0])
     np.testing.assert_array_equal(res.jumps, 0.0)
@@ -430,7 +432,7 @@ def test_resolve_nested_and_back_to_back_infusions():
     # one infusion inside another, and a third starting exactly when the first ends
     r = Infusion(rate=1, duration=20, at=0) + Infusion(rate=2, duration=5, at=5) \
         + Infusion(rate=4, duration=10, at=20)
-    res = EventTable.from_regimen(r).resolve()
+    res = resolve_events(EventTable.from_regimen(r))
     np.testing.assert_array_equal(res.breaks, [0.0, 5.0, 10.0, 20.0, 30.0])
     np.testing.assert_array_equal(res.rates[:, 0], [1.0, 3.0, 1.0, 4.0, 0.0])
     assert res.total_input == pytest.approx(20 + 10 + 40)
@@ -438,7 +440,7 @@ def test_resolve_nested_and_back_to_back_infusions():
 
 def test_resolve_simultaneous_boluses_add():
     r = Bolus(2, at=5) + Bolus(3, at=5) + Bolus(1)
-    res = EventTable.from_regimen(r).resolve()
+    res = resolve_events(EventTable.from_regimen(r))
     np.testing.assert_array_equal(res.breaks, [0.0, 5.0])
     np.testing.assert_array_equal(res.jumps[:, 0], [1.0, 5.0])
 
@@ -446,18 +448,18 @@ def test_resolve_simultaneous_boluses_add():
 def test_resolve_per_kg_scaling():
     r = Bolus("0.3 mg/kg") + Infusion(dose="1 mg/kg", duration=10, at=5) + Bolus(2, at=1)
     table = EventTable.from_regimen(r)
-    res = table.resolve(weight=70.0)
+    res = resolve_events(table, weight=70.0)
     np.testing.assert_array_equal(res.breaks, [0.0, 1.0, 5.0, 15.0])
     np.testing.assert_allclose(res.jumps[:, 0], [0.3 * 70, 2.0, 0.0, 0.0], rtol=1e-14)
     np.testing.assert_allclose(res.rates[:, 0], [0.0, 0.0, 7.0, 0.0], rtol=1e-14)
-    _field_error(dmtpk.ValidationError, "weight", table.resolve)
-    _field_error(dmtpk.ValidationError, "weight", table.resolve, weight=0.0)
-    _field_error(dmtpk.ValidationError, "weight", table.resolve, weight=math.nan)
+    _field_error(dmtpk.ValidationError, "weight", resolve_events, table)
+    _field_error(dmtpk.ValidationError, "weight", resolve_events, table, weight=0.0)
+    _field_error(dmtpk.ValidationError, "weight", resolve_events, table, weight=math.nan)
 
 
 def test_resolve_inhaled_per_kg_with_bioavailability():
-    res = EventTable.from_regimen(Inhalation("1 mg/kg", at=2)).resolve(
-        f_inhaled=0.2, lag_inhaled=0.25, ka_inhaled=1.0, weight=60.0)
+    res = resolve_events(EventTable.from_regimen(Inhalation("1 mg/kg", at=2)),
+                         f_inhaled=0.2, lag_inhaled=0.25, ka_inhaled=1.0, weight=60.0)
     np.testing.assert_allclose(res.breaks, [2.25])
     np.testing.assert_allclose(res.jumps, [[0.0, 1 * 60 * 0.2]], rtol=1e-14)
     np.testing.assert_array_equal(res.depot_kas, [1.0])
@@ -465,9 +467,9 @@ def test_resolve_inhaled_per_kg_with_bioavailability():
 
 def test_resolve_inhalation_without_ka_rejected():
     table = EventTable.from_regimen(Inhalation(10))
-    _field_error(dmtpk.ValidationError, "KA", table.resolve, 0.5, 0.0, math.nan)
+    _field_error(dmtpk.ValidationError, "KA", resolve_events, table, 0.5, 0.0, math.nan)
     # an event-level KA is enough
-    res = EventTable.from_regimen(Inhalation(10, ka=2)).resolve(0.5, 0.0, math.nan)
+    res = resolve_events(EventTable.from_regimen(Inhalation(10, ka=2)), 0.5, 0.0, math.nan)
     np.testing.assert_array_equal(res.depot_kas, [2.0])
     np.testing.assert_allclose(res.jumps, [[0.0, 5.0]])
 

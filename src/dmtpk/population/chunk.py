@@ -109,10 +109,11 @@ def individual(spec: ChunkSpec, start: int, stop: int):
 def _fallback(spec, theta_row, w, compiled):
     """Solve one subject with the exact single-subject engine (near-equal poles)."""
     from ..engines import solve
+    from ..engines.resolve import resolve_events
     from ..regimen.table import EventTable
     table = EventTable(**{k: np.array(v) for k, v in spec.table.items()})
     f_inh, lag, ka = compiled.route_parameters(theta_row)
-    resolved = table.resolve(f_inh, lag, ka, None if not np.isfinite(w) else float(w))
+    resolved = resolve_events(table, f_inh, lag, ka, None if not np.isfinite(w) else float(w))
     traj, _ = solve(compiled, theta_row, resolved, float(spec.times[-1]), method="analytic")
     states = traj(spec.times)
     conc = compiled.concentrations(states, theta_row)

@@ -6,10 +6,11 @@ infusion-off record). Bioavailability, lag time and absorption rate constant are
 ``f``, ``lag`` or ``ka`` means "the model's value for this route" (``F_INH``, ``TLAG_INH``,
 ``KA``), so one table serves every subject of a population.
 
-:meth:`EventTable.resolve` applies a subject's route parameters and body weight and returns the
-piecewise-constant description that engines integrate: the times at which something happens
-(``breaks``), the amounts added at each of them and the zero-order input rates that hold until the
-next one.
+:func:`dmtpk.engines.resolve.resolve_events` applies a subject's route parameters and body weight
+(each dose through the one dose resolution, :mod:`dmtpk._kernels.dosing`) and returns a
+:class:`ResolvedEvents`, the piecewise-constant description that engines integrate: the times at
+which something happens (``breaks``), the amounts added at each of them and the zero-order input
+rates that hold until the next one.
 """
 
 from __future__ import annotations
@@ -128,68 +129,6 @@ class EventTable:
         arrays = {name: np.asarray(col, dtype=dt)[order]
                   for name, col, dt in zip(_COLUMNS, cols, dtypes)}
         return cls(**arrays)
-
-    def resolve(self, f_inhaled: float = 1.0, lag_inhaled: float = 0.0,
-                ka_inhaled: float = np.nan, weight: float | None = None) -> "ResolvedEvents":
-        """Apply one subject's route parameters and body weight.
-
-        Parameters
-        ----------
-        f_inhaled, lag_inhaled, ka_inhaled : float
-            The model's ``F_INH``, ``TLAG_INH`` (min) and ``KA`` (1/min), used where the table
-            holds NaN.
-        weight : float, optional
-            Body weight (kg); required when any record is per kg.
-
-        Returns
-        -------
-        ResolvedEvents
-        """
-        per_kg = self.per_kg
-        if per_kg.any():
-            if weight is None:
-                ev = int(self.event[np.argmax(per_kg)])
-                raise ValidationError("weight", f"regimen[{ev}] is dosed per kg of body weight; "
-                                                "give the body weight")
-            if not (np.isfinite(weight) and weight > 0):
-                raise ValidationError("weight", f"must be a positive body weight, got {weight}")
-        scale = np.where(per_kg, weight if weight is not None else 1.0, 1.0)
-        inhaled = self.route == ROUTE_CODES["inhaled"]
-        f = np.where(np.isnan(self.f), np.where(inhaled, f_inhaled, 1.0), self.f)
-        lag = np.where(np.isnan(self.lag), np.where(inhaled, lag_inhaled, 0.0), self.lag)
-        ka = np.where(np.isnan(self.ka), ka_inhaled, self.ka)
-        if inhaled.any() and not np.all(np.isfinite(ka[inhaled]) & (ka[inhaled] > 0)):
-            raise ValidationError("KA", "an inhaled dose needs a positive absorption rate constant")
-        t_eff = self.time + lag
-
-        # Input 0 is the central compartment; each distinct absorption rate constant gets a depot,
-        # the model's own KA first.
-        depot_kas: list[float] = []
-        if inhaled.any():
-            depot_kas = [float(ka_inhaled)] if np.isfinite(ka_inhaled) else []
-            for value in ka[inhaled]:
-                if value not in depot_kas:
-                    depot_kas.append(float(value))
-        target = np.zeros(len(self), dtype=np.int64)
-        for i in np.flatnonzero(inhaled):
-            target[i] = 1 + depot_kas.index(ka[i])
-
-        breaks = np.unique(t_eff)
-        n_in = 1 + len(depot_kas)
-        jumps = np.zeros((breaks.size, n_in))
-        rates = np.zeros((breaks.size, n_in))
-        k_of_row = np.searchsorted(breaks, t_eff)
-        starts = np.flatnonzero((self.evid == EVID_DOSE) & (self.rate > 0))
-        boluses = np.flatnonzero((self.evid == EVID_DOSE) & (self.rate == 0))
-        for i in boluses:
-            jumps[k_of_row[i], target[i]] += self.amt[i] * f[i] * scale[i]
-        for i in starts:
-            end = t_eff[i] + self.dur[i]
-            k0 = k_of_row[i]
-            k1 = np.searchsorted(breaks, end)
-            rates[k0:k1, target[i]] += self.rate[i] * f[i] * scale[i]
-        return ResolvedEvents(breaks=breaks, jumps=jumps, rates=rates,
-                              depot_kas=np.asarray(depot_kas, dtype=float))
 
     def to_dict(self) -> dict[str, np.ndarray]:
         """The columns as a dict of arrays (copies)."""
