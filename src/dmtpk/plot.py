@@ -468,3 +468,29 @@ def population_view(view):
         a3.axvline(view.cmax_limit, color="k", ls="--", lw=1)
     a3.set_xlabel("Cmax [ng/mL]")
     return fig
+
+
+def design_result(res):
+    """A :class:`dmtpk.design.DesignResult`: the typical subject's effect under the designed
+    regimen, with the window shaded over its span and the design's parameters."""
+    from matplotlib.figure import Figure
+
+    from .simulate import simulate
+    t0, t1 = res.span
+    t = np.linspace(0.0, 1.5 * t1, 601)
+    sim = simulate(res.model, res.regimen, t)
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    ep = res.model.endpoint(res.endpoint)
+    ax.plot(t, sim.effects[res.endpoint], label="typical subject")
+    ax.fill_between([t0, t1], res.window[0], res.window[1], color="0.85", lw=0,
+                    label=f"window [{res.window[0]:g}, {res.window[1]:g}]")
+    ax.set_xlabel("time [min]")
+    ax.set_ylabel(f"{ep.name} [{ep.unit}]" if ep.unit else ep.name)
+    title = ", ".join(f"{k} {v:.3g}" for k, v in res.values.items())
+    if res.validation_share == res.validation_share:
+        lo, hi = res.validation_ci
+        title += f"; inside: {res.validation_share:.0%} ({lo:.0%}-{hi:.0%})"
+    ax.set_title(title, fontsize=8)
+    ax.legend(frameon=False)
+    return fig
