@@ -323,7 +323,6 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     phi, gamma = flow(dt)
     phi_c = phi[:, central]                 # state at the interval's end per mg of bolus
     n_up, times, tgt = _updates(steps, total, dt)
-    row = c_row if site == "plasma" else e_row
     if site == "effect":
         phi_h, _ = flow(dt / _PEAK_GRID)
         powers = _powers(e_row, phi_h, int(np.ceil(_PEAK_HORIZON * _PEAK_GRID / dt)))
@@ -340,12 +339,12 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         loading = site == "effect" and e_row @ x < goal * (1 - 1e-6)
 
         def need(base, unit_end, unit_grid, goal=goal, loading=loading):
-            hold = (goal - row @ base) / (row @ unit_end)
-            if not loading:
-                return hold
+            if not loading:      # plasma (and an effect site on target: plasma = effect site)
+                return (goal - c_row @ base) / (c_row @ unit_end)
             v = _peak_rate(goal, powers @ base, unit_grid)
             # Once the peak would be reached within this interval, hold the target at its end.
-            return min(v, hold) if row @ (base + unit_end * v) >= goal * (1 - 1e-9) else v
+            hold = (goal - e_row @ base) / (e_row @ unit_end)
+            return min(v, hold) if e_row @ (base + unit_end * v) >= goal * (1 - 1e-9) else v
 
         r, b, limited[k] = _limits(
             lambda: need(x_free, gamma, unit_r if loading else None),
@@ -506,9 +505,6 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
         unit_r = np.einsum("ikl,il->ik", powers, gammas)
         unit_b = np.einsum("ikl,il->ik", powers, phi_c)
 
-    def level(xs, plasma=site == "plasma"):
-        return xs[:, central] / v1 if plasma else xs[:, e_state]
-
     def pct(xs, state):
         return np.percentile(xs[:, central] / v1 if state == central else xs[:, state], q) \
             if state >= 0 else 0.0
@@ -526,10 +522,10 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
         loading = site == "effect" and ce[k] < goal * (1 - 1e-6)
 
         def need(base, unit_end, unit_grid, goal=goal, loading=loading):
-            a0, b = level(base), level(unit_end)
-            hold = _quantile_rate(a0, b, goal, q)
             if not loading:
-                return hold
+                return _quantile_rate(base[:, central] / v1, unit_end[:, central] / v1, goal, q)
+            a0, b = base[:, e_state], unit_end[:, e_state]
+            hold = _quantile_rate(a0, b, goal, q)
             grid0 = np.einsum("ikl,il->ik", powers, base)
             start = int(np.argmax(np.percentile(unit_grid, q, axis=0)))
             v = _peak_fixed_point(
@@ -637,10 +633,10 @@ def _walker(model, site, e_state, steps, total, dt, limits) -> TciResult:
         goal_scale[0] = goal
 
         def need(dose, cap, guess, state=state, goal=goal, loading=loading):
-            def at_end(v):
+            def at_end(v, plasma=not loading):
                 y = interval(state, *dose(v)).x
                 return (y[central] / v1 if plasma else y[e_state]) - goal
-            if not loading:
+            if not loading:      # plasma (and an effect site on target: plasma = effect site)
                 return solve(at_end, cap, guess)
             v = solve(lambda v: peak(interval(state, *dose(v))) - goal, cap, guess)
             if math.isfinite(v) and at_end(v) >= -goal * 1e-9:
