@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..errors import DmtpkError, ValidationError
 from .events import Bolus, Infusion, Inhalation, Regimen
 
-__all__ = ["EVENT_TYPES", "event_from_mapping", "regimen_from_mappings"]
+__all__ = ["EVENT_TYPES", "event_from_mapping", "regimen_from_mappings", "regimen_to_mappings"]
 
 #: Event types and the keys each accepts (besides ``type``, ``every``, ``times``).
 EVENT_TYPES = {
@@ -107,3 +107,45 @@ def regimen_from_mappings(events: list, key: str = "events") -> Regimen:
     for j, spec in enumerate(events, start=1):
         regimen = regimen + event_from_mapping(spec, f"{key}[{j}]")
     return regimen
+
+
+def regimen_to_mappings(regimen) -> list:
+    """The event mappings of a regimen, as :func:`regimen_from_mappings` reads them back:
+    canonical values written with every digit (``repr``), so the regimen reads back to the
+    same floats. Doses in DMT base (``salt`` is left out: the values are already base).
+
+    Parameters
+    ----------
+    regimen : Regimen or event
+        Boluses, infusions and inhalations (with their ``f``, ``ka``, ``lag`` overrides);
+        per-kg doses keep their per-kg unit.
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    ValidationError
+        An event without a mapping form (a steady-state dose).
+    """
+    from .events import as_regimen
+    out = []
+    for j, ev in enumerate(as_regimen(regimen).events, start=1):
+        kg = "/kg" if ev.per_kg else ""
+        if isinstance(ev, Infusion):
+            spec = {"type": "infusion", "rate": f"{ev.rate!r} mg{kg}/min",
+                    "duration": f"{ev.duration!r} min"}
+        elif isinstance(ev, (Bolus, Inhalation)):
+            spec = {"type": type(ev).__name__.lower(), "dose": f"{ev.dose!r} mg{kg}"}
+            for k, unit in (("f", ""), ("ka", " 1/min"), ("lag", " min")):
+                value = getattr(ev, k, None)
+                if value is not None:
+                    spec[k] = value if not unit else f"{value!r}{unit}"
+        else:
+            raise ValidationError(f"regimen[{j}]", f"a {type(ev).__name__} has no event-table "
+                                                   "form")
+        if ev.at:
+            spec["at"] = f"{ev.at!r} min"
+        out.append(spec)
+    return out
