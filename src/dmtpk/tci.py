@@ -398,6 +398,8 @@ def _peak_rate(goal, free_after, unit) -> float:
     """The rate whose effect-site peak equals ``goal``: ``free_after`` is the free response
     on the fine grid from the end of the interval on, ``unit`` the unit-rate response from
     the end of the infusion on."""
+    if free_after.max() >= goal * (1 - 1e-10):   # already peaks there (round-off: rate 0)
+        return 0.0
     ratio = (goal - free_after) / np.maximum(unit, 1e-300)
     return _peak_fixed_point(lambda k: max(ratio[k], 0.0), lambda r: free_after + r * unit,
                              int(np.argmax(unit)))
