@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
 from ..catalogue import EFFECT_METRICS, POPULATION_EXPOSURE_METRICS
 from ..errors import SolverError, ValidationError
+from ..units import MG_PER_L_TO_NG_PER_ML
 from .sampling import draw_subjects
 from .variability import apply_covariate, apply_residual, individual_parameters
 
@@ -21,7 +23,9 @@ __all__ = ["ChunkSpec", "run_chunk", "solve_subjects", "evaluate_target"]
 
 @dataclass(frozen=True, eq=False)
 class ChunkSpec:
-    """Everything a chunk needs, as plain picklable values."""
+    """Everything a chunk needs: the draws' specification, the compiled model's arrays and
+    layout, the output grid and the dosing (an event table, or for a regimen with a steady-state
+    dose the NONMEM record template of :func:`steady_records`); picklable for Dask workers."""
 
     seed: int
     times: np.ndarray
@@ -49,17 +53,47 @@ class ChunkSpec:
     signs: np.ndarray
     rtol: float
     atol: float
-    model_raw: dict
-    model_path: str
+    compiled: object            # CompiledModel: states, parameters, outputs (exact fallback)
     targets: dict = field(default_factory=dict)
     weight_name: str | None = None
     theta_reps: np.ndarray | None = None  # (replicates, n_params) typical values per trial
     n_per: int = 0                        # subjects per replicate trial
+    records: dict | None = None  # a regimen with a steady-state dose: its record template
+
+    def __reduce__(self):
+        # The compiled model holds read-only mappings (which do not pickle): sent as plain
+        # fields and rebuilt on the worker.
+        fields = dict(self.__dict__)
+        c = fields.pop("compiled")
+        plain = {k: _plain(v) for k, v in c.__dict__.items()}
+        return _rebuild_spec, (fields, plain)
 
 
-def _model(spec):
-    from ..model.spec import model_from_dict
-    return model_from_dict(spec.model_raw, spec.model_path)
+def _plain(value):
+    """Read-only mappings (also inside tuples) as dicts."""
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def _frozen(value):
+    """The inverse of :func:`_plain`."""
+    if isinstance(value, dict):
+        return MappingProxyType(value)
+    if isinstance(value, tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _rebuild_spec(fields: dict, compiled: dict) -> ChunkSpec:
+    from ..model.compiled import CompiledModel
+    c = {k: _frozen(v) for k, v in compiled.items()}
+    for k in ("theta", "layout"):
+        c[k] = np.array(c[k])
+        c[k].setflags(write=False)
+    return ChunkSpec(**fields, compiled=CompiledModel(**c))
 
 
 def _times_transpose(z, chol):
@@ -115,18 +149,123 @@ def _fallback(spec, theta_row, w, compiled):
     f_inh, lag, ka = compiled.route_parameters(theta_row)
     resolved = resolve_events(table, f_inh, lag, ka, None if not np.isfinite(w) else float(w))
     traj, _ = solve(compiled, theta_row, resolved, float(spec.times[-1]), method="analytic")
-    states = traj(spec.times)
-    conc = compiled.concentrations(states, theta_row)
-    eps = compiled.endpoint_outputs(states, theta_row)
-    rows = []
-    for code in spec.rows:
+    return _curves(compiled, spec.rows, traj(spec.times), theta_row)
+
+
+def _curves(compiled, rows, states, theta):
+    """The kernels' outputs from states (..., n_times, n_states) and their parameters (one
+    vector, or (..., 1, n_params)): the concentration rows (ng/mL; codes of
+    :meth:`~dmtpk.model.compiled.CompiledModel.output_rows`) and each endpoint's response,
+    shapes (..., n_rows, n_times) and (..., n_endpoints, n_times)."""
+    conc = compiled.concentrations(states, theta)
+    eps = compiled.endpoint_outputs(states, theta)
+    out = []
+    for code in rows:
         if code == 0:
-            rows.append(conc["parent"])
+            out.append(conc["parent"])
         elif code == 1:
-            rows.append(conc["metabolite"])
+            out.append(conc["metabolite"])
         else:
-            rows.append(eps[code - 2][0])
-    return np.array(rows) * 1000.0, np.array([resp for _, resp in eps])
+            out.append(eps[code - 2][0])
+    shape = states.shape[:-1]
+    curves = np.stack([np.broadcast_to(c, shape) for c in out], axis=-2) * MG_PER_L_TO_NG_PER_ML
+    effects = np.stack([np.broadcast_to(r, shape) for _, r in eps], axis=-2) if eps else \
+        np.zeros(shape[:-1] + (0,) + shape[-1:])
+    return curves, effects
+
+
+#: Structural parameters that must be positive for a subject to be simulated (as the closed
+#: form and the lanes require).
+_POSITIVE_ROLES = ("CL", "V1", "Q", "V2", "Q3", "V3", "VMAX", "KM", "KA", "M_CL", "M_V")
+
+
+def steady_records(regimen, compiled, times) -> dict:
+    """The record template of a regimen with a steady-state dose, for every subject of a
+    population: :func:`~dmtpk.regimen.records.regimen_records` with output records at
+    ``times`` (min), built once with a body weight of 1 kg and placeholder inhaled F and lag,
+    and the masks that make one subject's records from it (:func:`subject_records`).
+
+    Returns
+    -------
+    dict of ndarray
+        The :data:`~dmtpk.regimen.records.RECORD_FIELDS`, and ``per_kg`` (records whose amount
+        and rate scale with the body weight), ``model_f`` and ``model_lag`` (dose records into
+        the depot that take the subject's ``F_INH`` and ``TLAG_INH``), ``output`` (the record of
+        each output time, in the order of ``times``).
+    """
+    from ..regimen.events import Inhalation, SteadyState, as_regimen
+    from ..regimen.records import regimen_records
+    regimen = as_regimen(regimen)
+    idx = compiled.index
+    rec = regimen_records(regimen, central=idx["central"], depot=idx["depot"],
+                          n_states=compiled.n_states, times=times, f_inhaled=1.0,
+                          lag_inhaled=0.0, weight=1.0, linear=compiled.linear)
+    # Dose records come in the order of a stable sort of the events by time.
+    events = [ev.event if isinstance(ev, SteadyState) else ev for ev in regimen]
+    order = sorted(range(len(events)), key=lambda i: events[i].at)
+    n_rec = rec["time"].size
+    per_kg = np.zeros(n_rec, dtype=bool)
+    model_f = np.zeros(n_rec, dtype=bool)
+    model_lag = np.zeros(n_rec, dtype=bool)
+    for row, i in zip(np.flatnonzero(rec["evid"] == 1), order):
+        ev = events[i]
+        per_kg[row] = ev.per_kg
+        if isinstance(ev, Inhalation):
+            model_f[row] = ev.f is None
+            model_lag[row] = ev.lag is None
+    output = np.empty(np.size(times), dtype=np.int64)
+    output[np.argsort(np.asarray(times), kind="stable")] = np.flatnonzero(rec["evid"] == 2)
+    return {**rec, "per_kg": per_kg, "model_f": model_f, "model_lag": model_lag,
+            "output": output}
+
+
+def _records_population(spec, theta, weight, conc, eff, status) -> None:
+    """Curves of the subjects ``theta`` (n, n_params) through the compiled record walker, each
+    subject its own copy of the record template (its weight, F_INH and TLAG_INH applied):
+    exact steady states for linear models, iterated ones for Michaelis-Menten models.
+    ``status`` gets 0, or 2 for a subject whose parameters cannot be simulated."""
+    from ..engines.records import solve_records_batch
+    c = spec.compiled
+    rec = spec.records
+    n = theta.shape[0]
+    r = rec["time"].size
+    ok = np.all(np.isfinite(theta), axis=1)
+    for role in _POSITIVE_ROLES:
+        if c.param[role] >= 0:
+            ok &= theta[:, c.param[role]] > 0
+    for role in ("F_INH", "TLAG_INH"):
+        if c.param[role] >= 0:
+            ok &= theta[:, c.param[role]] >= 0
+    status[:] = np.where(ok, 0, 2)
+    if not ok.all():
+        return  # reported by the caller, naming the first such subject
+    theta_rec = np.repeat(theta, r, axis=0)
+    amt = np.tile(rec["amt"], n)
+    rate = np.tile(rec["rate"], n)
+    if rec["per_kg"].any():
+        scale = np.where(rec["per_kg"][None, :], weight[:, None], 1.0).ravel()
+        amt *= scale
+        rate = np.where(rate > 0, rate * scale, rate)
+    f = np.tile(rec["f"], (n, 1))
+    lag = np.tile(rec["lag"], (n, 1))
+    d = c.index["depot"]
+    for mask, role, dest in ((rec["model_f"], "F_INH", f), (rec["model_lag"], "TLAG_INH", lag)):
+        if mask.any() and c.param[role] >= 0:
+            dest[:, d] = np.where(np.tile(mask, n), theta_rec[:, c.param[role]], dest[:, d])
+    tile = {k: np.tile(rec[k], n) for k in ("time", "evid", "target", "ss", "ii", "addl")}
+    idx = c.index
+    states = solve_records_batch(
+        theta_rec, c.layout, c.mass_ratio, np.arange(n + 1, dtype=np.int64) * r, tile["time"],
+        tile["evid"], amt, rate, tile["target"], tile["ss"], tile["ii"], tile["addl"], f, lag,
+        accumulators=c.accumulators, mm=None if c.linear else c.mm_parameters(theta_rec),
+        rtol=spec.rtol, atol=spec.atol, central=idx["central"], eliminated=idx["eliminated"],
+        metabolite=idx["metabolite"], system_matrix=c.system_matrix)
+    at_times = states.reshape(n, r, -1)[:, rec["output"], :]
+    curves, effects = _curves(c, spec.rows, at_times, theta[:, None, :])
+    conc[...] = curves
+    eff[...] = effects
+    bad = ~np.all(np.isfinite(curves), axis=(1, 2))
+    status[bad] = 2
 
 
 def solve_subjects(spec: ChunkSpec, start: int, theta: np.ndarray, weight: np.ndarray,
@@ -154,7 +293,10 @@ def solve_subjects(spec: ChunkSpec, start: int, theta: np.ndarray, weight: np.nd
         eff = np.empty((n, n_ep, t.size))
     status = np.empty(n, dtype=np.int64)
     tb = spec.table
-    if spec.linear:
+    if spec.records is not None:
+        fail = np.zeros(n)
+        _records_population(spec, theta, weight, conc, eff, status)
+    elif spec.linear:
         from .._kernels.linear import linear_population
         linear_population(theta, weight, spec.layout, spec.mass_ratio, spec.route_pos, spec.ep,
                           spec.rows, spec.ep_row, tb["time"], tb["amt"], tb["rate"], tb["dur"],
@@ -186,7 +328,7 @@ def solve_subjects(spec: ChunkSpec, start: int, theta: np.ndarray, weight: np.nd
                           "chunk", time=float(fail[i]), subject=int(start + i))
     degenerate = np.flatnonzero(status == 1)
     if degenerate.size:
-        compiled = _model(spec).compiled
+        compiled = spec.compiled
         for i in degenerate:
             conc[i], eff[i] = _fallback(spec, theta[i], weight[i], compiled)
     result = {"conc": conc, "effects": eff, "n_fallback": int(degenerate.size)}

@@ -12,11 +12,11 @@ from ..catalogue import EFFECT_METRICS, POPULATION_EXPOSURE_METRICS
 from ..engines import check_tolerances
 from ..errors import DmtpkError, ValidationError
 from ..library import load_model
-from ..model.spec import _thaw
+from ..regimen.events import Regimen, SteadyState, as_regimen
 from ..regimen.table import EventTable
 from ..units import times_to_canonical, to_canonical
 from .chunk import (ChunkSpec, check_target, evaluate_target, individual, run_chunk,
-                    solve_subjects)
+                    solve_subjects, steady_records)
 from .result import (GridWarning, PopulationResult, check_conditions, grid_note,
                      metric_columns, metric_keys)
 from .summary import StreamingQuantiles
@@ -46,7 +46,11 @@ def _ngml(v, field):
 def _build_spec(model, regimen, t, seed, omega, correlation, distribution, covariates, n,
                 residual, thresholds, targets, rtol, atol, method) -> ChunkSpec:
     from .._kernels.linear import uniform_step
-    table = EventTable.from_regimen(regimen, model.routes)
+    regimen = as_regimen(regimen)
+    steady = any(isinstance(ev, SteadyState) for ev in regimen)
+    # A steady-state event stands for its dose in the event table (routes, per-kg checks); the
+    # subjects then run through the record walker (steady_records).
+    table = EventTable.from_regimen(_without_steady_state(regimen), model.routes)
     var = build_variability(model, omega, correlation, distribution)
     covs = build_covariates(model, covariates, n)
     weight_name = next((c.name for c in covs if c.name in ("WT", "BW")), None)
@@ -95,8 +99,13 @@ def _build_spec(model, regimen, t, seed, omega, correlation, distribution, covar
         table={k: np.array(v) for k, v in table.to_dict().items()},
         depot_of_row=dor, extra_kas=np.array(extra, dtype=float),
         n_states=compiled.n_states + len(extra), thresholds=th, signs=signs,
-        rtol=float(rtol), atol=float(atol), model_raw=_thaw(model.raw), model_path=model.path,
-        targets=tg, weight_name=weight_name)
+        rtol=float(rtol), atol=float(atol), compiled=compiled, targets=tg,
+        weight_name=weight_name, records=steady_records(regimen, compiled, t) if steady else None)
+
+
+def _without_steady_state(regimen):
+    """The regimen with each steady-state event replaced by its dose."""
+    return Regimen(tuple(ev.event if isinstance(ev, SteadyState) else ev for ev in regimen))
 
 
 _POSITIVE_KINDS = ("clearance", "volume", "rate", "concentration", "rate_constant")
@@ -301,7 +310,8 @@ def simulate_population(model, regimen, times, n: int, seed: int, backend: str =
     model = load_model(model)
     rtol, atol = check_tolerances(rtol, atol)
     t = times_to_canonical(times)
-    model.check_regimen(regimen)  # warns once outside the model's fitted range
+    # warns once outside the model's fitted range
+    model.check_regimen(_without_steady_state(as_regimen(regimen)))
     note = grid_note(model, t)
     if note is not None:
         import warnings
