@@ -29,13 +29,13 @@ import sys
 import warnings
 
 from ..errors import DmtpkError
-from . import demo, design, fit, models, simulate
+from . import demo, design, fit, models, simulate, tci
 
 __all__ = ["main"]
 
 #: The command modules, in the order ``dmtpk --help`` lists them; each has ``add_parser(sub)``,
 #: which adds its subcommand and sets ``func`` (the function run with the parsed arguments).
-COMMANDS = (models, simulate, fit, design, demo)
+COMMANDS = (models, simulate, fit, design, tci, demo)
 
 
 class _Parser(argparse.ArgumentParser):
