@@ -45,7 +45,8 @@ Event keys: ``type`` (``bolus``, ``infusion``, ``inhalation``), and the argument
 :class:`~dmtpk.Bolus`, :class:`~dmtpk.Infusion` or :class:`~dmtpk.Inhalation` (``dose``,
 ``rate``, ``duration``, ``at``, ``salt``; ``f``, ``ka``, ``lag`` for inhalations), plus
 ``every`` and ``times`` to repeat the event (:mod:`dmtpk.regimen.mapping`). Every mistake is
-reported with the file and the key.
+reported with the file and the key. A ``[fit]`` step and a ``[design]`` problem are described in
+:mod:`dmtpk.scenario_sections`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ from .io.files import csv_writer, write_atomic, write_outputs  # noqa: F401
 from .io.text import FileReadError, read_toml
 from .library import load_model
 from .regimen import Regimen, as_regimen, regimen_from_mappings
+from .scenario_sections import (SECTION_OUTPUTS, check_section_outputs, parse_sections,
+                                run_sections, section_lines, section_writers)
 from .units import to_canonical
 
 __all__ = ["Scenario", "Arm", "ScenarioError", "ScenarioResult", "load_scenario",
@@ -76,8 +79,8 @@ __all__ = ["Scenario", "Arm", "ScenarioError", "ScenarioResult", "load_scenario"
 _SCENARIO_KEYS = {"name", "description", "model", "until", "step", "thresholds", "weight"}
 _POPULATION_KEYS = {"n", "seed", "backend", "scheduler", "keep", "percentiles", "covariates",
                     "chunk_size"}
-_OUTPUT_KEYS = {"metrics", "curves", "plot"}
-_TABLES = {"scenario", "population", "regimens", "outputs"}
+_OUTPUT_KEYS = {"metrics", "curves", "plot", *SECTION_OUTPUTS}
+_TABLES = {"scenario", "population", "regimens", "outputs", "fit", "design"}
 
 
 class ScenarioError(DmtpkError, ValueError):
@@ -328,6 +331,7 @@ class Scenario:
     chunk_size: int | None = None
     outputs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     path: str | None = "<dict>"
+    sections: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
 
 def load_scenario(path) -> Scenario:
@@ -395,8 +399,9 @@ def scenario_from_dict(raw: dict, path: str = "<dict>", base_dir=None) -> Scenar
         raise ScenarioError(path, "scenario.thresholds", "must map endpoint names to numbers, "
                                                          f"got {thresholds!r}")
 
-    regimens = raw.get("regimens")
-    if not isinstance(regimens, list) or not regimens:
+    sections = parse_sections(raw, path, base)
+    regimens = raw.get("regimens", [] if sections else None)
+    if not isinstance(regimens, list) or not (regimens or sections):
         raise ScenarioError(path, "regimens", "at least one [[regimens]] table is required")
     arms, labels = [], set()
     for i, arm in enumerate(regimens, start=1):
@@ -475,11 +480,12 @@ def scenario_from_dict(raw: dict, path: str = "<dict>", base_dir=None) -> Scenar
     for k in ("metrics", "curves"):
         if k in outputs and outputs[k].suffix.lower() != ".csv":
             raise ScenarioError(path, f"outputs.{k}", "must end in .csv")
+    check_section_outputs(outputs, sections, path)
     return Scenario(name=str(sc.get("name", Path(path).stem)), description=str(sc.get(
         "description", "")), model=model, arms=tuple(arms), times=times,
         thresholds=MappingProxyType(dict(thresholds)), n=n,
         seed=seed if seed is not None else 0, outputs=MappingProxyType(outputs), path=str(path),
-        **extra)
+        sections=sections, **extra)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -492,6 +498,11 @@ class ScenarioResult:
     scenario: Scenario
     model: object
     runs: dict
+    sections: dict = field(default_factory=dict)  # "fit": FitResult, "design": DesignResult
+
+    def section_lines(self) -> list:
+        """What the fit and design sections found, as lines to print."""
+        return section_lines(self)
 
     @property
     def is_population(self) -> bool:
@@ -586,7 +597,7 @@ class ScenarioResult:
             fmt = outs["plot"].suffix[1:].lower()
             items.append((f"{where}[outputs.plot]", outs["plot"],
                           lambda p: fig.savefig(p, dpi=120, format=fmt)))
-        return items
+        return items + section_writers(self)
 
     def write(self, force: bool = False) -> list[Path]:
         """Write the scenario's outputs, all or none (:func:`dmtpk.io.files.write_outputs`);
@@ -682,7 +693,7 @@ def _run(scenario: Scenario, progress) -> ScenarioResult:
     from .population import simulate_population
     from .population.runner import connect_scheduler
     from .simulate import simulate
-    model = scenario_model(scenario)
+    model, scenario, sections = run_sections(scenario, scenario_model(scenario), progress)
     try:  # known endpoints, finite values (TOML has nan and inf)
         thresholds = model.check_thresholds(dict(scenario.thresholds), "scenario.thresholds")
     except ValidationError as exc:
@@ -704,7 +715,7 @@ def _run(scenario: Scenario, progress) -> ScenarioResult:
                 runs[arm.label] = simulate(model, arm.regimen, scenario.times, weight=weight)
             except ValidationError as exc:
                 raise _tagged(exc, arm=i)
-        return ScenarioResult(scenario, model, runs)
+        return ScenarioResult(scenario, model, runs, sections)
     client = cluster = None
     if scenario.backend == "dask":
         if scenario.scheduler is not None:
@@ -731,7 +742,7 @@ def _run(scenario: Scenario, progress) -> ScenarioResult:
             client.close()
         if cluster is not None:
             cluster.close()
-    return ScenarioResult(scenario, model, runs)
+    return ScenarioResult(scenario, model, runs, sections)
 
 
 def _local_cluster():
