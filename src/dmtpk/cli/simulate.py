@@ -329,6 +329,8 @@ def _cmd_run(args) -> int:
         _print_population(res)
     else:
         _print_single(res)
+    for line in res.section_lines():
+        print(line)
     write_files(args, res.output_writers())
     return 0
 
