@@ -356,13 +356,15 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
 
 
 def _powers(e_row, phi_h, n_h):
-    """``e_row Phi_h^k``, k = 0..n_h-1, shape (n_h, n): the effect site on the fine grid of
-    the free response from a state."""
-    powers = np.empty((n_h, e_row.size))
-    row = e_row.copy()
+    """``e_row Phi_h^k``, k = 0..n_h-1: the effect site on the fine grid of the free response
+    from a state; shape (n_h, n), or (N, n_h, n) for a stack of subjects' ``phi_h``
+    (N, n, n)."""
+    stack = phi_h.ndim == 3
+    row = np.broadcast_to(e_row, phi_h.shape[:-1]).copy()
+    powers = np.empty(phi_h.shape[:-2] + (n_h, e_row.size))
     for k in range(n_h):
-        powers[k] = row
-        row = row @ phi_h
+        powers[..., k, :] = row
+        row = np.einsum("in,inm->im", row, phi_h) if stack else row @ phi_h
     return powers
 
 
@@ -380,18 +382,27 @@ def _limits(rate_needed, bolus_needed, limits):
     return float(r_max), float(min(b, b_max)), bool(b > b_max)
 
 
-def _peak_fixed_point(solve_at, curve, k):
+def _peak_fixed_point(solve_at, peak_at, k):
     """The rate whose curve peaks at the target: ``solve_at(k)`` is the rate that puts grid
-    point ``k`` on target, ``curve(r)`` the curve on the grid for a rate; the peak's grid point
-    and the rate are iterated to a fixed point from ``k``."""
+    point ``k`` on target, ``peak_at(r)`` the grid point where the curve of rate ``r`` peaks;
+    the peak's grid point and the rate are iterated to a fixed point from ``k``."""
     r = solve_at(k)
     for _ in range(50):
-        k_new = int(np.argmax(curve(r)))
+        k_new = peak_at(r)
         r_new = solve_at(k_new)
         if k_new == k and abs(r_new - r) <= 1e-12 * max(r, 1e-30):
             break
         k, r = k_new, r_new
     return float(r)
+
+
+def _quantile_peak(grid0, unit, r, q, stride=8) -> int:
+    """Grid point of the peak of ``percentile(grid0 + r unit, q)`` over subjects (axis 0):
+    every ``stride``-th point first, then every point around the best of those (the curve of
+    one interval's infusion rises and falls once)."""
+    j = int(np.argmax(np.percentile(grid0[:, ::stride] + r * unit[:, ::stride], q, axis=0)))
+    lo, hi = max(0, (j - 1) * stride), min(grid0.shape[1], (j + 1) * stride + 1)
+    return lo + int(np.argmax(np.percentile(grid0[:, lo:hi] + r * unit[:, lo:hi], q, axis=0)))
 
 
 def _peak_rate(goal, free_after, unit) -> float:
@@ -401,7 +412,8 @@ def _peak_rate(goal, free_after, unit) -> float:
     if free_after.max() >= goal * (1 - 1e-10):   # already peaks there (round-off: rate 0)
         return 0.0
     ratio = (goal - free_after) / np.maximum(unit, 1e-300)
-    return _peak_fixed_point(lambda k: max(ratio[k], 0.0), lambda r: free_after + r * unit,
+    return _peak_fixed_point(lambda k: max(ratio[k], 0.0),
+                             lambda r: int(np.argmax(free_after + r * unit)),
                              int(np.argmax(unit)))
 
 
@@ -455,20 +467,16 @@ def _warn_limited(site, times, dt, tgt, level, limited, limits):
 
 
 def _quantile_rate(a0, b, goal, q) -> float:
-    """The r >= 0 with ``percentile(a0 + b r, q) = goal`` (bisection; 0 when ``a0`` is already
-    there): ``a0`` the subjects' free values, ``b`` (> 0) their values per unit of r."""
+    """The r >= 0 with ``percentile(a0 + b r, q) = goal`` (Brent's method on the quantile,
+    monotone and piecewise linear in r; 0 when ``a0`` is already there): ``a0`` the subjects'
+    free values, ``b`` (> 0) their values per unit of r."""
+    from scipy.optimize import brentq
     if np.percentile(a0, q) >= goal:
         return 0.0
-    lo, hi = 0.0, max(1e-12, float(np.max((goal - a0) / np.maximum(b, 1e-300))))
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if np.percentile(a0 + b * mid, q) < goal:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * hi:
-            break
-    return hi
+    # At this r every subject is at or above the goal, so the quantile is.
+    hi = max(1e-12, float(np.max((goal - a0) / np.maximum(b, 1e-300))))
+    return float(brentq(lambda r: np.percentile(a0 + b * r, q) - goal, 0.0, hi,
+                        xtol=1e-15 * hi, rtol=1e-12))
 
 
 def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, flow, central,
@@ -503,7 +511,8 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
         n_h = int(np.ceil(_PEAK_HORIZON * _POP_PEAK_GRID / dt))
         e_row = np.zeros(gammas.shape[1])
         e_row[e_state] = 1.0
-        powers = np.array([_powers(e_row, flow(dt / _POP_PEAK_GRID, m)[0], n_h) for m in mats])
+        powers = _powers(e_row, np.array([flow(dt / _POP_PEAK_GRID, m)[0] for m in mats]),
+                         n_h)
         unit_r = np.einsum("ikl,il->ik", powers, gammas)
         unit_b = np.einsum("ikl,il->ik", powers, phi_c)
 
@@ -529,10 +538,10 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
             a0, b = base[:, e_state], unit_end[:, e_state]
             hold = _quantile_rate(a0, b, goal, q)
             grid0 = np.einsum("ikl,il->ik", powers, base)
-            start = int(np.argmax(np.percentile(unit_grid, q, axis=0)))
             v = _peak_fixed_point(
                 lambda j: _quantile_rate(grid0[:, j], unit_grid[:, j], goal, q),
-                lambda r: np.percentile(grid0 + r * unit_grid, q, axis=0), start)
+                lambda r: _quantile_peak(grid0, unit_grid, r, q),
+                _quantile_peak(np.zeros_like(unit_grid), unit_grid, 1.0, q))
             return min(v, hold) if np.percentile(a0 + b * v, q) >= goal * (1 - 1e-9) else v
 
         r, b, limited[k] = _limits(
