@@ -15,6 +15,7 @@ from .citations import cite
 from .errors import DmtpkError, ModelFileError, SolverError, UnitError, ValidationError
 from .dataset import DatasetResult, simulate_dataset
 from .design import DesignResult, design
+from .explorer import explore
 from .fit import FitResult, fit
 from .io import DatasetError, NonmemDataset, read_nonmem, write_nonmem
 from .library import list_models, load_model
@@ -35,7 +36,7 @@ __all__ = [
     "simulate", "Result", "simulate_population", "PopulationResult",
     "load_scenario", "run_scenario",
     "read_nonmem", "write_nonmem", "NonmemDataset", "simulate_dataset", "DatasetResult",
-    "fit", "FitResult", "tci", "TciResult", "design", "DesignResult",
+    "fit", "FitResult", "tci", "TciResult", "design", "DesignResult", "explore",
     "DatasetError",
     "ureg",
     "DmtpkError", "ValidationError", "UnitError", "ModelFileError", "SolverError",

@@ -43,10 +43,13 @@ BAD_MODULES = {
     "cli": ("_bad.py", "def f():\n    from . import cli\n", "dmtpk._bad -> dmtpk.cli"),
     "plot": ("engines/_bad.py", "def f():\n    from ..plot import result_overview\n",
              "dmtpk.engines._bad -> dmtpk.plot"),
+    "explorer": ("design.py", "def f():\n    from .explorer.app import Explorer\n",
+                 "dmtpk.design -> dmtpk.explorer.app"),
 }
 
 #: Modules ``import dmtpk`` must not load: each is imported where it is used.
-HEAVY = ("matplotlib", "numba", "scipy.integrate", "pandas", "dmtpk.plot", "dmtpk.cli")
+HEAVY = ("matplotlib", "numba", "scipy.integrate", "pandas", "dmtpk.plot", "dmtpk.cli", "panel",
+         "bokeh", "dmtpk.explorer.app")
 
 
 def contract_ids() -> list[str]:

@@ -13,6 +13,7 @@
     dmtpk fit MODEL DATA.csv --time-unit h --amount-unit ug --estimate CL,V1
                    [--omega CL,V1] [--method focei|saem|ml|map] [--out fit.toml]
                    [--report DIR]         fit a model to a NONMEM-style dataset
+    dmtpk explore [MODEL] [--port N]      the dosing explorer: a local web page (dmtpk[explore])
     dmtpk demo [--plot dmtpk-demo.png]    the three routes on a virtual population
 
 User mistakes give one line on stderr and exit code 2; an interrupted run exits with 130.
@@ -29,13 +30,13 @@ import sys
 import warnings
 
 from ..errors import DmtpkError
-from . import demo, design, fit, models, simulate, tci
+from . import demo, design, explore, fit, models, simulate, tci
 
 __all__ = ["main"]
 
 #: The command modules, in the order ``dmtpk --help`` lists them; each has ``add_parser(sub)``,
 #: which adds its subcommand and sets ``func`` (the function run with the parsed arguments).
-COMMANDS = (models, simulate, fit, design, tci, demo)
+COMMANDS = (models, simulate, fit, design, explore, tci, demo)
 
 
 class _Parser(argparse.ArgumentParser):
