@@ -332,11 +332,12 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     limited = np.zeros(n_up, dtype=bool)
     cp = np.zeros(n_up + 1)
     ce = np.zeros(n_up + 1)
+    held = False
     for k in range(n_up):
         cp[k], ce[k] = c_row @ x, e_row @ x
         goal = tgt[k]
         x_free = phi @ x
-        loading = site == "effect" and e_row @ x < goal * (1 - 1e-6)
+        loading, held = _loading(site, tgt, k, e_row @ x, held)
 
         def need(base, unit_end, unit_grid, goal=goal, loading=loading):
             if not loading:      # plasma (and an effect site on target: plasma = effect site)
@@ -366,6 +367,17 @@ def _powers(e_row, phi_h, n_h):
         powers[..., k, :] = row
         row = np.einsum("in,inm->im", row, phi_h) if stack else row @ phi_h
     return powers
+
+
+def _loading(site, tgt, k, ce_now, held):
+    """(loading, held) at update ``k``: effect-site targeting loads (the peak rule) until the
+    effect site has reached the target in force; from then on, until the target changes, the
+    plasma is held at it (at the peak plasma and effect site are equal, so the effect site
+    stays there; switching back whenever round-off put the effect site a hair below the target
+    made the rates dither)."""
+    held = held and k > 0 and tgt[k] == tgt[k - 1]
+    loading = site == "effect" and not held and ce_now < tgt[k] * (1 - 1e-6)
+    return loading, not loading
 
 
 def _limits(rate_needed, bolus_needed, limits):
@@ -526,11 +538,12 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
     limited = np.zeros(n_up, dtype=bool)
     cp = np.zeros(n_up + 1)
     ce = np.zeros(n_up + 1)
+    held = False
     for k in range(n_up):
         cp[k], ce[k] = pct(x, central), pct(x, e_state)
         goal = tgt[k]
         x_free = np.einsum("ikl,il->ik", phis, x)
-        loading = site == "effect" and ce[k] < goal * (1 - 1e-6)
+        loading, held = _loading(site, tgt, k, ce[k], held)
 
         def need(base, unit_end, unit_grid, goal=goal, loading=loading):
             if not loading:
@@ -636,11 +649,12 @@ def _walker(model, site, e_state, steps, total, dt, limits) -> TciResult:
     cp = np.zeros(n_up + 1)
     ce = np.zeros(n_up + 1)
     plasma = site == "plasma"
+    held = False
     for k in range(n_up):
         x = state.x
         cp[k], ce[k] = x[central] / v1, (x[e_state] if e_state >= 0 else 0.0)
         goal = tgt[k]
-        loading = not plasma and ce[k] < goal * (1 - 1e-6)
+        loading, held = _loading(site, tgt, k, ce[k], held)
         goal_scale[0] = goal
 
         def need(dose, cap, guess, state=state, goal=goal, loading=loading):

@@ -204,3 +204,18 @@ def test_effect_site_and_emax_errors_name_the_argument(model):
         tci(no_effect, "20 ng/mL", "5 min", site="effect")
     with pytest.raises(dmtpk.ValidationError, match="^target: .*cannot be reached"):
         tci(model, 10.5, "5 min", effect=True)          # eckernas2022's EMAX is 10
+
+
+def test_effect_site_on_target_is_held_without_dithering(model):
+    """Once the effect site has reached the target the plasma is held there (plasma = effect
+    site at the peak): the simulated plasma equals the target at every later update (1e-8)
+    and the rates fall smoothly as the periphery fills (no update differs from the one before
+    by 2 %; holding the effect site at each interval's end instead made them alternate by a
+    third)."""
+    res = tci(model, "20 ng/mL", "30 min", site="effect")
+    first_hold = int(np.flatnonzero(res.rate[1:] > 0)[0]) + 2     # after the transition
+    sim = dmtpk.simulate(model, res.regimen, np.append(res.time, 30.0))
+    assert np.max(np.abs(sim.concentration[first_hold + 1:] - 20.0)) < 1e-8 * 20.0
+    hold = res.rate[first_hold + 1:]
+    assert np.max(np.abs(np.diff(hold)) / hold[1:]) < 0.02
+    assert np.all(np.diff(hold) <= 0)
