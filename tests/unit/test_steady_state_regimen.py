@@ -78,7 +78,7 @@ def test_nonlinear_steady_state_is_the_limit_of_repeated_doses():
 def test_what_a_steady_state_cannot_do_is_refused():
     ss = dmtpk.Bolus(10).every(30, times=2, steady_state=True)
     with pytest.raises(dmtpk.ValidationError, match="record walker"):
-        dmtpk.simulate_population("eckernas2022", ss, TIMES, n=10, seed=1)
+        dmtpk.EventTable.from_regimen(ss)
     with pytest.raises(dmtpk.ValidationError, match="already at steady state"):
         ss.every(120, times=2, steady_state=True)
     with pytest.raises(dmtpk.ValidationError, match="SteadyState.interval"):
@@ -87,3 +87,15 @@ def test_what_a_steady_state_cannot_do_is_refused():
         dmtpk.simulate("eckernas2022_inhaled",
                        dmtpk.SteadyState(dmtpk.Inhalation(10, ka="2 1/min"), 30), TIMES)
     assert "steady state every 30 min" in ss.describe()
+
+
+def test_population_of_a_steady_state_train_equals_simulate():
+    """The population runs the regimen through the compiled record walker: a subject with the
+    typical values equals simulate() (both exact: round-off, 1e-10 relative)."""
+    ss = dmtpk.Bolus(10).every(30, times=2, steady_state=True)
+    pop = dmtpk.simulate_population("eckernas2022", ss, TIMES, n=3, seed=1, omega={},
+                                    keep="all")
+    one = dmtpk.simulate("eckernas2022", ss, TIMES)
+    for i in range(3):
+        np.testing.assert_allclose(pop.concentration[i], one.concentration, rtol=1e-10)
+        np.testing.assert_allclose(pop.effect[i], one.effect, rtol=1e-10, atol=1e-12)

@@ -22,8 +22,10 @@ Steady states are exact (the formula of :mod:`dmtpk.engines.records`).
 
 Michaelis-Menten models step with an adaptive Dormand-Prince 5(4) pair between events (the
 flux VMAX C/(KM + C) of :func:`dmtpk._kernels.elimination.mm_flux`, C clamped at 0 so round-off
-below zero cannot reverse it). Their steady states, and segments that need more than
-:data:`MAX_STEPS` steps (stiff systems), are left to the single-subject walker.
+below zero cannot reverse it). Their steady states (SS 1 with II) are iterated to convergence
+as the single-subject walker iterates them (:func:`_ss_iterate`); superposed steady states
+(SS 2), steady-state constant infusions and segments that need more than :data:`MAX_STEPS`
+steps (stiff systems) are left to the single-subject walker.
 
 Records with no defined answer (invalid F or lag, RATE -1 without a modelled rate, a lag of at
 least II with SS, time going back without a reset, ...) are not reported from here: the subject
@@ -62,12 +64,18 @@ STATUS_CAPACITY = 2
 #: single-subject walker (whose SciPy integrators handle stiff systems).
 MAX_STEPS = 100_000
 
+#: Most dosing intervals an iterated (Michaelis-Menten) steady state may take; the
+#: single-subject walker uses the same limit.
+SS_MAX_INTERVALS = 20000
+#: Default relative tolerance of an iterated steady state.
+DEFAULT_SS_TOL = 1e-10
+
 #: How a subject's system is stepped.
 MODE_EIGEN, MODE_EXPM, MODE_MM = 0, 1, 2
 
 # Rows of the float scratch ``vec``: eigenvalues, work vectors, the state, a steady state, the
 # dose being built (4), the Michaelis-Menten values (VMAX, KM, V1, metabolite mass per mg), the
-# tolerances and the last step size (RTOL, ATOL, H, ...).
+# tolerances and the last step size (RTOL, ATOL, H, SS_TOL).
 V_LAM, V_Z, V_U, V_B, V_X, V_SS, V_DOSE, V_MM, V_TOL = range(9)
 N_VEC = 9 + 7 + 1  # + the seven Dormand-Prince stages and one work row
 
@@ -501,8 +509,71 @@ def _reset(x, cnt):
 
 
 @jit
+def _ss_iterate(i, s, ti, iii, mode, mat, vec, dyn, x, c, e, m, time, target, amt, rate, addl,
+                f, lag, mrate, mdur, fs, is_, cnt):
+    """Steady state of record ``i``'s dose train (resolved in ``vec[V_DOSE]``) iterated to
+    convergence from an empty body, as the single-subject walker iterates it (nonlinear models,
+    SS 1): the train is given every ``iii`` min until the pre-dose state of the dynamic states
+    changes by less than ``vec[V_TOL, 3]`` relative (geometric extrapolation of the remaining
+    change). Leaves in ``x`` the pre-dose steady state (accumulators 0) and the train's
+    infusions still running at ``ti``; returns a status (:data:`STATUS_RECORD` without
+    convergence)."""
+    n = x.size
+    dose = vec[V_DOSE, :4]
+    d_amt, d_rate, d_dur, d_lag = dose[0], dose[1], dose[2], dose[3]
+    on = d_dur if d_rate > 0.0 else 0.0
+    tol = vec[V_TOL, 3]
+    prev = vec[V_SS, :n]
+    _reset(x, cnt)
+    t = 0.0
+    d_prev = -1.0
+    for j in range(1, SS_MAX_INTERVALS + 1):
+        dose[0] = d_amt
+        dose[1] = d_rate
+        dose[2] = d_dur
+        dose[3] = d_lag
+        if not _give(t, s, dose, x, fs, is_, cnt):
+            return STATUS_CAPACITY
+        t, st = _walk(x, t, j * iii, i, mode, mat, vec, c, e, m, time, target, amt, rate, addl,
+                      f, lag, mrate, mdur, fs, is_, cnt)
+        if st != STATUS_OK:
+            return st
+        d = 0.0
+        scale = 0.0
+        for p in range(dyn.size):
+            q = dyn[p]
+            d = max(d, abs(x[q] - prev[q]))
+            scale = max(scale, abs(x[q]))
+        done = False
+        if j > 1:
+            if d == 0.0:
+                done = True
+            elif d_prev > 0.0 and j * iii > d_lag + on + iii:
+                ratio = d / d_prev
+                if ratio < 1.0 and d * ratio / (1.0 - ratio) <= tol * max(scale, 1e-300):
+                    done = True
+            d_prev = d
+        if done:
+            # The clock of the iteration is j * iii; the record's is ti.
+            for k in range(cnt[C_INF]):
+                fs[F_INF_E, k] += ti - t
+            for k in range(cnt[C_LD]):
+                fs[F_LD_T, k] += ti - t
+            acc = np.ones(n, dtype=np.bool_)
+            for p in range(dyn.size):
+                acc[dyn[p]] = False
+            for k in range(n):
+                if acc[k]:
+                    x[k] = 0.0
+            return STATUS_OK
+        for p in range(dyn.size):
+            prev[dyn[p]] = x[dyn[p]]
+    return STATUS_RECORD
+
+
+@jit
 def _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl, f, lag, mrate, mdur,
-               fs, is_, cnt):
+               fs, is_, cnt, c, e, m, time, target):
     """The steady-state part of dose record ``i`` (SS 1 or 2); returns (done, status): done
     when the record is complete (a steady-state constant infusion gives no dose after)."""
     n = x.size
@@ -510,7 +581,14 @@ def _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl, f, lag
     ssi = ss[i]
     iii = ii[i]
     if mode == MODE_MM:
-        return True, STATUS_RECORD  # iterated steady states: the single-subject walker
+        if ssi != 1 or not iii > 0.0:  # superposition and constant infusions: the walker
+            return True, STATUS_RECORD
+        if not _dose(i, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
+            return True, STATUS_RECORD
+        if dose[3] >= iii:
+            return True, STATUS_RECORD
+        return False, _ss_iterate(i, s, ti, iii, mode, mat, vec, dyn, x, c, e, m, time, target,
+                                  amt, rate, addl, f, lag, mrate, mdur, fs, is_, cnt)
     if iii == 0.0 and amt[i] == 0.0 and rate[i] > 0.0:
         if f[i, s] != 1.0 or addl[i] != 0:
             return True, STATUS_RECORD
@@ -657,7 +735,7 @@ def walk_subject_built(theta_rec, mm_rec, layout, mass_ratio, r0, r1, time, evid
             s = target[i]
             if ss[i] == 1 or ss[i] == 2:
                 done, st = _ss_record(i, s, ti, mode, mat, vec, dyn, x, amt, rate, ss, ii, addl,
-                                      f, lag, mrate, mdur, fs, is_, cnt)
+                                      f, lag, mrate, mdur, fs, is_, cnt, c, e, m, time, target)
                 if st != STATUS_OK:
                     return st, i, built, mode
                 if done:
@@ -691,6 +769,7 @@ def scratch(n, cap, rtol, atol):
     vec = np.zeros((N_VEC, max(n, 4)))
     vec[V_TOL, 0] = rtol
     vec[V_TOL, 1] = atol
+    vec[V_TOL, 3] = DEFAULT_SS_TOL
     return (np.zeros((8, cap)), np.zeros((4, cap), dtype=np.int64),
             np.zeros(3, dtype=np.int64), np.zeros((3, n, n)), vec)
 
@@ -698,7 +777,7 @@ def scratch(n, cap, rtol, atol):
 @jit_parallel
 def walk_batch(theta_rec, mm_rec, layout, mass_ratio, start, time, evid, amt, rate, target, ss,
                ii, addl, f, lag, mrate, mdur, dyn, x0, out, status, status_record, cap, rtol,
-               atol):
+               atol, ss_tol=DEFAULT_SS_TOL):
     """Every subject of a batch, in parallel.
 
     Parameters
@@ -730,6 +809,8 @@ def walk_batch(theta_rec, mm_rec, layout, mass_ratio, start, time, evid, amt, ra
         Simultaneous infusions, lagged doses and additional-dose trains each subject may hold.
     rtol, atol : float
         Tolerances of the Michaelis-Menten integrator (relative; absolute in mg).
+    ss_tol : float
+        Relative tolerance of an iterated (Michaelis-Menten) steady state.
 
     Each subject writes only its own rows, so results do not depend on the number of threads or
     on how subjects are batched.
@@ -739,6 +820,7 @@ def walk_batch(theta_rec, mm_rec, layout, mass_ratio, start, time, evid, amt, ra
     n_blocks = (n_sub + BLOCK - 1) // BLOCK
     for blk in prange(n_blocks):
         fs, is_, cnt, mat, vec = scratch(n, cap, rtol, atol)
+        vec[V_TOL, 3] = ss_tol
         built = -1
         mode = MODE_EIGEN
         for i in range(blk * BLOCK, min(n_sub, (blk + 1) * BLOCK)):

@@ -151,7 +151,8 @@ def simulate_dataset(model, data: NonmemDataset, *, method: str = "auto", record
         From :func:`~dmtpk.io.read_nonmem`.
     method : {"auto", "analytic", "dopri5", "scipy"}
         The compiled walker with exact steps (linear models) or with its Dormand-Prince
-        integrator (Michaelis-Menten models; steady states and stiff segments go to the
+        integrator (Michaelis-Menten models, steady states iterated to convergence; superposed
+        steady states, steady-state constant infusions and stiff segments go to the
         single-subject walker with SciPy), which ``"auto"`` picks; or ``solve_ivp`` between
         events in the single-subject walker. ``rtol``/``atol`` are the integrators'
         tolerances.

@@ -79,7 +79,8 @@ __all__ = ["solve_records", "solve_records_batch", "WalkerState", "RecordError",
 SS_MODES = ("auto", "exact", "iterate")
 #: Relative tolerance on the estimated remaining error of an iterated steady state.
 DEFAULT_SS_TOL = 1e-10
-#: Most dosing intervals given while iterating to a steady state.
+#: Most dosing intervals given while iterating to a steady state (the compiled walker's
+#: ``_kernels.records`` holds the same two values; a test keeps them equal).
 SS_MAX_INTERVALS = 20000
 
 
@@ -684,7 +685,7 @@ def solve_records_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, r
     status_record = np.zeros(n_sub, dtype=np.int64)
     cap = BATCH_CAPACITY
     walk_batch(theta_rec, mm_rec, layout, float(mass_ratio), start, *args, dyn, x0, out, status,
-               status_record, cap, float(rtol), float(atol))
+               status_record, cap, float(rtol), float(atol), float(ss_tol))
     while np.any(status == STATUS_CAPACITY):
         cap *= 4
         for i in np.flatnonzero(status == STATUS_CAPACITY):
@@ -692,7 +693,7 @@ def solve_records_batch(theta_rec, layout, mass_ratio, start, time, evid, amt, r
             st = np.zeros(1, dtype=np.int64)
             sr = np.zeros(1, dtype=np.int64)
             walk_batch(theta_rec, mm_rec, layout, float(mass_ratio), sub, *args, dyn,
-                       x0[i:i + 1], out, st, sr, cap, float(rtol), float(atol))
+                       x0[i:i + 1], out, st, sr, cap, float(rtol), float(atol), float(ss_tol))
             status[i] = st[0]
     nonlinear = mm is not None and np.any(mm_rec[:, 0] > 0)
     for i in np.flatnonzero(status != STATUS_OK):

@@ -100,10 +100,10 @@ class EventTable:
         nan = np.nan
         for i, ev in enumerate(regimen.events):
             if isinstance(ev, SteadyState):
-                raise ValidationError(f"regimen[{i}]", "a steady-state dose needs the record "
-                                                       "walker: dmtpk.simulate or "
-                                                       "simulate_dataset (populations do not "
-                                                       "take one yet)")
+                raise ValidationError(f"regimen[{i}]", "a steady-state dose has no event-table "
+                                                       "form; it needs the record walker "
+                                                       "(dmtpk.simulate, simulate_dataset and "
+                                                       "simulate_population use it)")
             if ev.route not in routes:
                 raise ValidationError(f"regimen[{i}]", f"{type(ev).__name__} uses the "
                                                        f"{ev.route!r} route, which this model "
