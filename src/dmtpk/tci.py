@@ -1,5 +1,6 @@
-r"""Target-controlled infusion for linear models: plasma targeting (Jacobs 1990) and effect-site
-targeting (Shafer & Gregg 1992, as STANPUMP does it).
+r"""Target-controlled infusion: plasma targeting (Jacobs 1990) and effect-site targeting
+(Shafer & Gregg 1992, as STANPUMP does it), exact for linear models, through the record walker
+for Michaelis-Menten ones.
 
 The pump changes its rate every ``update`` (default 10 s). With the model's linear system
 :math:`\dot x = A x + b\,r` (``b`` the central compartment, ``r`` mg/min), over one update
@@ -13,8 +14,12 @@ exponential of the augmented system). At each update time
   effect-site peak (the infusion running for one interval, then off) equals the target: with
   :math:`e_0(t)` the free response and :math:`e_1(t)` the unit-rate one, the peak time
   :math:`t_p` and :math:`r = (C_T - e_0(t_p))/e_1(t_p)` are iterated to a fixed point on a grid
-  of ``update``/20 over the following 30 min; once there, the rate that holds it at the end of
-  the interval (as plasma targeting does for the plasma);
+  of ``update``/20 over the following 30 min; if that peak would come within the interval,
+  the rate that puts the effect site on target at its end; once the effect site has reached
+  the target, the plasma is held at it (plasma targeting) until the target changes: at the
+  peak plasma and effect site are equal, so the effect site stays on target (as opentiva
+  does; solving for the effect site at each interval's end instead inverts a second-order
+  response one step ahead and makes the rates alternate);
 
 then clipped to ``[0, max_rate]``. Beyond the pump limit, ``max_bolus`` allows a bolus at
 the update (at most that amount) for what the limited rate cannot give; a target the limits
@@ -27,8 +32,8 @@ boluses) that simulates anywhere in dmtpk, with the schedule as a table and a pl
 An effect level (``effect=True``) is converted to an effect-site target through the
 endpoint's PD inverse. A population's quantile can be targeted (``population=``), in the
 plasma or at the effect site: the same rules applied to the quantile of the subjects'
-concentrations (bisection on the rate; the quantile is monotone in it), the effect-site peak
-searched on a grid of ``update``/4.
+concentrations (Brent's method on the rate; the quantile is monotone and piecewise linear in
+it), the effect-site peak searched on a grid of ``update``/4.
 
 Nonlinear (Michaelis-Menten) models go through the state-continuing record walker
 (:func:`dmtpk.engines.records.solve_records` from a :class:`~dmtpk.engines.records.WalkerState`,
@@ -210,7 +215,7 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     max_bolus : Quantity, str or float, optional
         The largest bolus given at one update beyond the pump limit (mg of DMT base): where
         ``max_rate`` cannot give what the target needs, a bolus at the update makes up the
-        rest, up to this amount. Only with ``max_rate`` (without a limit the rate gives it all).
+        rest, up to this amount. Needs ``max_rate`` (without a limit the rate gives it all).
     parameters : dict, optional
         Typical values to replace (see :meth:`Model.with_parameters`).
     population : int, optional
@@ -220,7 +225,7 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         :func:`dmtpk.simulate_population` with that seed), and at each update the rate is the
         one that brings the ``quantile`` of their plasma concentrations to the target at the
         end of the interval, or whose peak of the ``quantile`` of their effect-site
-        concentrations equals it (bisection; the quantile is monotone in the rate).
+        concentrations equals it (Brent; the quantile is monotone in the rate).
         ``plasma`` and ``effect_site`` are then that quantile of the population's
         concentrations.
     seed : int
@@ -273,6 +278,10 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         b_max = to_canonical(max_bolus, "amount", "max_bolus")
         if not (b_max >= 0 and math.isfinite(b_max)):
             raise ValidationError("max_bolus", f"must be a finite amount >= 0, got {b_max}")
+        if max_rate is None:
+            raise ValidationError("max_bolus", "is the bolus beyond the pump limit: give "
+                                               "max_rate too (without a limit the rate gives "
+                                               "everything)")
     compiled = model.compiled
     if effect:
         site = "effect"
@@ -648,7 +657,6 @@ def _walker(model, site, e_state, steps, total, dt, limits) -> TciResult:
     limited = np.zeros(n_up, dtype=bool)
     cp = np.zeros(n_up + 1)
     ce = np.zeros(n_up + 1)
-    plasma = site == "plasma"
     held = False
     for k in range(n_up):
         x = state.x

@@ -169,6 +169,8 @@ def test_a_bolus_limit_too_small_is_reported_with_the_best_achievable(model):
     assert abs(ce[-1] - 20.0) < 0.005 * 20.0
     with pytest.raises(dmtpk.ValidationError, match="max_bolus"):
         tci(model, "20 ng/mL", "20 min", max_rate="2 mg/min", max_bolus="-1 mg")
+    with pytest.raises(dmtpk.ValidationError, match="max_bolus: .*give max_rate"):
+        tci(model, "20 ng/mL", "20 min", max_bolus="1 mg")
     with pytest.raises(dmtpk.UnitError, match="max_bolus"):
         tci(model, "20 ng/mL", "20 min", max_rate="2 mg/min", max_bolus="1 mg/min")
 
