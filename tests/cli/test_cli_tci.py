@@ -62,6 +62,8 @@ def test_limit_warning_names_the_option():
     (["--target", "20 ng/mL", "--until", "5 min", "--max-rate", "0 mg/min"], "--max-rate"),
     (["--target", "20 ng/mL", "--until", "5 min", "--max-rate", "1 mg/min",
       "--max-bolus", "1 L"], "--max-bolus"),
+    (["--target", "20 ng/mL", "--until", "5 min", "--max-bolus", "1 mg"],
+     "--max-bolus: is the bolus beyond the pump limit: give --max-rate"),
     (["--endpoint", "intensity", "--target", "12", "--until", "5 min"], "--target"),
     (["--endpoint", "nope", "--target", "5", "--until", "5 min"], "--endpoint"),
     (["--target", "20 ng/mL", "--until", "5 min", "--quantile", "0.5"], "--quantile"),

@@ -74,14 +74,20 @@ def _run(args, model):
             option = _OPTIONS.get(exc.field.split(".")[0])
             if option is None:
                 raise
-            raise type(exc)(option, str(exc)[len(exc.field) + 2:]) from None
+            raise type(exc)(option, _option_names(str(exc)[len(exc.field) + 2:])) from None
     for w in caught:
         text = str(w.message)
         if issubclass(w.category, TciWarning):
-            for name in ("max_rate", "max_bolus"):
-                text = text.replace(name, _OPTIONS[name])
+            text = _option_names(text)
         warnings.warn(text, w.category, stacklevel=2)
     return res
+
+
+def _option_names(text: str) -> str:
+    """The API's names of the pump limits in a message -> the options."""
+    for name in ("max_rate", "max_bolus"):
+        text = text.replace(name, _OPTIONS[name])
+    return text
 
 
 def _cmd_tci(args) -> int:
