@@ -116,6 +116,8 @@ class DesignResult:
         The effect window and ``(start, end)`` (min).
     endpoint : str
     model : Model
+    evaluations : int
+        Candidates evaluated by the population optimiser (0 for a typical-subject design).
     """
 
     values: dict
@@ -133,6 +135,7 @@ class DesignResult:
     span: tuple = (math.nan, math.nan)
     endpoint: str = ""
     model: object = None
+    evaluations: int = 0
 
     @property
     def parameters(self) -> dict:
@@ -631,7 +634,9 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
                         share_above=float(over.mean()) if over is not None else math.nan,
                         cmax_quantile=float(np.quantile(peak, cmax_quantile))
                         if cmax_quantile is not None else math.nan, met=met,
-                        window=(low, high), span=(t0, t1), endpoint=ep.name, model=model)
+                        window=(low, high), span=(t0, t1), endpoint=ep.name, model=model,
+                        evaluations=int(r.nfev))
+
 
 @dataclass(frozen=True, eq=False)
 class PopulationView:
