@@ -26,20 +26,15 @@ pytestmark = pytest.mark.slow
 
 TIMES = np.arange(0.0, 60.0 + 1e-9, 0.1)
 
-#: In-page timing: set a numeric input, then wait (animation frames) until the element matched
-#: by ``selector`` (looked up through the shadow roots Bokeh renders into) shows a new text.
-#: Returns the milliseconds from the change to the new text, or -1 after 20 s.
+#: In-page timing: set a numeric input, then wait (animation frames) until the element of the
+#: watched cell's class shows a new text. Returns the milliseconds from the change to the new
+#: text, or -1 after 20 s.
 _CHANGE_AND_WAIT = """
-async ([input, selector, value]) => {
-  const deep = (root) => {
-    const hit = root.querySelector(selector);
-    if (hit) return hit;
-    for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot) { const h = deep(el.shadowRoot); if (h) return h; }
-    }
-    return null;
-  };
-  const text = () => { const el = deep(document); return el ? el.textContent : null; };
+async ([input, cell, value]) => {
+  // the pane re-renders its HTML inside the same shadow root: look the cell up there again
+  const root = cell.getRootNode();
+  const selector = '.' + cell.className.split(' ')[0];
+  const text = () => { const el = root.querySelector(selector); return el ? el.textContent : null; };
   const before = text();
   const t0 = performance.now();
   input.value = value;
@@ -70,7 +65,8 @@ def _set(page, css, value):
 
 def _timed_set(page, css, value, watch="metric-cmax") -> float:
     box = page.locator(f".{css} input").first.element_handle()
-    return page.evaluate(_CHANGE_AND_WAIT, [box, f".{watch}", str(value)])
+    cell = page.locator(f".{watch}").first.element_handle()
+    return page.evaluate(_CHANGE_AND_WAIT, [box, cell, str(value)])
 
 
 def _wait_text(page, selector, text, timeout=30_000):

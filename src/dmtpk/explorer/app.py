@@ -131,8 +131,9 @@ class Explorer:
                                       css_classes=["dmtpk-error"])
         self._validity = pn.pane.Alert("", alert_type="warning", visible=False,
                                        css_classes=["dmtpk-validity"])
-        self._metrics = pn.pane.HTML("", css_classes=["dmtpk-metrics"], sizing_mode="stretch_width")
-        self._shares = pn.pane.HTML("", css_classes=["dmtpk-shares"])
+        # fixed sizes: new text does not re-lay out the page (and its figures)
+        self._metrics = pn.pane.HTML("", css_classes=["dmtpk-metrics"], width=620, height=200)
+        self._shares = pn.pane.HTML("", css_classes=["dmtpk-shares"], width=620, height=60)
         self._figures = pn.Column(sizing_mode="stretch_width")
         self.view = None
         self.errors = {f: "" for f in _FIELDS}
@@ -303,6 +304,22 @@ class Explorer:
     def _set_log(self, log: bool) -> None:
         self._conc["log"].visible = bool(log)
         self._conc["lin"].visible = not log
+        self._draw_concentration()
+
+    def _draw_concentration(self) -> None:
+        """The concentration figure shown (linear or log axis) gets the view's data; the
+        other one gets it when it is shown."""
+        data = getattr(self, "_conc_data", None)
+        if data is None:
+            return
+        log = bool(self.widgets["log"].value)
+        suffix = "_log" if log else ""
+        scale = _positive if log else np.asarray
+        cp, band = data["cp"], data["band"]
+        self._src["cp" + suffix].data = {"t": cp["t"], "y": scale(cp["y"]), "ce": scale(cp["ce"])}
+        _set_data(self._src["band" + suffix], None if band is None else
+                  {"t": band["t"], "lo": scale(band["lo"]), "med": scale(band["med"]),
+                   "hi": scale(band["hi"])})
 
     # -- update ---------------------------------------------------------------------------------
     def update(self) -> None:
@@ -351,16 +368,12 @@ class Explorer:
         model = r.model
         ce = (np.asarray(r.effect_sites[model.effects[0].name]) if model.effects
               else np.full_like(cp, np.nan))
-        self._src["cp"].data = {"t": t, "y": cp, "ce": ce}
-        self._src["cp_log"].data = {"t": t, "y": _positive(cp), "ce": _positive(ce)}
+        self._conc_data = {"cp": {"t": t, "y": cp, "ce": ce}, "band": None}
         bands = view.bands or {}
-        for key in ("band", "band_log"):
-            b = bands.get("concentration")
-            if b is None:
-                self._src[key].data = {"t": [], "lo": [], "med": [], "hi": []}
-            else:
-                f = _positive if key == "band_log" else np.asarray
-                self._src[key].data = {"t": t, "lo": f(b[0]), "med": f(b[1]), "hi": f(b[2])}
+        b = bands.get("concentration")
+        if b is not None:
+            self._conc_data["band"] = {"t": t, "lo": b[0], "med": b[1], "hi": b[2]}
+        self._draw_concentration()
         for ep in model.effects:
             parts = self._ep[ep.name]
             y = np.asarray(r.effects[ep.name])
@@ -377,8 +390,8 @@ class Explorer:
                 parts["span"].visible = True
             parts["src"].data = {"t": t, "y": y, "shade": shade, "thr": thr_line}
             b = bands.get(ep.name)
-            parts["band"].data = ({"t": [], "lo": [], "med": [], "hi": []} if b is None else
-                                  {"t": t, "lo": b[0], "med": b[1], "hi": b[2]})
+            _set_data(parts["band"], None if b is None else
+                      {"t": t, "lo": b[0], "med": b[1], "hi": b[2]})
             d = (view.durations or {}).get(ep.name)
             shown = d is not None
             if shown:
@@ -405,6 +418,14 @@ class Explorer:
         except DmtpkError as exc:
             self._show_error(getattr(exc, "field", None), exc)
             return None
+
+
+def _set_data(source, data) -> None:
+    """Replace a figure's data; ``None`` empties it (and sends nothing if it is empty)."""
+    if data is not None:
+        source.data = data
+    elif len(source.data.get("t", ())):
+        source.data = {k: [] for k in source.data}
 
 
 def _positive(a):

@@ -1,0 +1,33 @@
+"""The explorer as a notebook widget: ``notebooks/06_dosing_explorer.ipynb`` executed in a fresh
+kernel renders the widget (Panel's output, not a text repr) and its cells, which move the
+controls from code, assert that the widget's numbers are the API's (``dmtpk.simulate``,
+``dmtpk.simulate_population``); a failing assertion fails the execution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06_dosing_explorer.ipynb"
+
+
+def test_widget_renders_and_agrees_with_the_api(tmp_path, monkeypatch):
+    pytest.importorskip("panel", reason='the explorer needs Panel: pip install "dmtpk[explore]"')
+    nbformat = pytest.importorskip("nbformat", reason="notebook tests need nbformat")
+    nbclient = pytest.importorskip("nbclient", reason="notebook tests need nbclient + ipykernel")
+    pytest.importorskip("ipykernel", reason="notebook tests need ipykernel")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    book = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(book, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    widget_cell = next(c for c in book.cells if c.cell_type == "code"
+                       and c.source.rstrip().endswith("app"))
+    kinds = {k for out in widget_cell.outputs for k in out.get("data", {})}
+    assert "application/vnd.holoviews_exec.v0+json" in kinds, kinds
+    text = "".join(out.get("text", "") for c in book.cells if c.cell_type == "code"
+                   for out in c.outputs)
+    assert "widget Cmax" in text and "must not be negative" in text
