@@ -123,7 +123,7 @@ def main(quick: bool = False) -> None:
           f"python {platform.python_version()}, numpy {np.__version__}")
     # Warm up: first calls import scipy and compile the population kernels.
     tci(model, f"{TARGET} ng/mL", "1 min", site="effect")
-    tci(model, f"{TARGET} ng/mL", "1 min", population=10, seed=SEED)
+    tci(model, f"{TARGET} ng/mL", "1 min", n=10, seed=SEED)
     dmtpk.simulate_population(model, dmtpk.Infusion(rate=1.0, duration=DT), [1.0], n=N,
                               seed=SEED, keep="all")
 
@@ -140,10 +140,10 @@ def main(quick: bool = False) -> None:
     print(f"\n2. population-quantile TCI (median), {N:,} subjects, 10-s updates")
     for site in ("plasma", "effect"):
         t_pop, _ = best_of(lambda: tci(model, f"{TARGET} ng/mL", "60 min", site=site,
-                                       population=N, seed=SEED), 2)
+                                       n=N, seed=SEED), 2)
         print(f"   dmtpk.tci {site}, 60 min (360 updates): {t_pop:.2f} s (target <= 5 s)")
     t_short, short = best_of(lambda: tci(model, f"{TARGET} ng/mL", f"{pop_min} min",
-                                         population=N, seed=SEED), 2)
+                                         n=N, seed=SEED), 2)
     t_base, base = best_of(lambda: baseline_population(model, pop_min), 1)
     print(f"   plasma, first {pop_min:g} min: dmtpk.tci {1e3 * t_short:.0f} ms, baseline "
           f"(simulate_population + brentq) {t_base:.1f} s: {t_base / t_short:.0f} x; "

@@ -2,7 +2,7 @@ r"""Target-controlled infusion: plasma targeting (Jacobs 1990) and effect-site t
 (Shafer & Gregg 1992, as STANPUMP does it), exact for linear models, through the record walker
 for Michaelis-Menten ones.
 
-The pump changes its rate every ``update`` (default 10 s). With the model's linear system
+The pump changes its rate every ``interval`` (default 10 s). With the model's linear system
 :math:`\dot x = A x + b\,r` (``b`` the central compartment, ``r`` mg/min), over one update
 interval :math:`\Delta` the state moves exactly to :math:`x' = \Phi x + \Gamma r`,
 :math:`\Phi = e^{A\Delta}`, :math:`\Gamma = \int_0^\Delta e^{As} b\,ds` (one matrix
@@ -14,7 +14,7 @@ exponential of the augmented system). At each update time
   effect-site peak (the infusion running for one interval, then off) equals the target: with
   :math:`e_0(t)` the free response and :math:`e_1(t)` the unit-rate one, the peak time
   :math:`t_p` and :math:`r = (C_T - e_0(t_p))/e_1(t_p)` are iterated to a fixed point on a grid
-  of ``update``/20 over the following 30 min; if that peak would come within the interval,
+  of ``interval``/20 over the following 30 min; if that peak would come within the interval,
   the rate that puts the effect site on target at its end; once the effect site has reached
   the target, the plasma is held at it (plasma targeting) until the target changes: at the
   peak plasma and effect site are equal, so the effect site stays on target (as opentiva
@@ -30,10 +30,10 @@ met by stopping the pump until the concentration has come down. The result is an
 boluses) that simulates anywhere in dmtpk, with the schedule as a table and a plot.
 
 An effect level (``effect=True``) is converted to an effect-site target through the
-endpoint's PD inverse. A population's quantile can be targeted (``population=``), in the
+endpoint's PD inverse. A population's quantile can be targeted (``n=`` subjects), in the
 plasma or at the effect site: the same rules applied to the quantile of the subjects'
 concentrations (Brent's method on the rate; the quantile is monotone and piecewise linear in
-it), the effect-site peak searched on a grid of ``update``/4.
+it), the effect-site peak searched on a grid of ``interval``/4.
 
 Nonlinear (Michaelis-Menten) models go through the state-continuing record walker
 (:func:`dmtpk.engines.records.solve_records` from a :class:`~dmtpk.engines.records.WalkerState`,
@@ -158,7 +158,7 @@ def _effect_targets(model, compiled, target, endpoint):
     return conc(target, "target"), name
 
 
-def _schedule(target, duration):
+def _schedule(target, until):
     """Piecewise-constant targets: [(start min, mg/L)], sorted, the first at 0."""
     if isinstance(target, (list, tuple)) and target and isinstance(target[0], (list, tuple)):
         steps = []
@@ -178,15 +178,15 @@ def _schedule(target, duration):
     for k, (t, c) in enumerate(steps):
         if not c >= 0:
             raise ValidationError(f"target.{k}", f"a target cannot be negative, got {c}")
-        if t >= duration:
+        if t >= until:
             raise ValidationError(f"target.{k}.time", f"starts at {t} min, after the end "
-                                                      f"({duration} min)")
+                                                      f"({until} min)")
     return steps
 
 
-def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None = None,
-        update="10 s", max_rate=None, max_bolus=None, parameters=None,
-        population: int | None = None, seed: int | None = None, quantile: float = 0.5,
+def tci(model, target, until, *, site: str = "plasma", endpoint: str | None = None,
+        interval="10 s", max_rate=None, max_bolus=None, parameters=None,
+        n: int | None = None, seed: int | None = None, quantile: float = 0.5,
         effect: bool = False) -> TciResult:
     """A target-controlled infusion schedule for the model's typical subject.
 
@@ -201,14 +201,14 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         ``effect=True``, levels of the endpoint instead (``6``, or ``[(0, 6), (20, 4)]`` in the
         endpoint's unit), converted to effect-site concentrations through the endpoint's PD
         inverse (typical values); ``site`` is then ``"effect"``.
-    duration : Quantity, str or float
+    until : Quantity, str or float
         How long the pump runs (min).
     site : {"plasma", "effect"}
         Target the plasma or the effect-site concentration.
     endpoint : str, optional
         The endpoint whose effect compartment is targeted (default the model's first with
         one).
-    update : Quantity, str or float
+    interval : Quantity, str or float
         Update interval (default 10 s).
     max_rate : Quantity, str or float, optional
         Pump limit (mg/min of DMT base).
@@ -218,9 +218,9 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         rest, up to this amount. Needs ``max_rate`` (without a limit the rate gives it all).
     parameters : dict, optional
         Typical values to replace (see :meth:`Model.with_parameters`).
-    population : int, optional
+    n : int, optional
         Targeting of a population instead of the typical subject (the R package ``tci``'s
-        population mode; linear models): ``population`` subjects are drawn from the model's
+        population mode; linear models): ``n`` subjects are drawn from the model's
         ``[variability]`` with ``seed`` (the same subjects as
         :func:`dmtpk.simulate_population` with that seed), and at each update the rate is the
         one that brings the ``quantile`` of their plasma concentrations to the target at the
@@ -229,9 +229,9 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         ``plasma`` and ``effect_site`` are then that quantile of the population's
         concentrations.
     seed : int
-        With ``population``.
+        With ``n``.
     quantile : float
-        With ``population``: the share of subjects at or below the target (0.5: the median;
+        With ``n``: the share of subjects at or below the target (0.5: the median;
         0.9: nine in ten at or below).
     effect : bool
         ``target`` is an effect level (see ``target``).
@@ -245,7 +245,7 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     ValidationError
         Naming the argument: an unknown site or endpoint, a model without an effect
         compartment for effect-site targeting (``site``), an effect level beyond the
-        endpoint's maximum (``target``), non-positive update or duration, a negative target or
+        endpoint's maximum (``target``), non-positive ``interval`` or ``until``, a negative target or
         limit, a population of a nonlinear model.
 
     Warns
@@ -261,13 +261,13 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         raise ValidationError("site", f"expected one of {SITES}, got {site!r}")
     if "iv" not in model.routes:
         raise ValidationError("model", f"{model.name!r} has no intravenous route")
-    dt = to_canonical(update, "time", "update")
-    total = to_canonical(duration, "time", "duration")
-    for name, v in (("update", dt), ("duration", total)):
+    dt = to_canonical(interval, "time", "interval")
+    total = to_canonical(until, "time", "until")
+    for name, v in (("interval", dt), ("until", total)):
         if not (v > 0 and math.isfinite(v)):
             raise ValidationError(name, f"must be a positive finite time, got {v}")
     if total / dt > 1e6:
-        raise ValidationError("update", f"{total / dt:.3g} updates; at most 1e6")
+        raise ValidationError("interval", f"{total / dt:.3g} updates; at most 1e6")
     r_max = np.inf
     if max_rate is not None:
         r_max = to_canonical(max_rate, "rate", "max_rate")
@@ -289,10 +289,10 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
     steps = _schedule(target, total)
     theta = np.asarray(compiled.theta, dtype=float)
     a = compiled.system_matrix(theta)
-    n = a.shape[0]
+    n_states = a.shape[0]
     central = compiled.index["central"]
     v1 = compiled.get(theta, "V1")
-    c_row = np.zeros(n)
+    c_row = np.zeros(n_states)
     c_row[central] = 1.0 / v1
     e_state = -1
     eps = [ep for ep in compiled.endpoints if ep["state"] >= 0 and ep["driver"] == 0]
@@ -308,26 +308,26 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         raise ValidationError("site", f"model {model.name!r} has no effect compartment driven "
                                       "by plasma DMT" + (f" for {endpoint!r}" if endpoint
                                                          else ""))
-    e_row = np.zeros(n)
+    e_row = np.zeros(n_states)
     if e_state >= 0:
         e_row[e_state] = 1.0
     limits = (r_max, b_max, max_rate is not None, max_bolus is not None)
     if not model.is_linear:
-        if population is not None:
-            raise ValidationError("population", f"{model.name!r} has Michaelis-Menten "
+        if n is not None:
+            raise ValidationError("n", f"{model.name!r} has Michaelis-Menten "
                                                 "elimination; population targeting needs a "
                                                 "linear model")
         return _walker(model, site, e_state, steps, total, dt, limits)
 
-    def flow(step, a=a):
-        aug = np.zeros((n + 1, n + 1))
-        aug[:n, :n] = a * step
-        aug[central, n] = step
+    def flow(step, a=a, m=n_states):
+        aug = np.zeros((m + 1, m + 1))
+        aug[:m, :m] = a * step
+        aug[central, m] = step
         big = expm(aug)
-        return big[:n, :n], big[:n, n]
+        return big[:m, :m], big[:m, m]
 
-    if population is not None:
-        return _population(model, site, steps, total, dt, limits, population, seed, quantile,
+    if n is not None:
+        return _population(model, site, steps, total, dt, limits, n, seed, quantile,
                            flow, central, e_state)
     phi, gamma = flow(dt)
     phi_c = phi[:, central]                 # state at the interval's end per mg of bolus
@@ -336,7 +336,7 @@ def tci(model, target, duration, *, site: str = "plasma", endpoint: str | None =
         phi_h, _ = flow(dt / _PEAK_GRID)
         powers = _powers(e_row, phi_h, int(np.ceil(_PEAK_HORIZON * _PEAK_GRID / dt)))
         unit_r, unit_b = powers @ gamma, powers @ phi_c   # effect site on the fine grid
-    x = np.zeros(n)
+    x = np.zeros(n_states)
     rates, boluses = np.zeros(n_up), np.zeros(n_up)
     limited = np.zeros(n_up, dtype=bool)
     cp = np.zeros(n_up + 1)
@@ -506,10 +506,10 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
     from .population.sampling import draw_subjects
     from .population.variability import build_variability, individual_parameters
     if isinstance(n_sub, bool) or not isinstance(n_sub, (int, np.integer)) or n_sub < 2:
-        raise ValidationError("population", f"expected a number of subjects >= 2, got "
+        raise ValidationError("n", f"expected a number of subjects >= 2, got "
                                             f"{n_sub!r}")
     if n_sub > 100_000:
-        raise ValidationError("population", f"at most 100,000 subjects, got {n_sub}")
+        raise ValidationError("n", f"at most 100,000 subjects, got {n_sub}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValidationError("seed", f"population targeting needs an integer seed, got "
                                       f"{seed!r}")
@@ -528,7 +528,7 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
     v1 = np.array([compiled.get(th, "V1") for th in thetas])
     q = 100 * quantile
     if site == "effect":
-        # e_row Phi_h^k per subject, shape (N, n_h, n), on a grid of update / _POP_PEAK_GRID.
+        # e_row Phi_h^k per subject, shape (N, n_h, n), on a grid of interval / _POP_PEAK_GRID.
         n_h = int(np.ceil(_PEAK_HORIZON * _POP_PEAK_GRID / dt))
         e_row = np.zeros(gammas.shape[1])
         e_row[e_state] = 1.0

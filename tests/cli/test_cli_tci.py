@@ -42,7 +42,7 @@ def test_population_and_effect_level_options(tmp_path):
                 "5 min", "--n", "50", "--seed", "2", "--quantile", "0.9", "--out", out)
     assert r.returncode == 0, r.stderr
     api = quiet(tci, load("eckernas2022"), 6, "5 min", effect=True, endpoint="intensity",
-                population=50, seed=2, quantile=0.9)
+                n=50, seed=2, quantile=0.9)
     assert np.array_equal(_csv(out)[1][:, 1], api.rate)
 
 

@@ -85,8 +85,8 @@ def test_bad_requests_name_the_argument(model):
         tci(model, "20 ng/mL", "30 min", site="brain")
     with pytest.raises(dmtpk.ValidationError, match="target"):
         tci(model, "-1 ng/mL", "30 min")
-    with pytest.raises(dmtpk.ValidationError, match="update"):
-        tci(model, "20 ng/mL", "30 min", update="0 s")
+    with pytest.raises(dmtpk.ValidationError, match="^interval: "):
+        tci(model, "20 ng/mL", "30 min", interval="0 s")
     with pytest.raises(dmtpk.ValidationError, match="max_rate"):
         tci(model, "20 ng/mL", "30 min", max_rate="-1 mg/min")
     with pytest.raises(dmtpk.UnitError):
@@ -99,7 +99,7 @@ def test_bad_requests_name_the_argument(model):
 def test_population_targeting_puts_the_quantile_on_target(model, quantile):
     """The schedule's subjects are simulate_population's with the same seed: its population
     kernel (another engine) gives the quantile at every update equal to the target."""
-    res = tci(model, "20 ng/mL", "20 min", population=400, seed=3, quantile=quantile)
+    res = tci(model, "20 ng/mL", "20 min", n=400, seed=3, quantile=quantile)
     t = np.append(res.time, 20.0)
     pop = dmtpk.simulate_population(model, res.regimen, t, n=400, seed=3)
     q = np.percentile(pop.concentration, 100 * quantile, axis=0)
@@ -108,9 +108,9 @@ def test_population_targeting_puts_the_quantile_on_target(model, quantile):
     if quantile == 0.9:   # holding nine in ten at or below 20 needs less than the typical rate
         assert res.total_dose < typical.total_dose
     with pytest.raises(dmtpk.ValidationError, match="quantile"):
-        tci(model, "20 ng/mL", "20 min", population=50, seed=1, quantile=1.5)
+        tci(model, "20 ng/mL", "20 min", n=50, seed=1, quantile=1.5)
     with pytest.raises(dmtpk.ValidationError, match="seed"):
-        tci(model, "20 ng/mL", "20 min", population=50)
+        tci(model, "20 ng/mL", "20 min", n=50)
 
 
 def test_an_effect_target_through_the_pd_inverse(model):
@@ -179,7 +179,7 @@ def test_population_effect_site_targeting_puts_the_quantile_on_target(model):
     """The median of simulate_population's effect-site concentrations (same seed, another
     engine) peaks at the target (0.5 %: the issue's bound; the schedule's peak search is on an
     update/4 grid) and is held there."""
-    res = tci(model, "20 ng/mL", "20 min", site="effect", population=300, seed=5,
+    res = tci(model, "20 ng/mL", "20 min", site="effect", n=300, seed=5,
               quantile=0.5)
     assert res.site == "effect"
     t = np.linspace(0, 20, 2001)

@@ -97,5 +97,5 @@ def test_effect_site_peak_is_the_target():
 
 
 def test_population_of_a_nonlinear_model_is_refused():
-    with pytest.raises(dmtpk.ValidationError, match="population"):
-        tci(two_cpt(), "20 ng/mL", "1 min", population=10, seed=1)
+    with pytest.raises(dmtpk.ValidationError, match="^n: .*population targeting needs a linear model"):
+        tci(two_cpt(), "20 ng/mL", "1 min", n=10, seed=1)

@@ -13,9 +13,9 @@ from ._common import figure_writer, fmt, option_value, quiet_load, table, write_
 __all__ = ["add_parser"]
 
 #: Fields of dmtpk.tci's errors and warnings -> the options they come from.
-_OPTIONS = {"target": "--target", "duration": "--until", "update": "--interval",
+_OPTIONS = {"target": "--target", "until": "--until", "interval": "--interval",
             "max_rate": "--max-rate", "max_bolus": "--max-bolus", "site": "--site",
-            "endpoint": "--endpoint", "population": "--n", "seed": "--seed",
+            "endpoint": "--endpoint", "n": "--n", "seed": "--seed",
             "quantile": "--quantile"}
 
 #: The schedule's CSV columns: (heading, TciResult.table() key).
@@ -56,7 +56,7 @@ def _run(args, model):
     from ..tci import TciWarning, tci
     population = {}
     if args.n is not None:
-        population = dict(population=args.n, seed=args.seed,
+        population = dict(n=args.n, seed=args.seed,
                           quantile=0.5 if args.quantile is None else args.quantile)
     elif args.quantile is not None:
         raise ValidationError("--quantile", "targets a population quantile: give --n (and "
@@ -66,7 +66,7 @@ def _run(args, model):
         warnings.simplefilter("always", TciWarning)
         try:
             res = tci(model, _target(args), option_value(args.until), site=site,
-                      endpoint=args.endpoint, update=option_value(args.interval),
+                      endpoint=args.endpoint, interval=option_value(args.interval),
                       max_rate=option_value(args.max_rate),
                       max_bolus=option_value(args.max_bolus),
                       effect=args.endpoint is not None, **population)
