@@ -410,6 +410,33 @@ def eta_distributions(fit):
     return fig
 
 
+def saem_trajectories(fit, ncols: int = 4):
+    """The SAEM estimates of every iteration (:attr:`dmtpk.fit.FitResult.history`), one panel
+    per parameter, the end of the exploration phase marked, the final estimate dashed; the
+    title states the convergence (:func:`dmtpk.fit.saem.convergence`)."""
+    from matplotlib.figure import Figure
+    labels = fit.history_labels
+    nrows = -(-len(labels) // ncols)
+    fig = Figure(figsize=(2.6 * min(ncols, len(labels)), 2.1 * nrows + 0.5),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, min(ncols, len(labels)), squeeze=False)).ravel()
+    it = np.arange(1, fit.history.shape[0] + 1)
+    for k, (ax, lab) in enumerate(zip(axes, labels)):
+        ax.plot(it, fit.history[:, k], lw=0.9)
+        ax.axvline(fit.exploration + 0.5, color="0.5", lw=0.8, ls=":")
+        ax.axhline(fit.history[-1, k], color="k", lw=0.7, ls="--")
+        ax.set_title(lab, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(labels):]:
+        ax.set_visible(False)
+    for ax in axes[-min(ncols, len(labels)):]:
+        ax.set_xlabel("iteration", fontsize=8)
+    state = "converged" if fit.converged else "NOT converged"
+    fig.suptitle(f"SAEM trajectories ({state}; exploration {fit.exploration} iterations)",
+                 fontsize=10)
+    return fig
+
+
 def vpc(v: dict, ax=None):
     """A visual predictive check from :meth:`dmtpk.fit.FitResult.vpc`: observed percentiles
     (lines) on the simulated 90 % intervals of the same percentiles (bands)."""
