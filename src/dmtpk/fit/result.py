@@ -71,7 +71,12 @@ class FitResult:
         :mod:`dmtpk.fit.importance`) and its Monte Carlo SE, when asked for
         (``importance_samples``); else NaN.
     history : ndarray or None
-        SAEM: the estimates at every iteration (typical values, variances, SDs).
+        SAEM: the estimates at every iteration, shape (iterations, len(history_labels)).
+    history_labels : tuple of str
+        SAEM: the columns of ``history`` (typical values, ``omega(P)``, SDs, covariate
+        coefficients, correlations).
+    exploration : int
+        SAEM: the exploration iterations (the first rows of ``history``; smoothing after).
     problem : Problem
         The fitting problem (dataset, observations, parameterisation), for the simulation
         diagnostics.
@@ -110,6 +115,8 @@ class FitResult:
     ofv_importance: float = math.nan
     ofv_importance_se: float = math.nan
     history: np.ndarray | None = None
+    history_labels: tuple = ()
+    exploration: int = 0
     correlations: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     problem: object = None
     estimates_vector: tuple = ()
@@ -206,7 +213,8 @@ class FitResult:
     def plot(self, kind: str = "diagnostics", **kw):
         """Figures: ``"diagnostics"`` (observations against PRED and IPRED, CWRES against time
         and PRED), ``"individuals"`` (observations and IPRED per subject), ``"eta"`` (EBE
-        distributions), ``"vpc"`` (keywords of :meth:`vpc`)."""
+        distributions), ``"vpc"`` (keywords of :meth:`vpc`), ``"saem"`` (the SAEM estimates
+        at every iteration, exploration and smoothing)."""
         from .. import plot
         from ..errors import ValidationError
         if kind == "diagnostics":
@@ -217,8 +225,12 @@ class FitResult:
             return plot.eta_distributions(self)
         if kind == "vpc":
             return plot.vpc(self.vpc(**kw))
-        raise ValidationError("kind", f"expected 'diagnostics', 'individuals', 'eta' or 'vpc', "
-                                      f"got {kind!r}")
+        if kind == "saem":
+            if self.history is None:
+                raise ValidationError("kind", f"a {self.method} fit has no SAEM trajectories")
+            return plot.saem_trajectories(self)
+        raise ValidationError("kind", f"expected 'diagnostics', 'individuals', 'eta', 'vpc' or "
+                                      f"'saem', got {kind!r}")
 
     def write_model(self, path, force: bool = False):
         """Write :attr:`model` (the estimates, and for population fits Ω and σ) as a model file
