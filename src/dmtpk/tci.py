@@ -93,6 +93,8 @@ class TciResult:
         The schedule as infusions.
     model : Model
     site : str
+    interval : float
+        Update interval (min).
     """
 
     time: np.ndarray
@@ -105,20 +107,33 @@ class TciResult:
     regimen: Regimen
     model: object
     site: str
+    interval: float
+
+    @property
+    def amount(self) -> np.ndarray:
+        """mg of DMT base given over each interval (rate x interval + bolus), shape (n,)."""
+        return self.rate * self.interval + self.bolus
 
     @property
     def total_dose(self) -> float:
         """mg of DMT base."""
-        step = np.diff(np.append(self.time, self.time[-1] + (self.time[1] - self.time[0])
-                                 if self.time.size > 1 else self.time[-1]))
-        return float(np.sum(self.rate * step) + np.sum(self.bolus))
+        return float(np.sum(self.amount))
 
     def table(self) -> dict:
-        """The schedule: ``time`` (min), ``rate`` (mg/min), ``bolus`` (mg), ``target``,
-        ``plasma`` and ``effect_site`` (ng/mL at the update time)."""
+        """The schedule: ``time`` (min), ``rate`` (mg/min), ``bolus`` and ``amount`` (mg),
+        ``target``, ``plasma`` and ``effect_site`` (ng/mL at the update time)."""
         return {"time": self.time, "rate": self.rate, "bolus": self.bolus,
-                "target": self.target,
+                "amount": self.amount, "target": self.target,
                 "plasma": self.plasma[:-1], "effect_site": self.effect_site[:-1]}
+
+    @property
+    def schedule(self):
+        """:meth:`table` as a pandas DataFrame when pandas is installed, else the dict."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            return self.table()
+        return pd.DataFrame(self.table())
 
     def plot(self):
         """Rate (steps) and predicted plasma and effect-site concentrations with the target."""
@@ -465,7 +480,7 @@ def _result(model, site, dt, times, rates, boluses, limited, tgt, cp, ce, limits
     return TciResult(time=times, rate=rates, bolus=boluses, limited=limited,
                      target=tgt * MG_PER_L_TO_NG_PER_ML, plasma=cp * MG_PER_L_TO_NG_PER_ML,
                      effect_site=ce * MG_PER_L_TO_NG_PER_ML, regimen=Regimen(tuple(events)),
-                     model=model, site=site)
+                     model=model, site=site, interval=dt)
 
 
 def _warn_limited(site, times, dt, tgt, level, limited, limits):

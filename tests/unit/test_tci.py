@@ -49,6 +49,12 @@ def test_one_compartment_rates_are_the_closed_form():
     assert res.rate[0] == pytest.approx(target * v * k / (1 - math.exp(-k * dt)), rel=1e-10)
     assert np.allclose(res.rate[1:], cl * target, rtol=1e-10)
     assert res.total_dose == pytest.approx(res.rate.sum() * dt)
+    one = tci(one_cpt(), target, "10 s")                 # a single update
+    assert one.total_dose == pytest.approx(res.rate[0] * dt, rel=1e-12)
+    frame = res.schedule                                 # DataFrame (pandas is installed)
+    assert list(frame.columns) == ["time", "rate", "bolus", "amount", "target", "plasma",
+                                   "effect_site"]
+    assert np.allclose(frame["amount"], res.rate * dt, rtol=1e-15)
 
 
 def test_effect_site_targeting_reaches_the_target_without_overshoot(model):

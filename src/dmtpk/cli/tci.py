@@ -20,7 +20,7 @@ _OPTIONS = {"target": "--target", "until": "--until", "interval": "--interval",
 
 #: The schedule's CSV columns: (heading, TciResult.table() key).
 COLUMNS = (("time_min", "time"), ("rate_mg_per_min", "rate"), ("bolus_mg", "bolus"),
-           ("target_ng_per_mL", "target"), ("plasma_ng_per_mL", "plasma"),
+           ("amount_mg", "amount"), ("target_ng_per_mL", "target"), ("plasma_ng_per_mL", "plasma"),
            ("effect_site_ng_per_mL", "effect_site"))
 
 
@@ -109,7 +109,8 @@ def _cmd_tci(args) -> int:
     cols = res.table()
     changes = [k for k in range(res.time.size)
                if k == 0 or res.rate[k] != res.rate[k - 1] or res.bolus[k] > 0][:8]
-    print(table(["time min", "rate mg/min", "bolus mg", "target", "plasma", "effect site"],
+    print(table(["time min", "rate mg/min", "bolus mg", "amount mg", "target", "plasma",
+                 "effect site"],
                 [[fmt(cols[key][k]) for _, key in COLUMNS] for k in changes]))
     if res.time.size > len(changes):
         print(f"(first {len(changes)} updates; the full schedule with --out)")
