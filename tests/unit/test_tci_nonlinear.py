@@ -11,7 +11,7 @@ import pytest
 
 import dmtpk
 from dmtpk.model.spec import model_from_dict
-from dmtpk.tci import tci
+from dmtpk.tci import TciWarning, tci
 
 PD = {"KE0": "0.5 1/min", "E0": 0, "EMAX": 10, "EC50": "20 ng/mL", "GAMMA": 2}
 
@@ -99,3 +99,20 @@ def test_effect_site_peak_is_the_target():
 def test_population_of_a_nonlinear_model_is_refused():
     with pytest.raises(dmtpk.ValidationError, match="^n: .*population targeting needs a linear model"):
         tci(two_cpt(), "20 ng/mL", "1 min", n=10, seed=1)
+
+
+def test_bolus_beyond_the_rate_limit():
+    """Pump limited to 0.5 mg/min: the first update adds a bolus (at most max_bolus) and the
+    independent simulation is on target at every update (1e-6); a smaller bolus limit is
+    warned about, naming both limits, and the target is met from the next update."""
+    m = two_cpt()
+    res = tci(m, "20 ng/mL", "3 min", max_rate="0.5 mg/min", max_bolus="1 mg")
+    assert 0 < res.bolus[0] < 1 and np.all(res.bolus[1:] == 0) and res.rate[0] == 0.5
+    sim = dmtpk.simulate(m, res.regimen, np.append(res.time, 3.0))
+    assert np.max(np.abs(sim.concentration[1:] / 20.0 - 1)) < 1e-6
+    with pytest.warns(TciWarning, match="max_rate and max_bolus: the plasma target"):
+        res = tci(m, "20 ng/mL", "3 min", max_rate="0.5 mg/min", max_bolus="0.1 mg")
+    assert res.limited.tolist() == [True] + [False] * (res.time.size - 1)
+    sim = dmtpk.simulate(m, res.regimen, np.append(res.time, 3.0))
+    assert sim.concentration[1] < 0.9 * 20.0
+    assert np.max(np.abs(sim.concentration[2:] / 20.0 - 1)) < 1e-6
