@@ -488,18 +488,19 @@ def _warn_limited(site, times, dt, tgt, level, limited, limits):
     names = " and ".join(n for n, given in (("max_rate", limits[2]), ("max_bolus", limits[3]))
                          if given)
     idx = np.flatnonzero(limited)
-    ratio = level[idx + 1] / np.where(tgt[idx] > 0, tgt[idx], np.inf)
-    worst = idx[int(np.argmin(ratio))]
-    first = times[idx[0]]
-    later = np.flatnonzero(~limited & (times > first))
-    after = (f"; the target is met again from the update at {times[later[0]]:g} min"
-             if later.size else "")
+    last = int(idx[-1])
+    label = "plasma" if site == "plasma" else "effect-site"
+    # When the schedule puts the concentration on the target in force (0.1 %) after that.
+    on = np.flatnonzero((np.arange(times.size) > last)
+                        & (np.abs(level[1:] - tgt) <= 1e-3 * tgt))
+    then = (f"; it reaches the target at {times[on[0]] + dt:g} min" if on.size else
+            "; it does not reach the target before the end")
     warnings.warn(TciWarning(
-        f"{names}: the {site} target cannot be reached at {idx.size} of {times.size} updates "
-        f"(from {first:g} to {times[idx[-1]] + dt:g} min); the schedule returned is the best "
-        f"achievable, the pump at its limit: at {times[worst] + dt:g} min the {site} "
-        f"concentration is {level[worst + 1] * MG_PER_L_TO_NG_PER_ML:.4g} ng/mL against the "
-        f"target {tgt[worst] * MG_PER_L_TO_NG_PER_ML:.4g}{after}"), stacklevel=3)
+        f"{names}: the {label} target cannot be reached at {idx.size} of {times.size} updates "
+        f"(from {times[idx[0]]:g} to {times[last] + dt:g} min); the schedule returned is the "
+        f"best achievable, the pump at its limits there: at {times[last] + dt:g} min the "
+        f"{label} concentration is {level[last + 1] * MG_PER_L_TO_NG_PER_ML:.4g} ng/mL against "
+        f"the target {tgt[last] * MG_PER_L_TO_NG_PER_ML:.4g}{then}"), stacklevel=3)
 
 
 def _quantile_rate(a0, b, goal, q) -> float:

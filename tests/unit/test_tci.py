@@ -163,7 +163,7 @@ def test_bolus_beyond_the_rate_limit_is_the_closed_form():
 def test_a_bolus_limit_too_small_is_reported_with_the_best_achievable(model):
     """The bolus is capped at max_bolus; the warning names both limits and the schedule runs
     the pump at them until the target is reached, after which it is on target (simulate)."""
-    with pytest.warns(TciWarning, match="max_rate and max_bolus: the effect target"):
+    with pytest.warns(TciWarning, match="max_rate and max_bolus: the effect-site target"):
         res = tci(model, "20 ng/mL", "20 min", site="effect", max_rate="2 mg/min",
                   max_bolus="1 mg")
     assert res.bolus.max() == pytest.approx(1.0) and res.rate.max() <= 2.0
