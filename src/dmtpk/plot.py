@@ -465,6 +465,12 @@ def tci_schedule(res):
     t_end = np.append(res.time, res.time[-1] + step)
     ax1.step(t_end, np.append(res.rate, 0.0), where="post")
     ax1.set_ylabel("rate [mg/min]")
+    given = res.bolus > 0
+    if given.any():                                # boluses beyond the pump limit
+        ax1b = ax1.twinx()
+        ax1b.vlines(res.time[given], 0.0, res.bolus[given], color="C3", lw=2, label="bolus")
+        ax1b.set_ylim(bottom=0.0)
+        ax1b.set_ylabel("bolus [mg]", color="C3")
     ax2.plot(t_end, res.plasma, label="plasma")
     ax2.plot(t_end, res.effect_site, label="effect site")
     ax2.step(t_end, np.append(res.target, res.target[-1]), where="post", color="k", lw=0.8,
