@@ -167,6 +167,7 @@ def test_a_bolus_limit_too_small_is_reported_with_the_best_achievable(model):
         res = tci(model, "20 ng/mL", "20 min", site="effect", max_rate="2 mg/min",
                   max_bolus="1 mg")
     assert res.bolus.max() == pytest.approx(1.0) and res.rate.max() <= 2.0
+    assert len(res.plot().axes) == 3                 # rate, concentrations, boluses
     assert res.limited[0] and not res.limited[-1]
     assert np.all(res.bolus[res.limited] == 1.0) and np.all(res.rate[res.limited] == 2.0)
     t = np.linspace(0, 20, 4001)
