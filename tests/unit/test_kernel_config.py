@@ -27,7 +27,8 @@ SRC = KERNELS.parents[1]
 PURE = ("system", "expm", "elimination", "pd")
 #: The population and batch entry points, the only parallel kernels.
 PARALLEL = {"linear.linear_population", "ode.ode_population", "metrics.grid_metrics",
-            "metrics.durations_beyond", "metrics.hist_add", "records.walk_batch"}
+            "metrics.durations_beyond", "metrics.hist_add", "records.walk_batch",
+            "sensitivity.sensitivity_batch"}
 
 
 def _modules():
