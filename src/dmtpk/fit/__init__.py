@@ -21,6 +21,7 @@ from .estimate import (COVARIANCE_KINDS, FitWarning, at_estimates, check_covaria
 from .laplace import Stencil
 from .problem import SD_NAMES, Problem, build_problem
 from .result import FitResult
+from .sensitivity import check_differentiable
 from .saem import DEFAULT_ITERATIONS, saem
 
 __all__ = ["fit", "FitResult", "FitWarning", "Problem", "build_problem", "METHODS"]
@@ -45,8 +46,9 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
     data : NonmemDataset
         From :func:`dmtpk.read_nonmem` (select records there: ``ignore="SD == 0"``).
     estimate : list of str or str, optional
-        Typical values to estimate (FOCE-I; default the parameters with a random effect), and
-        exponents of the model's covariate power laws as ``"CL~WT"`` (FOCE-I), or,
+        Typical values to estimate (default the parameters with a random effect), and
+        coefficients of the model's covariate effects (``"CL~WT"``: an exponent or a linear
+        slope; ``"CL~SEX[2]"``: a level's factor), or,
         for ``"ml"``, the individual parameters to estimate (default the same).
     omega : list of str, str or dict, optional
         Parameters with a random effect (diagonal Ω) and optionally initial variances
@@ -65,8 +67,8 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
     fix_residual : bool
         Keep the residual standard deviations at their initial values (FOCE-I).
     block : list of list of str, optional
-        FOCE-I: random effects with a full covariance block (``[["CL", "V1"]]``, NONMEM's
-        ``$OMEGA BLOCK``); their correlations are estimated (``FitResult.correlations``,
+        Population fits: random effects with a full covariance block (``[["CL", "V1"]]``,
+        NONMEM's ``$OMEGA BLOCK``); their correlations are estimated (``FitResult.correlations``,
         labels ``"corr(CL,V1)"``).
     correlation : dict, optional
         Initial correlations within blocks, ``{"CL,V1": 0.3}``.
@@ -121,10 +123,6 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         raise ValidationError("importance_samples", f"expected a whole number of at least 10, "
                                                     f"got {importance_samples!r}")
     model = load_model(model)
-    if not model.is_linear:
-        raise ValidationError("model", f"{model.name!r} has Michaelis-Menten elimination: "
-                                       "fitting needs the integrator's forward sensitivities, "
-                                       "which are not built yet (linear models fit)")
     t0 = time.perf_counter()
     if method in ("focei", "saem"):
         if subject is not None:
@@ -138,6 +136,7 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                                 initial=initial, fix_residual=fix_residual,
                                 read_options=read_options, blq=blq, lloq=lloq, fix=fix,
                                 block=block, correlation=correlation)
+        check_differentiable(problem)
         cov_kind = None if kind == "none" else kind
         if method == "focei":
             out = focei(problem, covariance=cov_kind, max_iter=max_iter, progress=progress)
@@ -147,10 +146,11 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
             run = saem(problem, seed=seed, iterations=iterations)
             out = at_estimates(problem, run["theta"], run["omega"], run["sd"],
                                covariance=cov_kind)
-            out.update(iterations=len(run["history"]), converged=True,
+            out.update(iterations=len(run["history"]), converged=run["converged"],
                        message=f"SAEM {iterations[0]} + {iterations[1]} iterations (seed "
-                               f"{seed}); objective and covariance by FOCE-I at the "
-                               "estimates", history=run["history"])
+                               f"{seed}): {run['message']}; objective and covariance by "
+                               "FOCE-I at the estimates", history=run["history"],
+                       history_labels=tuple(run["labels"]), exploration=int(iterations[0]))
         if importance_samples:
             out["importance"] = _importance(problem, out, importance_samples, seed or 0)
         return _population_result(problem, out, time.perf_counter() - t0, method)
@@ -170,6 +170,7 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                                 read_options=read_options, blq=blq, lloq=lloq)
     if not problem.eta_names:
         raise ValidationError("estimate", "nothing to estimate: name the parameters")
+    check_differentiable(problem)
     out = individual(problem, prior=method == "map", covariance=kind)
     return _individual_result(problem, out, method, time.perf_counter() - t0)
 
@@ -346,7 +347,9 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
         converged=out["converged"], message=out["message"], elapsed=elapsed,
         ofv_importance=out.get("importance", (math.nan, math.nan))[0],
         ofv_importance_se=out.get("importance", (math.nan, math.nan))[1],
-        history=out.get("history"), problem=problem, estimates_vector=(theta, omega, sd))
+        history=out.get("history"), history_labels=out.get("history_labels", ()),
+        exploration=out.get("exploration", 0), problem=problem,
+        estimates_vector=(theta, omega, sd))
 
 
 def _individual_result(problem: Problem, out: dict, method: str, elapsed: float) -> FitResult:

@@ -24,11 +24,21 @@ This is the Laplace approximation of :math:`-2\log\int p(y_i|\eta)p(\eta)\,d\eta
 expected (not the observed) information of the data term, which is what distinguishes FOCE-I
 from the Sheiner-Beal linearisation (FOCE without interaction).
 
-Sensitivities :math:`\partial f/\partial\eta` and :math:`\partial^2 f/\partial\eta^2` are
-central differences (step :data:`STEP` on the η scale) of the exact solution of the linear
-system, all stencil points of all subjects in one compiled call: the solution is a smooth
-closed form in the parameters, so the differences carry no solver noise (truncation about
+Sensitivities :math:`\partial f/\partial\eta` and :math:`\partial^2 f/\partial\eta^2` of a
+linear model are central differences (step :data:`STEP` on the η scale) of the exact solution of
+the linear system, all stencil points of all subjects in one compiled call: the solution is a
+smooth closed form in the parameters, so the differences carry no solver noise (truncation about
 ``STEP**2``, 1e-8 relative).
+
+A model with Michaelis-Menten elimination has no closed form: :math:`f` and
+:math:`a = \partial f/\partial\eta` come from the integrator's forward sensitivities
+(:mod:`dmtpk.fit.sensitivity`, error control on states and sensitivities at rtol 1e-10). The
+conditional modes are then found by quasi-Newton steps (the FOCE-I matrix, which needs only
+:math:`a`, updated by BFGS); the second derivatives that the exact Hessian of the individual fits and the
+closed-form outer gradient need, at the modes only, are central differences of :math:`a`
+(step :data:`STEP_SECOND`: truncation about 1e-6 and integrator noise about rtol/step, 1e-7,
+relative). They enter neither the objective nor the modes, only the gradient that guides the
+optimiser and the standard errors of individual fits.
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ import math
 import numpy as np
 from scipy.special import log_ndtr
 
+from .sensitivity import predict_sensitivities
+
 __all__ = ["STEP", "Stencil", "conditional_modes", "subject_objective", "objective_gradient",
            "terms", "data_term"]
 
@@ -45,6 +57,9 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 #: Central-difference step on the η scale.
 STEP = 1e-4
+#: Central-difference step on the η scale of the second derivatives from the integrator's
+#: sensitivities (nonlinear models).
+STEP_SECOND = 1e-3
 
 
 class Stencil:
@@ -60,6 +75,9 @@ class Stencil:
     """
 
     def __init__(self, problem, theta, eta, second: bool):
+        if not problem.model.is_linear:
+            self._sensitivities(problem, theta, eta, second)
+            return
         p = eta.shape[-1]
         h = STEP
         eye = np.eye(p)
@@ -86,6 +104,21 @@ class Stencil:
                 s[k, m] = s[m, k] = 0.5 * ((fpp[j] + fmm[j] - 2 * f) / (h * h)
                                            - s[k, k] - s[m, m])
             self.s = s
+
+    def _sensitivities(self, problem, theta, eta, second):
+        """f and a from the integrator's forward sensitivities; s (``second``) from central
+        differences of a (see the module docstring)."""
+        p = eta.shape[-1]
+        f, a = predict_sensitivities(problem, theta, eta[None])
+        self.f, self.a, self.s = f[0], a[0], None
+        if second:
+            h = STEP_SECOND
+            eye = np.eye(p)
+            pts = np.concatenate([eta[None] + h * eye[:, None, :],
+                                  eta[None] - h * eye[:, None, :]])
+            _, a_pm = predict_sensitivities(problem, theta, pts)
+            s = (a_pm[:p] - a_pm[p:]) / (2 * h)          # s[k, m] = d a_m / d eta_k
+            self.s = 0.5 * (s + np.swapaxes(s, 0, 1))
 
 
 def _sum_by_subject(problem, values):
@@ -227,6 +260,8 @@ def conditional_modes(problem, theta, omega_inv, sd, eta0, *, prior: bool = True
         First and second derivatives at ``eta``.
     converged : ndarray of bool, shape (n_subjects,)
     """
+    if not problem.model.is_linear:
+        return _modes_integrator(problem, theta, omega_inv, sd, eta0, prior, tol, max_iter)
     eta = np.array(eta0, dtype=float)
     n = eta.shape[0]
     converged = np.zeros(n, dtype=bool)
@@ -262,6 +297,74 @@ def conditional_modes(problem, theta, omega_inv, sd, eta0, *, prior: bool = True
         eta = eta + scale[:, None] * step
     st = Stencil(problem, theta, eta, second=True)
     return eta, st, converged
+
+
+def _modes_integrator(problem, theta, omega_inv, sd, eta0, prior, tol, max_iter):
+    """:func:`conditional_modes` for a model without closed form (f and a from the
+    integrator's forward sensitivities, no second derivatives while iterating).
+
+    Quasi-Newton: each subject's Hessian of g starts as the FOCE-I matrix (Gauss-Newton) and
+    is updated by BFGS from the exact gradients of the accepted steps (superlinear, where
+    Gauss-Newton alone converges linearly). Every trial point is one call of the integrator
+    that gives f and a there, so an accepted trial is the next iterate's stencil. A subject
+    whose step no longer decreases g within ten halvings sits at its mode within the
+    integrator's noise (rtol 1e-10). The second derivatives of the returned stencil are those
+    of :class:`Stencil` (differences of a), computed once at the modes.
+    """
+    eta = np.array(eta0, dtype=float)
+    n, p = eta.shape
+    st = Stencil(problem, theta, eta, second=False)
+    g, grad, _, hess = _derivatives(problem, st, sd, omega_inv, eta, prior)
+    converged = np.zeros(n, dtype=bool)
+    for _ in range(max_iter):
+        h = hess.copy()
+        bad = ~np.all(np.isfinite(h), axis=(1, 2))
+        h[bad] = np.eye(p)
+        bad = ~_positive_definite(h)
+        h[bad] = np.eye(p)
+        step = -np.linalg.solve(h, grad[..., None])[..., 0]
+        step[~np.isfinite(step)] = 0.0
+        size = np.max(np.abs(step), axis=1)
+        step *= np.minimum(1.0, 1.0 / np.maximum(size, 1e-300))[:, None]
+        converged |= size < tol
+        if converged.all():
+            break
+        scale = np.where(converged, 0.0, 1.0)
+        for _ in range(10):
+            trial = eta + scale[:, None] * step
+            st_t = Stencil(problem, theta, trial, second=False)
+            g_t, grad_t, _, _ = _derivatives(problem, st_t, sd, omega_inv, trial, prior)
+            ok = (g_t <= g + 1e-12 * np.abs(g)) & (scale > 0)
+            if ok.any():
+                d = trial[ok] - eta[ok]
+                y = grad_t[ok] - grad[ok]
+                hess[ok] = _bfgs(hess[ok], d, y)
+                eta[ok], g[ok], grad[ok] = trial[ok], g_t[ok], grad_t[ok]
+                sel = ok[problem.obs_sub]
+                st.f[sel] = st_t.f[sel]
+                st.a[:, sel] = st_t.a[:, sel]
+                scale[ok] = 0.0
+            if not (scale > 0).any():
+                break
+            scale[scale > 0] *= 0.5
+        else:
+            converged |= scale > 0   # no decrease along the step: at the mode within noise
+        if converged.all():
+            break
+    st = Stencil(problem, theta, eta, second=True)
+    return eta, st, converged
+
+
+def _bfgs(h, d, y):
+    """BFGS update of the Hessians ``h`` (m, p, p) by steps ``d`` and gradient changes ``y``
+    (m, p); a matrix whose pair fails the curvature condition is kept."""
+    hd = np.einsum("ijk,ik->ij", h, d)
+    dhd = np.einsum("ij,ij->i", d, hd)
+    yd = np.einsum("ij,ij->i", y, d)
+    ok = (yd > 1e-12 * np.maximum(dhd, 1e-300)) & (dhd > 0)
+    upd = h - hd[:, :, None] * hd[:, None, :] / np.where(ok, dhd, 1.0)[:, None, None] \
+        + y[:, :, None] * y[:, None, :] / np.where(ok, yd, 1.0)[:, None, None]
+    return np.where(ok[:, None, None], upd, h)
 
 
 def subject_objective(problem, st: Stencil, theta, omega, sd, eta, *, prior: bool = True):

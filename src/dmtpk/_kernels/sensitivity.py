@@ -1,0 +1,397 @@
+r"""Forward sensitivities of the compiled record walker: states and their derivatives with
+respect to the random effects, for a batch of subjects with Michaelis-Menten elimination.
+
+The state :math:`x` (n amounts) and its sensitivities :math:`S_k = \partial x/\partial\eta_k`
+(k = 1..p) are integrated together, the augmented system
+
+.. math::
+
+   \dot x = A(\theta)\,x + b - \phi(x_c)\,u, \qquad
+   \dot S_k = A\,S_k + \frac{\partial A}{\partial\eta_k}\,x
+              - \Big(\frac{\partial\phi}{\partial x_c} S_{k,c}
+                     + \frac{\partial\phi}{\partial\eta_k}\Big)u
+              + \phi\,\frac{\partial u}{\partial\eta_k},
+
+with :math:`\phi = V_{max} C/(K_M + C)`, :math:`C = x_c/V_1`, the Michaelis-Menten flux of
+:mod:`dmtpk._kernels.elimination` (and its derivative :func:`mm_dflux_dc` there: with
+:math:`\phi' = \partial\phi/\partial C`, :math:`\partial\phi/\partial V_{max} =`
+``mm_flux(C, 1, KM)``, :math:`\partial\phi/\partial K_M = -\phi' C/K_M`,
+:math:`\partial C/\partial V_1 = -C/V_1`), and :math:`u` the unit flux vector (out of central,
+into ``eliminated`` and, times the metabolite mass per mg, into the metabolite). Each random
+effect moves one parameter, :math:`\partial\theta/\partial\eta_k = w_k` at its position, given
+per record by the caller (so covariate factors and parameters replaced from the data are the
+caller's business). :math:`\partial A/\partial\theta` is the complex-step derivative of
+:func:`~dmtpk._kernels.system.fill_system` (its one home, compiled for complex parameters:
+exact to rounding, no difference step).
+
+The augmented system is stepped with the Dormand-Prince 5(4) pair of
+:mod:`dmtpk._kernels.stepping` (its tableau, :func:`error_norm` and :func:`step_factor`), the
+error controlled on the states *and* the sensitivities (one RMS norm over all n(1 + p)
+components, each scaled by ``atol + rtol max(|y0|, |y1|)``; a sensitivity is an amount per
+unit η, on the scale of the amounts), so the sensitivities are as accurate as the states.
+Steps end at every record and every scheduled event (the end of an infusion, a lagged dose, an
+additional dose).
+
+Records are handled as the record walker does (:mod:`dmtpk._kernels.records`, whose dose and
+schedule helpers :func:`~dmtpk._kernels.records._dose`, ``_give``, ``_input`` and ``_reset``
+this module calls): EVID 0-4, bolus and infusion doses (RATE > 0, -1, -2) resolved by
+:func:`dmtpk._kernels.dosing.resolve_dose`, lags, ADDL trains, resets, parameters changing
+from record to record. Doses whose amount, duration or time depend on a random effect (F or a
+lag carrying one) are not differentiated here: the caller refuses such a problem. Steady-state
+doses, records with no defined answer, and segments needing more than
+:data:`~dmtpk._kernels.records.MAX_STEPS` steps give the subject :data:`STATUS_RECORD` (the
+caller names the record).
+
+All times are minutes, amounts mg and rates mg/min.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .config import jit, jit_inline, jit_parallel, prange
+from .jitted import fill_system as _fill_system
+from .jitted import mm_dflux_dc as _mm_dflux_dc
+from .jitted import mm_flux as _mm_flux
+from .records import (BLOCK, C_INF, C_LD, C_TR, F_INF_E, F_INF_R, F_LD_A, F_LD_D, F_LD_R,
+                      F_LD_T, F_TR_II, F_TR_T, I_INF_S, I_LD_S, I_TR_LEFT, I_TR_REC, MAX_STEPS,
+                      STATUS_CAPACITY, STATUS_OK, STATUS_RECORD, _dose, _give, _input, _reset,
+                      scratch)
+from .stepping import (A21, A31, A32, A41, A42, A43, A51, A52, A53, A54, A61, A62, A63, A64,
+                       A65, A71, A73, A74, A75, A76, E1, E3, E4, E5, E6, E7, error_norm,
+                       step_factor)
+from .system import L_CENTRAL, L_ELIM, L_METAB
+
+__all__ = ["sensitivity_batch", "STATUS_OK", "STATUS_RECORD", "STATUS_CAPACITY"]
+
+#: Complex step of the derivative of the system matrix (any tiny number: no cancellation).
+_H = 1e-20
+
+
+@jit
+def _build(theta, w, pos, layout, mass_ratio, a, da, ct, ca):
+    """``a`` = A(theta) and ``da[k]`` = dA/dη_k = w[k] dA/dθ_pos[k] (complex step)."""
+    kas = np.zeros(0)
+    _fill_system(theta, layout, mass_ratio, kas, a)
+    n = a.shape[0]
+    for k in range(pos.size):
+        for q in range(theta.size):
+            ct[q] = theta[q]
+        ct[pos[k]] = theta[pos[k]] + 1j * _H
+        _fill_system(ct, layout, mass_ratio, kas, ca)
+        for i in range(n):
+            for j in range(n):
+                da[k, i, j] = ca[i, j].imag / _H * w[k]
+
+
+@jit_inline
+def _rhs(y, n, a, da, b, mm, dmm, c, e, m, out):
+    """Right-hand side of the augmented system (module docstring) at ``y`` = (x, S_1, ...)."""
+    p = da.shape[0]
+    for i in range(n):
+        s = b[i]
+        for j in range(n):
+            s += a[i, j] * y[j]
+        out[i] = s
+    vmax, km, v1, mr = mm[0], mm[1], mm[2], mm[3]
+    flux = 0.0
+    dfc = 0.0
+    conc = 0.0
+    if vmax > 0.0 and y[c] > 0.0:
+        conc = y[c] / v1
+        flux = _mm_flux(conc, vmax, km)
+        dfc = _mm_dflux_dc(conc, vmax, km)
+    out[c] -= flux
+    if e >= 0:
+        out[e] += flux
+    if m >= 0:
+        out[m] += mr * flux
+    for k in range(p):
+        o = n * (k + 1)
+        for i in range(n):
+            s = 0.0
+            for j in range(n):
+                s += a[i, j] * y[o + j] + da[k, i, j] * y[j]
+            out[o + i] = s
+        if vmax > 0.0:
+            dconc = y[o + c] / v1 - conc * dmm[k, 2] / v1
+            dflux = dfc * (dconc - conc * dmm[k, 1] / km) + _mm_flux(conc, 1.0, km) * dmm[k, 0]
+            out[o + c] -= dflux
+            if e >= 0:
+                out[o + e] += dflux
+            if m >= 0:
+                out[o + m] += mr * dflux + dmm[k, 3] * flux
+
+
+@jit
+def _dopri5(y, n, b, dt, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
+    """Advance the augmented state ``y`` (in place) by ``dt``; ``k`` is stage scratch
+    (9, y.size), ``hk[0]`` the last step size (0: none yet). False after MAX_STEPS steps."""
+    nn = y.size
+    k1, k2, k3, k4, k5, k6, k7, z, y1 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
+    h = hk[0]
+    if not h > 0.0:
+        h = dt
+    t = 0.0
+    _rhs(y, n, a, da, b, mm, dmm, c, e, m, k1)
+    for _ in range(MAX_STEPS):
+        last = False
+        if t + h >= dt:
+            h = dt - t
+            last = True
+        for i in range(nn):
+            z[i] = y[i] + h * (A21 * k1[i])
+        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k2)
+        for i in range(nn):
+            z[i] = y[i] + h * (A31 * k1[i] + A32 * k2[i])
+        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k3)
+        for i in range(nn):
+            z[i] = y[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
+        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k4)
+        for i in range(nn):
+            z[i] = y[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
+        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k5)
+        for i in range(nn):
+            z[i] = y[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i]
+                               + A65 * k5[i])
+        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k6)
+        for i in range(nn):
+            y1[i] = y[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i]
+                                + A76 * k6[i])
+        _rhs(y1, n, a, da, b, mm, dmm, c, e, m, k7)
+        for i in range(nn):
+            z[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i]
+                        + E7 * k7[i])
+        err = error_norm(z, y, y1, rtol, atol)
+        if err <= 1.0:
+            t += h
+            for i in range(nn):
+                y[i] = y1[i]
+                k1[i] = k7[i]
+            fac = step_factor(err, 0.2)
+            if last:
+                if fac * h > hk[0] or not hk[0] > 0.0:
+                    hk[0] = h * fac
+                return True
+            hk[0] = h * fac
+            h *= fac
+        else:
+            h *= step_factor(err, 0.2)
+    return False
+
+
+@jit
+def _advance(y, n, t, t_to, cur, a, da, mm, dmm, c, e, m, k, hk, rtol, atol, b, dose, time,
+             target, amt, rate, addl, f, lag, mrate, mdur, fs, is_, cnt):
+    """Advance from ``t`` to ``t_to`` through the scheduled events due on the way (ends of
+    infusions, lagged doses, additional doses: the record walker's schedule); returns
+    (t, status)."""
+    while True:
+        t_next = math.inf
+        for q in range(cnt[C_LD]):
+            t_next = min(t_next, fs[F_LD_T, q])
+        for q in range(cnt[C_TR]):
+            t_next = min(t_next, fs[F_TR_T, q])
+        for q in range(cnt[C_INF]):
+            t_next = min(t_next, fs[F_INF_E, q])
+        if t_next > t_to:
+            break
+        t_next = max(t_next, t)
+        _input(fs, is_, cnt, b)
+        if t_next > t and not _dopri5(y, n, b, t_next - t, a, da, mm, dmm, c, e, m, k, hk,
+                                      rtol, atol):
+            return t, STATUS_RECORD
+        t = t_next
+        q = 0
+        while q < cnt[C_INF]:
+            if fs[F_INF_E, q] <= t_next:
+                last = cnt[C_INF] - 1
+                fs[F_INF_R, q] = fs[F_INF_R, last]
+                fs[F_INF_E, q] = fs[F_INF_E, last]
+                is_[I_INF_S, q] = is_[I_INF_S, last]
+                cnt[C_INF] = last
+            else:
+                q += 1
+        q = 0
+        while q < cnt[C_LD]:
+            if fs[F_LD_T, q] <= t_next:
+                dose[0] = fs[F_LD_A, q]
+                dose[1] = fs[F_LD_R, q]
+                dose[2] = fs[F_LD_D, q]
+                dose[3] = 0.0
+                s = is_[I_LD_S, q]
+                last = cnt[C_LD] - 1
+                for row in (F_LD_T, F_LD_A, F_LD_R, F_LD_D):
+                    fs[row, q] = fs[row, last]
+                is_[I_LD_S, q] = is_[I_LD_S, last]
+                cnt[C_LD] = last
+                if not _give(t_next, s, dose, y, fs, is_, cnt):
+                    return t, STATUS_CAPACITY
+            else:
+                q += 1
+        q = 0
+        while q < cnt[C_TR]:
+            if fs[F_TR_T, q] <= t_next:
+                i = is_[I_TR_REC, q]
+                s = target[i]
+                if not _dose(cur, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
+                    return t, STATUS_RECORD
+                if not _give(t_next, s, dose, y, fs, is_, cnt):
+                    return t, STATUS_CAPACITY
+                left = is_[I_TR_LEFT, q] - 1
+                is_[I_TR_LEFT, q] = left
+                fs[F_TR_T, q] = time[i] + (addl[i] - left + 1) * fs[F_TR_II, q]
+                if left == 0:
+                    last = cnt[C_TR] - 1
+                    fs[F_TR_T, q] = fs[F_TR_T, last]
+                    fs[F_TR_II, q] = fs[F_TR_II, last]
+                    is_[I_TR_LEFT, q] = is_[I_TR_LEFT, last]
+                    is_[I_TR_REC, q] = is_[I_TR_REC, last]
+                    cnt[C_TR] = last
+                    continue
+            q += 1
+    if t_to > t:
+        _input(fs, is_, cnt, b)
+        if not _dopri5(y, n, b, t_to - t, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
+            return t, STATUS_RECORD
+        t = t_to
+    return t, STATUS_OK
+
+
+@jit
+def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
+             rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt, rtol,
+             atol):
+    """Walk the records ``r0:r1`` of one subject from empty compartments, writing the state
+    and its sensitivities after each record; returns (status, record)."""
+    n = x_out.shape[1]
+    p = pos.size
+    y = np.zeros(n * (p + 1))
+    a = np.zeros((n, n))
+    da = np.zeros((p, n, n))
+    ct = np.zeros(theta_rec.shape[1], dtype=np.complex128)
+    ca = np.zeros((n, n), dtype=np.complex128)
+    mm = np.zeros(4)
+    dmm = np.zeros((p, 4))
+    b = np.zeros(n)
+    dose = np.zeros(4)
+    k = np.zeros((9, y.size))
+    hk = np.zeros(1)
+    c = layout[L_CENTRAL]
+    e = layout[L_ELIM]
+    m = layout[L_METAB]
+    cnt[C_INF] = 0
+    cnt[C_LD] = 0
+    cnt[C_TR] = 0
+    built = -1
+    t = time[r0] if r1 > r0 else 0.0
+    cur = r0
+    for i in range(r0, r1):
+        same = built >= 0
+        if same:
+            for q in range(theta_rec.shape[1]):
+                if theta_rec[i, q] != theta_rec[built, q]:
+                    same = False
+                    break
+            for q in range(p):
+                if w[i, q] != w[built, q]:
+                    same = False
+                    break
+        if not same:
+            _build(theta_rec[i], w[i], pos, layout, mass_ratio, a, da, ct, ca)
+            for q in range(4):
+                mm[q] = mm_rec[i, q]
+                for kk in range(p):
+                    dmm[kk, q] = dmm_rec[i, kk, q]
+            built = i
+        ti = time[i]
+        ev = evid[i]
+        if ti < t:
+            if ev != 3 and ev != 4:
+                return STATUS_RECORD, i
+            _reset(y, cnt)
+            t = ti
+        else:
+            t, st = _advance(y, n, t, ti, cur, a, da, mm, dmm, c, e, m, k, hk, rtol, atol, b,
+                             dose, time, target, amt, rate, addl, f, lag, mrate, mdur, fs, is_,
+                             cnt)
+            if st != STATUS_OK:
+                return st, i
+        cur = i
+        if ev == 3 or ev == 4:
+            _reset(y, cnt)
+        if ev == 1 or ev == 4:
+            s = target[i]
+            if ss[i] != 0:
+                return STATUS_RECORD, i
+            if not _dose(i, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
+                return STATUS_RECORD, i
+            if not _give(ti, s, dose, y, fs, is_, cnt):
+                return STATUS_CAPACITY, i
+            if addl[i] > 0:
+                if not ii[i] > 0.0:
+                    return STATUS_RECORD, i
+                j = cnt[C_TR]
+                if j == fs.shape[1]:
+                    return STATUS_CAPACITY, i
+                fs[F_TR_T, j] = ti + ii[i]
+                fs[F_TR_II, j] = ii[i]
+                is_[I_TR_LEFT, j] = addl[i]
+                is_[I_TR_REC, j] = i
+                cnt[C_TR] = j + 1
+        for q in range(n):
+            x_out[i, q] = y[q]
+        for kk in range(p):
+            for q in range(n):
+                s_out[i, kk, q] = y[n * (kk + 1) + q]
+    return STATUS_OK, -1
+
+
+@jit_parallel
+def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, start, time,
+                      evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out, s_out,
+                      status, status_record, cap, rtol, atol):
+    """States and sensitivities after every record of every subject of a batch, in parallel.
+
+    Parameters
+    ----------
+    theta_rec : float64[:, :]
+        Parameters in force at each record (canonical units), shape (n_records, n_params).
+    w : float64[:, :]
+        dθ[pos[k]]/dη_k at each record, shape (n_records, p).
+    pos : int64[:]
+        Position in theta of the parameter each random effect moves, shape (p,).
+    mm_rec : float64[:, :]
+        Michaelis-Menten values per record (VMAX mg/min, KM mg/L, V1 L, metabolite mass per
+        mg; VMAX 0 for a linear model), shape (n_records, 4).
+    dmm_rec : float64[:, :, :]
+        Their derivatives with respect to each η, shape (n_records, p, 4).
+    layout, mass_ratio
+        The model's (:func:`~dmtpk._kernels.system.fill_system`).
+    start, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur
+        The records, as :func:`dmtpk._kernels.records.walk_batch` takes them.
+    x_out : float64[:, :]
+        State after each record (mg), shape (n_records, n_states).
+    s_out : float64[:, :, :]
+        Its derivatives with respect to each η, shape (n_records, p, n_states).
+    status, status_record : int64[:]
+        Per subject: STATUS_OK, STATUS_RECORD or STATUS_CAPACITY, and the record concerned.
+    cap : int
+        Simultaneous infusions, lagged doses and additional-dose trains per subject.
+    rtol, atol : float
+        Tolerances of the error control on states and sensitivities (relative; mg).
+    """
+    n_sub = start.size - 1
+    n = x_out.shape[1]
+    n_blocks = (n_sub + BLOCK - 1) // BLOCK
+    for blk in prange(n_blocks):
+        fs, is_, cnt, _, _ = scratch(n, cap, rtol, atol)
+        for i in range(blk * BLOCK, min(n_sub, (blk + 1) * BLOCK)):
+            st, rec = _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio,
+                               start[i], start[i + 1], time, evid, amt, rate, target, ss, ii,
+                               addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt, rtol,
+                               atol)
+            status[i] = st
+            status_record[i] = rec
