@@ -64,6 +64,7 @@ _PEAK_HORIZON = 30.0   # min searched for the effect-site peak
 _PEAK_GRID = 20        # grid points per update interval in that search
 _POP_PEAK_GRID = 4     # the same for a population (subjects x grid points per update)
 _WALK_CHUNK = 12       # updates walked at a time in the nonlinear peak search
+_POP_MEMORY = 2 * 2**30  # bytes the population's effect-site peak search may hold
 
 
 class TciWarning(UserWarning):
@@ -533,6 +534,17 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
             or not 0 < quantile < 1:
         raise ValidationError("quantile", f"expected a number in (0, 1), got {quantile!r}")
     compiled = model.compiled
+    if site == "effect":
+        # The peak search keeps every subject's effect-site responses on the grid: the grid
+        # powers (N, n_h, n states) and three (N, n_h) arrays.
+        n_h = int(np.ceil(_PEAK_HORIZON * _POP_PEAK_GRID / dt))
+        need = 8.0 * n_sub * n_h * (compiled.n_states + 3)
+        if need > _POP_MEMORY:
+            raise ValidationError("n", f"effect-site targeting of {n_sub:,} subjects needs "
+                                       f"{need / 2**30:.1f} GiB for the peak search (a grid of "
+                                       f"{n_h} points per subject); at most "
+                                       f"{_POP_MEMORY / 2**30:g} GiB: fewer subjects or a "
+                                       "longer interval")
     var = build_variability(model)
     draws = draw_subjects(int(seed), 0, int(n_sub), var.n_eta, n_occ=var.n_occ)
     eta = draws["z"] @ var.chol.T if var.n_eta else np.zeros((n_sub, 0))
@@ -545,7 +557,6 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
     q = 100 * quantile
     if site == "effect":
         # e_row Phi_h^k per subject, shape (N, n_h, n), on a grid of interval / _POP_PEAK_GRID.
-        n_h = int(np.ceil(_PEAK_HORIZON * _POP_PEAK_GRID / dt))
         e_row = np.zeros(gammas.shape[1])
         e_row[e_state] = 1.0
         powers = _powers(e_row, np.array([flow(dt / _POP_PEAK_GRID, m)[0] for m in mats]),

@@ -117,6 +117,10 @@ def test_population_targeting_puts_the_quantile_on_target(model, quantile):
         tci(model, "20 ng/mL", "20 min", n=50, seed=1, quantile=1.5)
     with pytest.raises(dmtpk.ValidationError, match="seed"):
         tci(model, "20 ng/mL", "20 min", n=50)
+    # 100,000 subjects x 720 grid points x (6 states + 3 arrays) x 8 bytes = 4.8 GiB: refused
+    # before any work, naming n.
+    with pytest.raises(dmtpk.ValidationError, match=r"^n: .* needs 4\.8 GiB"):
+        tci(model, "20 ng/mL", "20 min", site="effect", n=100_000, seed=1)
 
 
 def test_an_effect_target_through_the_pd_inverse(model):
