@@ -337,9 +337,15 @@ class Explorer:
         except DmtpkError as exc:
             self._show_error(getattr(exc, "field", None), exc)
             return
-        self._clear_errors()
-        self.view = view
-        self._draw(view)
+        except Exception as exc:  # a defect, not the user's input: said on the page, which
+            # keeps its last view (a traceback would blank it)
+            self._show_error(None, f"dmtpk could not compute this view ({type(exc).__name__}: "
+                                   f"{exc}); the figures show the last one it could")
+            return
+        with self._pn.io.hold():  # one message to the browser for all the changes
+            self._clear_errors()
+            self.view = view
+            self._draw(view)
         self.last_update_ms = (time.perf_counter() - t0) * 1e3
 
     def _show_error(self, field, exc) -> None:
