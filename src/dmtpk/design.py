@@ -287,20 +287,23 @@ class _Superposed:
         else:
             pops = {"bolus": unit(Bolus(1.0)),
                     "infusion": unit(Infusion(rate=1.0, duration=float(times[-1]) + 1.0))}
-        self.c = {k: p.concentration for k, p in pops.items()}
-        self.ce = {k: p.effect_sites[ep.name] for k, p in pops.items()}
+        self.keys = {k: j for j, k in enumerate(pops)}
+        self.c = np.stack([p.concentration for p in pops.values()])
+        self.ce = np.stack([p.effect_sites[ep.name] for p in pops.values()])
         pd = _pd(model, ep, next(iter(pops.values())).parameters)
         ng = MG_PER_L_TO_NG_PER_ML
         self.c_low = _conc_limits(pd, window[0])[0] * ng
         self.c_high = _conc_limits(pd, window[1])[1] * ng
         self.c_level = _conc_limits(pd, level)[1] * ng if level is not None else None
-        self.m = times.size
 
-    def _combine(self, arrays, terms):
-        out = np.zeros_like(next(iter(arrays.values())))
-        for key, w, k in terms:
-            if w != 0 and k < self.m:
-                out[:, k:] += w * arrays[key][:, :self.m - k]
+    def _extrema(self, units, terms, first):
+        """Per subject (min over the span, max over the span, max) of the superposition."""
+        from ._kernels.superpose import superposed_extrema
+        key = np.array([self.keys[k] for k, _, _ in terms], dtype=np.int64)
+        weight = np.array([w for _, w, _ in terms], dtype=float)
+        shift = np.array([k for _, _, k in terms], dtype=np.int64)
+        out = np.empty((3, units.shape[1]))
+        superposed_extrema(units, key, weight, shift, first, out[0], out[1], out[2])
         return out
 
     def __call__(self, template, v, count, span, need_cmax):
@@ -315,11 +318,11 @@ class _Superposed:
                 terms += [("infusion", rate, steps(at)), ("infusion", -rate,
                                                           steps(at + duration))]
                 at += duration
-        ce = self._combine(self.ce, terms)
-        inside = (ce[:, span].min(axis=1) >= self.c_low) & \
-            (ce[:, span].max(axis=1) <= self.c_high)
-        above = ce.max(axis=1) > self.c_level if self.c_level is not None else None
-        cmax = self._combine(self.c, terms).max(axis=1) if need_cmax else None
+        first = int(np.argmax(span))
+        lowest, highest, peak = self._extrema(self.ce, terms, first)
+        inside = (lowest >= self.c_low) & (highest <= self.c_high)
+        above = peak > self.c_level if self.c_level is not None else None
+        cmax = self._extrema(self.c, terms, first)[2] if need_cmax else None
         return inside, above, cmax
 
 
