@@ -73,11 +73,13 @@ def baseline_typical(model, minutes):
         res = dmtpk.simulate(model, dmtpk.Regimen(tuple(ev)), at)
         return res.concentration, res.effect_sites[name]
 
+    held = False                    # the effect site has reached the target: hold the plasma
     for k in range(n_up):
         t = k * DT
         guess = 1.25 * rates[k - 1] if k else 1.0
         ce_now = sim(0.0, t, [t])[1][0]
-        if ce_now < TARGET * (1 - 1e-6):
+        held = held or ce_now >= TARGET * (1 - 1e-6)
+        if not held:
             r = root(lambda r: sim(r, t, t + horizon)[1].max() - TARGET, guess)
             if sim(r, t, [t + DT])[1][0] >= TARGET * (1 - 1e-9):
                 r = min(r, root(lambda r: sim(r, t, [t + DT])[1][0] - TARGET, guess))
