@@ -658,11 +658,11 @@ def _walker(model, site, e_state, steps, total, dt, limits) -> TciResult:
             cur = end
         return float(cur.x[e_state])
 
-    def solve(f, cap, guess) -> float:
+    def solve(f, cap, guess, goal) -> float:
         """The v in [0, cap] with f(v) = 0, f increasing: 0 when f(0) >= 0 (to 1e-9 of the
-        target: the walker's own accuracy), inf when f(cap) < 0 (more than the cap is
-        needed)."""
-        if f(0.0) >= -1e-9 * goal_scale[0]:
+        target ``goal``: the walker's own accuracy), inf when f(cap) < 0 (more than the cap
+        is needed)."""
+        if f(0.0) >= -1e-9 * goal:
             return 0.0
         lo, hi = 0.0, guess
         while True:
@@ -676,7 +676,6 @@ def _walker(model, site, e_state, steps, total, dt, limits) -> TciResult:
             lo, hi = hi, hi * 4
         return float(brentq(f, lo, hi, xtol=1e-13, rtol=1e-12))
 
-    goal_scale = [0.0]
     n_up, times, tgt = _updates(steps, total, dt)
     rows = (np.ones(n), np.zeros(n), np.full(n, np.nan), np.full(n, np.nan))
     state = WalkerState(t=0.0, x=np.zeros(n), infusions=(), pending=(), rows=rows)
@@ -690,17 +689,16 @@ def _walker(model, site, e_state, steps, total, dt, limits) -> TciResult:
         cp[k], ce[k] = x[central] / v1, (x[e_state] if e_state >= 0 else 0.0)
         goal = tgt[k]
         loading, held = _loading(site, tgt, k, ce[k], held)
-        goal_scale[0] = goal
 
         def need(dose, cap, guess, state=state, goal=goal, loading=loading):
             def at_end(v, plasma=not loading):
                 y = interval(state, *dose(v)).x
                 return (y[central] / v1 if plasma else y[e_state]) - goal
             if not loading:      # plasma (and an effect site on target: plasma = effect site)
-                return solve(at_end, cap, guess)
-            v = solve(lambda v: peak(interval(state, *dose(v))) - goal, cap, guess)
+                return solve(at_end, cap, guess, goal)
+            v = solve(lambda v: peak(interval(state, *dose(v))) - goal, cap, guess, goal)
             if math.isfinite(v) and at_end(v) >= -goal * 1e-9:
-                v = min(v, solve(at_end, cap, guess))
+                v = min(v, solve(at_end, cap, guess, goal))
             return v
 
         guess = max(1.25 * rates[k - 1] if k else 0.0, 1e-2)
