@@ -41,7 +41,8 @@ class ModelFileError(DmtpkError, ValueError):
     path : str
         The file, or ``"<dict>"`` for a model given as a mapping.
     key : str
-        The dotted key at fault (for example ``"parameters.CL"``).
+        The dotted key at fault (for example ``"parameters.CL"``); ``""`` for the file as a
+        whole.
     message : str
         What is wrong.
     """
@@ -49,7 +50,7 @@ class ModelFileError(DmtpkError, ValueError):
     def __init__(self, path: str, key: str, message: str):
         self.path = str(path)
         self.key = key
-        super().__init__(f"{self.path}: [{key}] {message}")
+        super().__init__(f"{self.path}: [{key}] {message}" if key else f"{self.path}: {message}")
 
 
 class SolverError(DmtpkError, RuntimeError):

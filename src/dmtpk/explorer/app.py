@@ -350,8 +350,13 @@ class Explorer:
 
     def _show_error(self, field, exc) -> None:
         text = str(exc)
-        self._clear_errors()
         pane = self._error_panes.get(field, self._general)
+        if pane is not self._general:  # next to its control: the control's name is not repeated
+            text = text[len(field) + 2:] if text.startswith(f"{field}: ") else text
+            if field in ("dose", "infusion_dose", "rate") and self.widgets["salt"].value != "base":
+                text += (f" (amounts of DMT base: the doses are stated as "
+                         f"{self.widgets['salt'].value})")
+        self._clear_errors()
         pane.object = text
         pane.visible = True
         key = field if field in self.errors else "model"
