@@ -140,10 +140,16 @@ def simulated(tmp_path_factory):
     return sim.to_dataset()
 
 
-def test_focei_recovers_linear_and_categorical_effects(simulated, tmp_path):
-    start = model_from_dict(raw(slope=0.0, sex2=1.0))
-    res = dmtpk.fit(start, simulated, estimate=["CL", "V1", "CL~WT", "CL~SEX[2]"],
-                    omega={"CL": 0.2, "V1": 0.2})
+START = dict(estimate=["CL", "V1", "CL~WT", "CL~SEX[2]"], omega={"CL": 0.2, "V1": 0.2})
+
+
+@pytest.fixture(scope="module")
+def focei(simulated):
+    return dmtpk.fit(model_from_dict(raw(slope=0.0, sex2=1.0)), simulated, **START)
+
+
+def test_focei_recovers_linear_and_categorical_effects(focei, tmp_path):
+    res = focei
     assert res.converged
     for label, truth in (("CL~WT", SLOPE), ("CL~SEX[2]", SEX2)):
         est, se = res.theta[label], res.se[label]
@@ -154,3 +160,14 @@ def test_focei_recovers_linear_and_categorical_effects(simulated, tmp_path):
     assert back.covariates["WT"]["linear"]["CL"] == pytest.approx(res.theta["CL~WT"])
     assert back.covariates["SEX"]["categorical"]["CL"]["2"] == pytest.approx(
         res.theta["CL~SEX[2]"])
+
+
+@pytest.mark.slow
+def test_saem_estimates_them_as_focei_does(focei, simulated):
+    """SAEM and FOCE-I estimate the same model; on this rich design they agree within one of
+    FOCE-I's standard errors (see tests/unit/test_saem_complete.py for the reasoning)."""
+    res = dmtpk.fit(model_from_dict(raw(slope=0.0, sex2=1.0)), simulated, method="saem",
+                    seed=4, covariance="none", **START)
+    assert res.converged, res.message
+    for label in focei.labels:
+        assert abs(res.estimates()[label] - focei.estimates()[label]) < focei.se[label], label
