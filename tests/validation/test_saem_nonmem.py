@@ -7,12 +7,19 @@ own relative SE of its variance is 31 %. Measured: the importance-sampling objec
 marginal likelihood, common random numbers, 2,000 samples per subject) along V2 with the other
 estimates at SAEM's is 20165.44 at NONMEM's V2 (48.26 L), 20164.88 at 49.0, 20164.68 at 49.87
 (SAEM's) and 20164.94 at 50.7, while the FOCE-I objective rises from 20168.47 to 20170.21 over
-the same points: the exact likelihood peaks where SAEM puts V2, 3.3 % above NONMEM's FOCE-I
-value. The checks are therefore: typical values of CL, V1, Q and the residual SD within 3 % of
-NONMEM's (the issue's criterion), V2 within one of NONMEM's standard errors (the 3 % criterion
-itself is a strict xfail), the variances of CL and V1 (shrinkage 2 %) within 10 %, those of Q
-and V2 within one NONMEM standard error, and the marginal likelihood no worse at the SAEM
-estimates than at NONMEM's.
+the same points: the exact likelihood is flat between 49 and 50.7 L and peaks near 49.9 L,
+3.3 % above NONMEM's FOCE-I value. The checks are therefore: typical values of CL, V1, Q and
+the residual SD within 3 % of NONMEM's (the issue's criterion), V2 within one of NONMEM's
+standard errors, the variances of CL and V1 (shrinkage 2 %) within 10 %, those of Q and V2
+within one NONMEM standard error, and the marginal likelihood no worse at the SAEM estimates
+than at NONMEM's.
+
+The run has 400 exploration iterations (and 100 of smoothing): with the default 200, the
+convergence statement finds omega(Q), the random effect with 40 % shrinkage, still drifting
+(Geweke z = -4.6: its iterates rise from about 0.10 to 0.13 over the exploration's second
+half); with 400 every parameter's |z| is below 1.3 and the run is reported converged. That
+run puts V2 at 49.63 L, 2.8 % above NONMEM's, so the issue's 3 % criterion holds for V2 too
+(by a narrow margin on the likelihood's flat ridge; the 200-iteration run gave 49.87 L, 3.3 %).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import numpy as np
 import pytest
 
 import dmtpk
+from dmtpk.fit import FitWarning
 
 from test_focei_nonmem import CORPUS, EXT, NAMES, model_at, omega_at
 
@@ -43,7 +51,12 @@ def data():
 def saem(data):
     start = EXT[0]
     return dmtpk.fit(model_at(start), data, omega=omega_at(start), method="saem", seed=7,
-                     covariance="none", importance_samples=1000)
+                     iterations=(400, 100), covariance="none", importance_samples=1000)
+
+
+def test_saem_converged(saem):
+    assert saem.converged, saem.message
+    assert saem.history.shape == (500, 9)
 
 
 def test_saem_typical_values_within_3_percent_of_nonmem(saem):
@@ -57,8 +70,6 @@ def test_saem_typical_values_within_3_percent_of_nonmem(saem):
     assert saem.sigma["prop"] == pytest.approx(final["THETA5"], rel=0.03)
 
 
-@pytest.mark.xfail(strict=True, reason="the marginal likelihood peaks at V2 about 49.9 L, 3.3 % "
-                                       "above NONMEM's FOCE-I estimate (module docstring)")
 def test_saem_v2_within_3_percent_of_nonmem(saem):
     assert saem.theta["V2"] == pytest.approx(math.exp(EXT[-1000000000]["THETA4"]), rel=0.03)
 
@@ -94,8 +105,9 @@ def test_saem_marginal_likelihood_not_worse_than_nonmem_s(saem, data):
 def test_saem_is_reproducible_from_its_seed(data):
     start = EXT[0]
     kw = dict(omega=omega_at(start), method="saem", covariance="none", iterations=(5, 5))
-    a = dmtpk.fit(model_at(start), data, seed=11, **kw)
-    b = dmtpk.fit(model_at(start), data, seed=11, **kw)
-    c = dmtpk.fit(model_at(start), data, seed=12, **kw)
+    with pytest.warns(FitWarning, match="too short"):   # five iterations cannot converge
+        a = dmtpk.fit(model_at(start), data, seed=11, **kw)
+        b = dmtpk.fit(model_at(start), data, seed=11, **kw)
+        c = dmtpk.fit(model_at(start), data, seed=12, **kw)
     assert np.array_equal(a.history, b.history)
     assert not np.array_equal(a.history, c.history)
