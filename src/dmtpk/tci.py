@@ -523,8 +523,7 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
     from .population.sampling import draw_subjects
     from .population.variability import build_variability, individual_parameters
     if isinstance(n_sub, bool) or not isinstance(n_sub, (int, np.integer)) or n_sub < 2:
-        raise ValidationError("n", f"expected a number of subjects >= 2, got "
-                                            f"{n_sub!r}")
+        raise ValidationError("n", f"expected a number of subjects >= 2, got {n_sub!r}")
     if n_sub > 100_000:
         raise ValidationError("n", f"at most 100,000 subjects, got {n_sub}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -538,10 +537,10 @@ def _population(model, site, steps, total, dt, limits, n_sub, seed, quantile, fl
         # The peak search keeps every subject's effect-site responses on the grid: the grid
         # powers (N, n_h, n states) and three (N, n_h) arrays.
         n_h = int(np.ceil(_PEAK_HORIZON * _POP_PEAK_GRID / dt))
-        need = 8.0 * n_sub * n_h * (compiled.n_states + 3)
-        if need > _POP_MEMORY:
+        nbytes = 8.0 * n_sub * n_h * (compiled.n_states + 3)
+        if nbytes > _POP_MEMORY:
             raise ValidationError("n", f"effect-site targeting of {n_sub:,} subjects needs "
-                                       f"{need / 2**30:.1f} GiB for the peak search (a grid of "
+                                       f"{nbytes / 2**30:.1f} GiB for the peak search (a grid of "
                                        f"{n_h} points per subject); at most "
                                        f"{_POP_MEMORY / 2**30:g} GiB: fewer subjects or a "
                                        "longer interval")
