@@ -578,7 +578,7 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
             return _simulated(model, ep, _build(template, v, count), times, population, seed,
                               in_span, (low, high), level)
 
-    def judge(v, inside, over, peak):
+    def judge(inside, over, peak):
         """(share inside, {constraint: violation > 0} of the broken ones)."""
         broken = {}
         if over is not None and over.mean() > above_share:
@@ -591,11 +591,13 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
             inside = inside & (peak <= c_cap)
         return float(inside.mean()), broken
 
-    broken = judge(least, *evaluate(least))[1]
+    broken = judge(*evaluate(least))[1] if level is not None or cmax_quantile is not None \
+        else {}
     if broken:
         key = next(iter(broken))
         raise ValidationError(key, "excludes every design within the bounds: the smallest "
-                              f"already breaks it on the design population (by {broken[key]:.3g})")
+                              f"already breaks it on the design population (by "
+                              f"{broken[key]:.3g})")
     dose_scale = max(_total(template, values([box[k][0] if k == "interval" else box[k][1]
                                               for k in free]), count), 1e-12)
 
@@ -604,7 +606,7 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
         total = _total(template, v, count)
         if total > dose_cap:
             return 2.0 + (total - dose_cap) / dose_scale
-        got, broken = judge(v, *evaluate(v))
+        got, broken = judge(*evaluate(v))
         violation = sum(broken.values())
         if share is None:
             return 1.0 + violation if violation > 0 else -got
@@ -615,7 +617,7 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
     r = differential_evolution(cost, [box[k] for k in free], seed=seed, maxiter=int(maxiter),
                                popsize=8, tol=1e-6, polish=False)
     v = values(r.x)
-    got, broken = judge(v, *evaluate(v))
+    got, broken = judge(*evaluate(v))
     violation = sum(broken.values())
     met = not broken and (share is None or got >= share)
     if not met:
