@@ -63,10 +63,16 @@ def test_population_design_writes_a_population_scenario(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "share inside (fresh population)" in text and "95 % CI" in text
     sc = load_scenario(out)
-    assert (sc.n, sc.seed) == (200, 3)
+    assert (sc.n, sc.seed) == (800, 4)          # the fresh population: 4 x 200, seed + 1
     assert "of a fresh population inside" in sc.description
     res = run_scenario(sc, progress=False)
     assert res.is_population and list(res.runs) == ["designed"]
+    # That population's share inside 6-8 over 5-25 min is the reported one.
+    t = np.arange(0.0, 25.0 + 0.05, 0.1)
+    pop = dmtpk.simulate_population(res.model, sc.arms[0].regimen, t, n=800, seed=4)
+    e = pop.effects["intensity"][:, t >= 5 - 1e-9]
+    share = np.mean(np.all((e >= 6) & (e <= 8), axis=1))
+    assert f"{share:.1%} of a fresh population inside" in sc.description
     # An existing output is kept without --force.
     assert _run(argv) == 2
     assert "--out" in capsys.readouterr().err

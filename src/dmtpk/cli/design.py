@@ -1,6 +1,7 @@
 """``dmtpk design MODEL``: the regimen that holds an effect in a window (:func:`dmtpk.design`),
 printed as a table; ``--out`` writes a scenario file that ``dmtpk run`` runs with the designed
-regimen, ``--plot`` the typical subject's effect under it."""
+regimen (on the fresh population its reported share was measured on: ``--validation``
+subjects, seed ``--seed`` + 1), ``--plot`` the typical subject's effect under it."""
 
 from __future__ import annotations
 
@@ -144,8 +145,9 @@ def _cmd_design(args) -> int:
     writers = []
     if args.out:
         name = str(Path(args.model).resolve()) if args.model.endswith(".toml") else args.model
-        text = scenario_text(name, res,
-                             (args.population, args.seed) if args.population else None)
+        fresh = (args.validation or 4 * args.population, args.seed + 1) if args.population \
+            else None   # the population the reported share was measured on
+        text = scenario_text(name, res, fresh)
 
         def scenario_file(tmp, text=text):
             with open(tmp, "w", encoding="utf-8") as fh:
