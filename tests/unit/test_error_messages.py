@@ -24,3 +24,15 @@ def test_an_existing_output_says_how_to_overwrite_it(tmp_path):
     with pytest.raises(dmtpk.DmtpkError, match=r"use --force \(from Python: force=True\)"):
         write_atomic(target, lambda p: open(p, "w").write("new"))
     assert target.read_text() == "kept"
+
+
+def test_a_huge_repetition_is_refused_before_it_is_built():
+    import time
+    from dmtpk.regimen.events import MAX_EVENTS
+    start = time.perf_counter()
+    with pytest.raises(dmtpk.ValidationError, match=r"times: 1,000,000,000 repetitions"):
+        dmtpk.Bolus("1 mg").every("1 min", times=10**9)
+    with pytest.raises(dmtpk.ValidationError, match=r"addl: .* at most 100,000"):
+        (dmtpk.Bolus("1 mg") + dmtpk.Inhalation("1 mg", at=1)).every("1 min", addl=MAX_EVENTS)
+    assert time.perf_counter() - start < 5  # refused, not built
+    assert len(dmtpk.Bolus("1 mg").every("1 min", times=1000).events) == 1000

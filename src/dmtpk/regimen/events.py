@@ -95,6 +95,11 @@ def _time(value, field_name: str) -> float:
     return t
 
 
+#: The most events one regimen holds: :meth:`Regimen.every` refuses more before building any
+#: (100,000 daily doses are 270 years; memory and simulation time grow with the count).
+MAX_EVENTS = 100_000
+
+
 class _Event:
     """Shared composition behaviour of the dose events."""
 
@@ -442,6 +447,11 @@ class Regimen:
                                         f" got {times if times is not None else addl!r}")
         if steady_state and any(isinstance(ev, SteadyState) for ev in self.events):
             raise ValidationError("steady_state", "the regimen is already at steady state")
+        if n * len(self.events) > MAX_EVENTS:  # refused before anything is built
+            raise ValidationError(name, f"{n:,} repetitions of {len(self.events)} event(s) make "
+                                        f"{n * len(self.events):,} events; at most "
+                                        f"{MAX_EVENTS:,} in one regimen: give a dose already at "
+                                        "steady state (steady_state=True) or fewer doses")
         return Regimen(tuple(SteadyState(ev, ii) if steady_state and k == 0 else ev.shifted(k * ii)
                              for k in range(n) for ev in self.events))
 
