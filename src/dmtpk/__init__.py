@@ -25,7 +25,7 @@ from .regimen import Bolus, EventTable, Infusion, Inhalation, Regimen, SteadySta
 from .results import Result
 from .scenario import load_scenario, run_scenario
 from .simulate import simulate
-from .tci import TciResult, tci
+from .tci import TciResult, TciWarning, tci
 from .units import ureg
 
 __version__ = "0.1.0"
@@ -36,7 +36,7 @@ __all__ = [
     "simulate", "Result", "simulate_population", "PopulationResult",
     "load_scenario", "run_scenario",
     "read_nonmem", "write_nonmem", "NonmemDataset", "simulate_dataset", "DatasetResult",
-    "fit", "FitResult", "tci", "TciResult", "design", "DesignResult", "explore",
+    "fit", "FitResult", "tci", "TciResult", "TciWarning", "design", "DesignResult", "explore",
     "DatasetError",
     "ureg",
     "DmtpkError", "ValidationError", "UnitError", "ModelFileError", "SolverError",
