@@ -57,7 +57,7 @@ from .errors import DmtpkError, ValidationError
 from .units import to_canonical
 
 __all__ = ["SECTIONS", "SECTION_OUTPUTS", "parse_sections", "check_section_outputs",
-           "run_sections", "section_writers", "section_lines"]
+           "output_targets", "run_sections", "section_writers", "section_lines"]
 
 SECTIONS = ("fit", "design")
 #: Output keys of the sections, and the suffix each needs (None: a folder).
@@ -187,6 +187,21 @@ def check_section_outputs(outputs: dict, sections, path: str) -> None:
             raise _error(path, f"outputs.{key}", f"needs a [{owner}] table")
         if suffix is not None and outputs[key].suffix.lower() != suffix:
             raise _error(path, f"outputs.{key}", f"must end in {suffix}")
+
+
+def output_targets(scenario) -> dict:
+    """The files a scenario writes, ``{"file: [outputs.key]": path}``, for
+    :func:`dmtpk.io.files.check_outputs` before the run: an existing report folder stands for
+    the report's files in it (a new one is created when the outputs are written)."""
+    where = f"{scenario.path}: " if scenario.path else ""
+    out = {}
+    for k, p in scenario.outputs.items():
+        if k == "report" and Path(p).is_dir():
+            from .fit.report import REPORT_FILES
+            out.update({f"{where}[outputs.report] {f}": Path(p) / f for f in REPORT_FILES})
+        else:
+            out[f"{where}[outputs.{k}]"] = p
+    return out
 
 
 def run_sections(scenario, model, progress=None):

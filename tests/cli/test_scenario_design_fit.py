@@ -152,6 +152,15 @@ def test_fit_scenario_writes_the_fitted_model(fit_files, capsys):
     assert res.runs == {}
 
 
+def test_fit_scenario_report_folder_is_rewritten_with_force(fit_files, capsys):
+    path = _write(fit_files, FIT.replace('fitted_model = "fitted.toml"', 'report = "rep"'))
+    assert main(["run", str(path)]) == 0
+    assert (fit_files / "rep" / "parameters.csv").is_file()
+    assert main(["run", str(path)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["run", str(path), "--force"]) == 0
+
+
 @pytest.mark.parametrize("change, key", [
     (("window = [6, 8]", "window = [8, 6]"), "design.window"),
     (("window = [6, 8]", ""), "design.window"),
