@@ -16,6 +16,7 @@ from ..library import load_model
 from ..regimen import Bolus, Infusion, Inhalation, Regimen, as_regimen
 from ..scenario import (MAX_DOSES, Arm, Scenario, ScenarioResult, curve_columns, doses_needed,
                         load_scenario, run_scenario, scenario_model, time_grid)
+from ..scenario_sections import output_targets
 from ..units import to_canonical
 from ._common import (as_option, figure_writer, fmt, option_value, table, threshold_label,
                       write_files)
@@ -318,8 +319,7 @@ def _cmd_population(args) -> int:
 def _cmd_run(args) -> int:
     scenario = load_scenario(args.scenario)
     args.requested = list(scenario.outputs.values())
-    check_outputs({f"{scenario.path}: [outputs.{k}]": p for k, p in scenario.outputs.items()},
-                  args.force)
+    check_outputs(output_targets(scenario), args.force)
     model = scenario_model(scenario)
     print(f"scenario {scenario.name}" + (f": {scenario.description}" if scenario.description
                                           else ""))
