@@ -43,9 +43,8 @@ from .linear import (BLOCK, EP_CODE, EP_SIGN, EP_STATE, STATUS_BAD_PARAMETER, en
                      pd_curve)
 from .ros2 import (MAX_STEPS, STATUS_OK, STATUS_STEP_UNDERFLOW, STATUS_TOO_MANY_STEPS,
                    segment_stiff)
-from .stepping import (A21, A31, A32, A41, A42, A43, A51, A52, A53, A54, A61, A62, A63, A64,
-                       A65, A71, A73, A74, A75, A76, D1, D3, D4, D5, D6, D7, E1, E3, E4, E5, E6,
-                       E7, FAC_MAX, FAC_MIN, SAFETY)
+from .stepping import (D1, D3, D4, D5, D6, D7, FAC_MAX, FAC_MIN, SAFETY, dp_error, dp_y2,
+                       dp_y3, dp_y4, dp_y5, dp_y6, dp_y7)
 from .system import L_CENTRAL, L_DEPOT, L_ELIM, L_METAB, L_NSTATES, P_FM, P_KA, P_MV, P_V1
 
 #: First step of each segment (min).
@@ -355,39 +354,36 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
             break
         for i in range(n):
             for ll in range(nl):
-                ys[i, ll] = x[i, ll] + hu[ll] * A21 * k1[i, ll]
+                ys[i, ll] = dp_y2(x[i, ll], hu[ll], k1[i, ll])
         _absorption_lanes(dep, n_dep, t, hu, t0, ab)
         _rhs_lanes(ys, ab[1], nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k2)
         for i in range(n):
             for ll in range(nl):
-                ys[i, ll] = x[i, ll] + hu[ll] * (A31 * k1[i, ll] + A32 * k2[i, ll])
+                ys[i, ll] = dp_y3(x[i, ll], hu[ll], k1[i, ll], k2[i, ll])
         _rhs_lanes(ys, ab[2], nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k3)
         for i in range(n):
             for ll in range(nl):
-                ys[i, ll] = x[i, ll] + hu[ll] * (A41 * k1[i, ll] + A42 * k2[i, ll]
-                                                 + A43 * k3[i, ll])
+                ys[i, ll] = dp_y4(x[i, ll], hu[ll], k1[i, ll], k2[i, ll], k3[i, ll])
         _rhs_lanes(ys, ab[3], nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k4)
         for i in range(n):
             for ll in range(nl):
-                ys[i, ll] = x[i, ll] + hu[ll] * (A51 * k1[i, ll] + A52 * k2[i, ll]
-                                                 + A53 * k3[i, ll] + A54 * k4[i, ll])
+                ys[i, ll] = dp_y5(x[i, ll], hu[ll], k1[i, ll], k2[i, ll], k3[i, ll],
+                                  k4[i, ll])
         _rhs_lanes(ys, ab[4], nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k5)
         for i in range(n):
             for ll in range(nl):
-                ys[i, ll] = x[i, ll] + hu[ll] * (A61 * k1[i, ll] + A62 * k2[i, ll]
-                                                 + A63 * k3[i, ll] + A64 * k4[i, ll]
-                                                 + A65 * k5[i, ll])
+                ys[i, ll] = dp_y6(x[i, ll], hu[ll], k1[i, ll], k2[i, ll], k3[i, ll],
+                                  k4[i, ll], k5[i, ll])
         _rhs_lanes(ys, ab[5], nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k6)
         for i in range(n):
             for ll in range(nl):
-                y1[i, ll] = x[i, ll] + hu[ll] * (A71 * k1[i, ll] + A73 * k3[i, ll]
-                                                 + A74 * k4[i, ll] + A75 * k5[i, ll]
-                                                 + A76 * k6[i, ll])
+                y1[i, ll] = dp_y7(x[i, ll], hu[ll], k1[i, ll], k3[i, ll], k4[i, ll],
+                                  k5[i, ll], k6[i, ll])
         _rhs_lanes(y1, ab[5], nz_i, nz_j, nzv, nnz_red, b_red, vmax, kmv1, fm_mass, c, e, m,
                    has_mm, k7)
         # Error estimate and its RMS norm, scaled by atol + rtol max(|x|, |y1|), per lane.
@@ -395,8 +391,8 @@ def _integrate_lanes(x, nz_i, nz_j, nzv, nnz_red, nnz, al, dep, n_dep, is_dep, v
             en[ll] = 0.0
         for i in range(n):
             for ll in range(nl):
-                err[i, ll] = hu[ll] * (E1 * k1[i, ll] + E3 * k3[i, ll] + E4 * k4[i, ll]
-                                       + E5 * k5[i, ll] + E6 * k6[i, ll] + E7 * k7[i, ll])
+                err[i, ll] = dp_error(hu[ll], k1[i, ll], k3[i, ll], k4[i, ll], k5[i, ll],
+                                      k6[i, ll], k7[i, ll])
                 sc = atol + rtol * max(abs(x[i, ll]), abs(y1[i, ll]))
                 en[ll] += (err[i, ll] / sc) ** 2
         # Stiffness measure rho^2 ~ |k7 - k6|^2 / |y1 - y6|^2 (Hairer & Wanner sect. IV.2).

@@ -48,8 +48,7 @@ from .jitted import expm
 from .jitted import fill_system as _fill_system
 from .jitted import mm_flux as _mm_flux
 from .jitted import resolve_dose
-from .stepping import (A21, A31, A32, A41, A42, A43, A51, A52, A53, A54, A61, A62, A63, A64,
-                       A65, A71, A73, A74, A75, A76, E1, E3, E4, E5, E6, E7, error_norm,
+from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
                        step_factor)
 from .system import L_CENTRAL, L_ELIM, L_METAB
 
@@ -161,28 +160,25 @@ def _dopri5(x, b, dt, a, vec, c, e, m):
             h = dt - t
             last = True
         for i in range(n):
-            y[i] = x[i] + h * (A21 * k1[i])
+            y[i] = dp_y2(x[i], h, k1[i])
         _rhs(y, a, b, mm, c, e, m, k2)
         for i in range(n):
-            y[i] = x[i] + h * (A31 * k1[i] + A32 * k2[i])
+            y[i] = dp_y3(x[i], h, k1[i], k2[i])
         _rhs(y, a, b, mm, c, e, m, k3)
         for i in range(n):
-            y[i] = x[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
+            y[i] = dp_y4(x[i], h, k1[i], k2[i], k3[i])
         _rhs(y, a, b, mm, c, e, m, k4)
         for i in range(n):
-            y[i] = x[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
+            y[i] = dp_y5(x[i], h, k1[i], k2[i], k3[i], k4[i])
         _rhs(y, a, b, mm, c, e, m, k5)
         for i in range(n):
-            y[i] = x[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i]
-                               + A65 * k5[i])
+            y[i] = dp_y6(x[i], h, k1[i], k2[i], k3[i], k4[i], k5[i])
         _rhs(y, a, b, mm, c, e, m, k6)
         for i in range(n):
-            y1[i] = x[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i]
-                                + A76 * k6[i])
+            y1[i] = dp_y7(x[i], h, k1[i], k3[i], k4[i], k5[i], k6[i])
         _rhs(y1, a, b, mm, c, e, m, k7)
         for i in range(n):  # the error estimate, into the stage scratch y
-            y[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i]
-                        + E7 * k7[i])
+            y[i] = dp_error(h, k1[i], k3[i], k4[i], k5[i], k6[i], k7[i])
         err = error_norm(y, x, y1, rtol, atol)
         if err <= 1.0:
             t += h

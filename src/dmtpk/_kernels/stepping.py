@@ -13,6 +13,9 @@ step-size factor.
 - :func:`step_factor`: :math:`0.9\,e^{-1/(p+1)}` within [0.2, 5] after an accepted step and
   [0.2, 1] after a rejected one; the lanes use a vectorised evaluation of the same law
   (``ode._step_factors``, held to it by a test).
+- :func:`dp_y2` ... :func:`dp_y7` and :func:`dp_error`: the Dormand-Prince stage states and
+  the error estimate of one component, written once and inlined into the loops of the lanes
+  (one step size per lane) and of the record walker.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from .config import jit, jit_inline
 __all__ = ["A21", "A31", "A32", "A41", "A42", "A43", "A51", "A52", "A53", "A54", "A61", "A62",
            "A63", "A64", "A65", "A71", "A73", "A74", "A75", "A76", "E1", "E3", "E4", "E5", "E6",
            "E7", "D1", "D3", "D4", "D5", "D6", "D7", "SAFETY", "FAC_MIN", "FAC_MAX",
-           "error_norm", "step_factor"]
+           "error_norm", "step_factor", "dp_y2", "dp_y3", "dp_y4", "dp_y5", "dp_y6", "dp_y7",
+           "dp_error"]
 
 # Dormand-Prince 5(4) tableau. Its nodes c = 1/5, 3/10, 4/5, 8/9, 1 enter the lanes through
 # their absorption input (multiples of 1/90).
@@ -67,3 +71,49 @@ def step_factor(en, exponent):
     if en <= 1.0:
         return min(FAC_MAX, max(FAC_MIN, SAFETY * max(en, 1e-10) ** -exponent))
     return min(1.0, max(FAC_MIN, SAFETY * en ** -exponent))
+
+
+
+# The Dormand-Prince stage states and error estimate, one component at a time: written once,
+# inlined into the lanes' loops (per lane step ``h``) and the record walker's (one step).
+
+@jit_inline
+def dp_y2(x, h, k1):
+    """State of stage 2: x + h A21 k1."""
+    return x + h * A21 * k1
+
+
+@jit_inline
+def dp_y3(x, h, k1, k2):
+    """State of stage 3."""
+    return x + h * (A31 * k1 + A32 * k2)
+
+
+@jit_inline
+def dp_y4(x, h, k1, k2, k3):
+    """State of stage 4."""
+    return x + h * (A41 * k1 + A42 * k2 + A43 * k3)
+
+
+@jit_inline
+def dp_y5(x, h, k1, k2, k3, k4):
+    """State of stage 5."""
+    return x + h * (A51 * k1 + A52 * k2 + A53 * k3 + A54 * k4)
+
+
+@jit_inline
+def dp_y6(x, h, k1, k2, k3, k4, k5):
+    """State of stage 6."""
+    return x + h * (A61 * k1 + A62 * k2 + A63 * k3 + A64 * k4 + A65 * k5)
+
+
+@jit_inline
+def dp_y7(x, h, k1, k3, k4, k5, k6):
+    """State of stage 7, the 5th-order solution (first same as last)."""
+    return x + h * (A71 * k1 + A73 * k3 + A74 * k4 + A75 * k5 + A76 * k6)
+
+
+@jit_inline
+def dp_error(h, k1, k3, k4, k5, k6, k7):
+    """Error estimate of the step (5th- minus 4th-order solution)."""
+    return h * (E1 * k1 + E3 * k3 + E4 * k4 + E5 * k5 + E6 * k6 + E7 * k7)
