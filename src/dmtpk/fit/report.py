@@ -1,5 +1,6 @@
 """A fit's report folder: the fitted model file, the parameter table, the per-observation
-table and the diagnostic figures, written all or none (:func:`dmtpk.io.files.write_outputs`)."""
+table and the diagnostic figures (and for SAEM its trajectories), written all or none
+(:func:`dmtpk.io.files.write_outputs`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_report", "report_outputs", "parameter_rows", "REPORT_FILES"]
+__all__ = ["write_report", "report_outputs", "parameter_rows", "REPORT_FILES", "SAEM_FILE"]
 
 #: Files of a report.
 REPORT_FILES = ("model.toml", "parameters.csv", "table.csv", "diagnostics.png",
                 "individuals.png", "eta.png", "vpc.png")
+#: The figure a SAEM fit's report adds: its estimates at every iteration.
+SAEM_FILE = "saem.png"
 
 
 def parameter_rows(res) -> list:
@@ -28,7 +31,8 @@ def parameter_rows(res) -> list:
 
 def write_report(res, folder, *, vpc_replicates: int = 200, seed: int = 0,
                  force: bool = False) -> list[Path]:
-    """Write :data:`REPORT_FILES` of a population fit into ``folder`` (created if needed).
+    """Write :data:`REPORT_FILES` of a population fit into ``folder`` (created if needed), and
+    :data:`SAEM_FILE` for a SAEM fit.
 
     Returns
     -------
@@ -59,6 +63,8 @@ def report_outputs(res, folder, *, vpc_replicates: int = 200, seed: int = 0) -> 
     figures = {"diagnostics.png": res.plot("diagnostics"),
                "individuals.png": res.plot("individuals"), "eta.png": res.plot("eta"),
                "vpc.png": res.plot("vpc", n=vpc_replicates, seed=seed)}
+    if res.history is not None:
+        figures[SAEM_FILE] = res.plot("saem")
 
     def figure(fig):
         return lambda tmp: fig.savefig(tmp, dpi=120, format="png")
