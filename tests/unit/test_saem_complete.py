@@ -97,7 +97,7 @@ def test_saem_history_and_convergence_statement(fits):
     assert "exploration stationary" in saem.message
 
 
-def test_a_run_stopped_far_too_early_is_not_converged(data):
+def test_a_run_stopped_far_too_early_is_not_converged(data, tmp_path):
     """Variances started at 1 (truth 0.09) can shrink by 5 % per exploration iteration: after
     20 iterations they are still falling."""
     kw = dict(KW, omega={"CL": 1.0, "V1": 1.0}, covariance="none")
@@ -110,6 +110,9 @@ def test_a_run_stopped_far_too_early_is_not_converged(data):
     fig = res.plot("saem")
     assert sum(ax.get_visible() for ax in fig.axes) == len(res.history_labels) == 8
     assert "NOT converged" in fig._suptitle.get_text()
+    from dmtpk.fit.report import REPORT_FILES, SAEM_FILE
+    paths = res.write_report(tmp_path / "rep", vpc_replicates=10)
+    assert sorted(p.name for p in paths) == sorted(REPORT_FILES + (SAEM_FILE,))
 
 
 def test_convergence_on_known_series():
