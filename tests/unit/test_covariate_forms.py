@@ -171,3 +171,23 @@ def test_saem_estimates_them_as_focei_does(focei, simulated):
     assert res.converged, res.message
     for label in focei.labels:
         assert abs(res.estimates()[label] - focei.estimates()[label]) < focei.se[label], label
+
+
+def test_a_far_slope_gives_nan_predictions_for_the_subjects_it_makes_non_positive(tmp_path):
+    """An optimiser's trial slope of -0.03/kg makes CL negative above 103 kg: those subjects'
+    predictions are NaN (the objective rejects the step), the others' equal the closed form."""
+    from dmtpk.fit.problem import build_problem
+    wt = [50.0, 90.0, 120.0]
+    data = write(tmp_path, wt, [1, 1, 1])
+    data = data.with_values(DV=np.where(data.item("EVID") == 0, 1.0, np.nan))
+    pb = build_problem(model_from_dict(raw()), data, estimate=["CL", "CL~WT"],
+                       omega={"CL": 0.1})
+    theta = pb.theta.copy()
+    theta[pb.cov_pos[0]] = -0.03
+    f = pb.predict(theta, np.zeros((1, 3, 1)))[0]
+    heavy = pb.obs_sub == 2
+    assert np.all(np.isnan(f[heavy])) and np.all(np.isfinite(f[~heavy]))
+    cl = 4.0 * (1 - 0.03 * (np.array(wt) - 70))
+    t = data.item("TIME")[pb.obs_rec][~heavy]
+    expect = 10_000 / 70 * np.exp(-cl[pb.obs_sub[~heavy]] / 70 * t)
+    np.testing.assert_allclose(np.exp(f[~heavy]), expect, rtol=1e-10)
