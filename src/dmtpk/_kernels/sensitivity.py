@@ -350,9 +350,9 @@ def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, r0, r1, tim
 
 
 @jit_parallel
-def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, start, time,
-                      evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out, s_out,
-                      status, status_record, cap, rtol, atol):
+def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, first, last,
+                      time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out,
+                      s_out, status, status_record, cap, rtol, atol):
     """States and sensitivities after every record of every subject of a batch, in parallel.
 
     Parameters
@@ -370,7 +370,10 @@ def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, st
         Their derivatives with respect to each η, shape (n_records, p, 4).
     layout, mass_ratio
         The model's (:func:`~dmtpk._kernels.system.fill_system`).
-    start, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur
+    first, last : int64[:]
+        Subject ``i`` owns records ``first[i]:last[i]`` (a batch may walk any subset of the
+        subjects of the record arrays).
+    time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur
         The records, as :func:`dmtpk._kernels.records.walk_batch` takes them.
     x_out : float64[:, :]
         State after each record (mg), shape (n_records, n_states).
@@ -383,14 +386,14 @@ def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, st
     rtol, atol : float
         Tolerances of the error control on states and sensitivities (relative; mg).
     """
-    n_sub = start.size - 1
+    n_sub = first.size
     n = x_out.shape[1]
     n_blocks = (n_sub + BLOCK - 1) // BLOCK
     for blk in prange(n_blocks):
         fs, is_, cnt, _, _ = scratch(n, cap, rtol, atol)
         for i in range(blk * BLOCK, min(n_sub, (blk + 1) * BLOCK)):
             st, rec = _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio,
-                               start[i], start[i + 1], time, evid, amt, rate, target, ss, ii,
+                               first[i], last[i], time, evid, amt, rate, target, ss, ii,
                                addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt, rtol,
                                atol)
             status[i] = st

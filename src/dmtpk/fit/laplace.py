@@ -32,11 +32,11 @@ smooth closed form in the parameters, so the differences carry no solver noise (
 
 A model with Michaelis-Menten elimination has no closed form: :math:`f` and
 :math:`a = \partial f/\partial\eta` come from the integrator's forward sensitivities
-(:mod:`dmtpk.fit.sensitivity`, error control on states and sensitivities at rtol 1e-10). The
+(:mod:`dmtpk.fit.sensitivity`, error control on states and sensitivities at rtol 1e-9). The
 conditional modes are then found by quasi-Newton steps (the FOCE-I matrix, which needs only
 :math:`a`, updated by BFGS); the second derivatives that the exact Hessian of the individual fits and the
 closed-form outer gradient need, at the modes only, are central differences of :math:`a`
-(step :data:`STEP_SECOND`: truncation about 1e-6 and integrator noise about rtol/step, 1e-7,
+(step :data:`STEP_SECOND`: truncation about 1e-6 and integrator noise about rtol/step, 1e-6,
 relative). They enter neither the objective nor the modes, only the gradient that guides the
 optimiser and the standard errors of individual fits.
 """
@@ -74,9 +74,9 @@ class Stencil:
         Second derivatives (``second=True``).
     """
 
-    def __init__(self, problem, theta, eta, second: bool):
+    def __init__(self, problem, theta, eta, second: bool, subjects=None):
         if not problem.model.is_linear:
-            self._sensitivities(problem, theta, eta, second)
+            self._sensitivities(problem, theta, eta, second, subjects)
             return
         p = eta.shape[-1]
         h = STEP
@@ -105,11 +105,12 @@ class Stencil:
                                            - s[k, k] - s[m, m])
             self.s = s
 
-    def _sensitivities(self, problem, theta, eta, second):
-        """f and a from the integrator's forward sensitivities; s (``second``) from central
-        differences of a (see the module docstring)."""
+    def _sensitivities(self, problem, theta, eta, second, subjects):
+        """f and a from the integrator's forward sensitivities (of the ``subjects`` only, the
+        others NaN); s (``second``) from central differences of a (see the module
+        docstring)."""
         p = eta.shape[-1]
-        f, a = predict_sensitivities(problem, theta, eta[None])
+        f, a = predict_sensitivities(problem, theta, eta[None], subjects)
         self.f, self.a, self.s = f[0], a[0], None
         if second:
             h = STEP_SECOND
@@ -306,9 +307,10 @@ def _modes_integrator(problem, theta, omega_inv, sd, eta0, prior, tol, max_iter)
     Quasi-Newton: each subject's Hessian of g starts as the FOCE-I matrix (Gauss-Newton) and
     is updated by BFGS from the exact gradients of the accepted steps (superlinear, where
     Gauss-Newton alone converges linearly). Every trial point is one call of the integrator
-    that gives f and a there, so an accepted trial is the next iterate's stencil. A subject
+    that gives f and a there, for the subjects still moving only, so an accepted trial is the
+    next iterate's stencil. A subject
     whose step no longer decreases g within ten halvings sits at its mode within the
-    integrator's noise (rtol 1e-10). The second derivatives of the returned stencil are those
+    integrator's noise (rtol 1e-9). The second derivatives of the returned stencil are those
     of :class:`Stencil` (differences of a), computed once at the modes.
     """
     eta = np.array(eta0, dtype=float)
@@ -332,7 +334,7 @@ def _modes_integrator(problem, theta, omega_inv, sd, eta0, prior, tol, max_iter)
         scale = np.where(converged, 0.0, 1.0)
         for _ in range(10):
             trial = eta + scale[:, None] * step
-            st_t = Stencil(problem, theta, trial, second=False)
+            st_t = Stencil(problem, theta, trial, second=False, subjects=scale > 0)
             g_t, grad_t, _, _ = _derivatives(problem, st_t, sd, omega_inv, trial, prior)
             ok = (g_t <= g + 1e-12 * np.abs(g)) & (scale > 0)
             if ok.any():

@@ -31,7 +31,7 @@ from ..errors import ValidationError
 __all__ = ["RTOL", "ATOL", "check_differentiable", "predict_sensitivities"]
 
 #: Tolerances of the sensitivity integrator (relative; absolute in mg, also per unit η).
-RTOL, ATOL = 1e-10, 1e-12
+RTOL, ATOL = 1e-9, 1e-12
 _H = 1e-20
 _CAPACITY = 8
 
@@ -65,7 +65,7 @@ def _kernel_records(prepared, theta_flat, m):
     return starts, recs
 
 
-def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray,
+def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray, subjects=None,
                           rtol: float = RTOL, atol: float = ATOL):
     """Predictions at the observations (residual scale) and their derivatives in η.
 
@@ -76,6 +76,8 @@ def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray,
         The full parameter vector (canonical units; exponents after the model's parameters).
     eta : ndarray, shape (m, n_subjects, p)
         ``m`` sets of random effects, run as one batch.
+    subjects : ndarray of bool, shape (n_subjects,), optional
+        Integrate only these subjects (the others' values are NaN); default all.
     rtol, atol : float
         Tolerances of the integrator (states and sensitivities).
 
@@ -115,7 +117,8 @@ def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray,
         d = np.zeros_like(flat)
         d[:, q] = w_flat[:, k]
         dmm[:, k] = np.nan_to_num(compiled.mm_parameters(d))
-    x, s = _run(prepared, compiled, flat, w_flat, problem.eta_pos, mm, dmm, m, rtol, atol)
+    x, s = _run(prepared, compiled, flat, w_flat, problem.eta_pos, mm, dmm, m, subjects, rtol,
+                atol)
     # The observation map with complex arguments: f + i h a.
     xs = x.reshape(m, n_rec, -1)
     if p:
@@ -130,6 +133,8 @@ def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray,
         a = np.zeros((m, 0, problem.n_obs))
     pred = prepared.outputs(xs, rec)[0][..., problem.obs_rec] * problem.to_output
     f = problem.transform(pred)
+    if subjects is not None:
+        bad = bad | ~np.asarray(subjects, dtype=bool)
     if bad.any():
         sel = bad[..., problem.obs_sub]                                  # (m, n_obs)
         f = np.where(sel, np.nan, f)
@@ -137,29 +142,35 @@ def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray,
     return f, a
 
 
-def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, rtol, atol):
-    """The kernel over ``m`` copies of the dataset; a record it cannot process is named."""
+def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol):
+    """The kernel over ``m`` copies of the dataset (the ``subjects`` of each, default all); a
+    record it cannot process is named."""
     from .._kernels.sensitivity import STATUS_CAPACITY, STATUS_OK, sensitivity_batch
     starts, recs = _kernel_records(prepared, flat, m)
     n = compiled.n_states
     p = pos.size
     n_all = flat.shape[0]
-    n_sub = starts.size - 1
+    first, last = starts[:-1], starts[1:]
+    if subjects is not None:
+        keep = np.tile(np.asarray(subjects, dtype=bool), m)
+        first, last = first[keep], last[keep]
+    first, last = np.ascontiguousarray(first), np.ascontiguousarray(last)
+    n_sub = first.size
     x = np.zeros((n_all, n))
     s = np.zeros((n_all, p, n))
     status = np.zeros(n_sub, dtype=np.int64)
     where = np.zeros(n_sub, dtype=np.int64)
     args = (flat, w_flat, np.asarray(pos, dtype=np.int64), mm, dmm, compiled.layout,
             float(compiled.mass_ratio))
-    sensitivity_batch(*args, starts, *recs, x, s, status, where, _CAPACITY, rtol, atol)
+    sensitivity_batch(*args, first, last, *recs, x, s, status, where, _CAPACITY, rtol, atol)
     cap = _CAPACITY
     while np.any(status == STATUS_CAPACITY):
         cap *= 4
         for i in np.flatnonzero(status == STATUS_CAPACITY):
-            sub = np.array([starts[i], starts[i + 1]], dtype=np.int64)
             st = np.zeros(1, dtype=np.int64)
             sr = np.zeros(1, dtype=np.int64)
-            sensitivity_batch(*args, sub, *recs, x, s, st, sr, cap, rtol, atol)
+            sensitivity_batch(*args, first[i:i + 1], last[i:i + 1], *recs, x, s, st, sr, cap,
+                              rtol, atol)
             status[i], where[i] = st[0], sr[0]
     if np.any(status != STATUS_OK):
         i = int(np.flatnonzero(status != STATUS_OK)[0])
