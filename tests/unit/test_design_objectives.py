@@ -166,9 +166,9 @@ def test_eckernas_typical_design_is_near_the_published_regimen(model):
     typical-subject design (window 2-30 min, duration fixed at 30 min) gives a rate within
     15 % of 1.4 mg/min fumarate: the rate sets the plateau, and the rates whose steady
     state lies in 7-9 (closed form Css = rate/CL through the Emax model) span -28 % to +15 %
-    of it (1.4 mg/min is near the top, at 8.6), so 15 % is "the same plateau". The bolus only shapes the first minutes and
-    the paper's optimum is a population one with its own dose conversion (digest section 5):
-    it is held to 40 % (measured about -32 %).
+    of it (1.4 mg/min is near the top, at 8.6), so 15 % is "the same plateau". The bolus
+    only shapes the first minutes, and the paper's optimum is a population one with its own
+    dose conversion (digest section 5): it is held to 40 % (measured about -32 %).
 
     Over the population (2000 subjects) the published regimen reproduces the paper's finding
     that under about half of the subjects stay inside 7-9 (< 53 %) at any time of the
