@@ -116,3 +116,14 @@ def test_dask_summary_matches_numba(linear_model, dask_client):
     assert np.array_equal(local.percentiles(q), remote.percentiles(q))
     for k, v in local.metric_percentiles(q).items():
         assert np.array_equal(v, remote.metric_percentiles(q)[k], equal_nan=True)
+
+
+def test_dask_backend_matches_numba_for_a_steady_state_regimen(linear_model, dask_client):
+    """A steady-state regimen runs through the record walker on the workers too (the chunk
+    spec, with its compiled model and record template, pickled)."""
+    reg = dmtpk.SteadyState(dmtpk.Bolus(10.0), "40 min") + dmtpk.Bolus(5.0, at=20.0)
+    local = dmtpk.simulate_population(linear_model, reg, TIMES, n=600, seed=8, chunk_size=250)
+    remote = dmtpk.simulate_population(linear_model, reg, TIMES, n=600, seed=8, chunk_size=250,
+                                       backend="dask", client=dask_client)
+    for a, b in zip(_arrays(local), _arrays(remote)):
+        assert np.array_equal(a, b)
