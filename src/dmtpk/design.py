@@ -27,7 +27,8 @@ Objectives:
   numbers) by differential evolution (derivative-free: shares are step functions). For a
   linear model the subjects' responses to a unit bolus, a unit infusion or a unit inhalation
   are simulated once and each candidate is their superposition (durations and intervals then
-  move on the 0.1-min grid); other models are simulated per candidate. The chosen regimen's
+  move on the 0.1-min grid); other models, and fixed durations or intervals off that grid,
+  are simulated per candidate. The chosen regimen's
   attainment is then re-estimated by :func:`~dmtpk.simulate_population` on a fresh population
   (another seed) and reported with a 95 % Wilson interval, so that the figure is not
   optimistic.
@@ -491,7 +492,9 @@ def design(model, window, span, *, template: str = "bolus+infusion", count: int 
                                   "baseline)")
     times = np.arange(0.0, t1 + _GRID / 2, _GRID)
     in_span = times >= t0 - 1e-9
-    superpose = population is not None and reuse and model.is_linear \
+    on_grid = all(abs(held[k] / _GRID - round(held[k] / _GRID)) < 1e-9
+                  for k in held if kinds[k] == "time")
+    superpose = population is not None and reuse and model.is_linear and on_grid \
         and _rising(model, ep) and not model.raw.get("variability", {}).get("occasion")
 
     def values(z):

@@ -124,6 +124,11 @@ def test_superposed_population_equals_simulating_every_candidate(model):
                validation=100)
     assert c.values["duration"] == pytest.approx(round(c.values["duration"] / 0.1) * 0.1,
                                                  abs=1e-12)
+    # A fixed duration off the grid is simulated as given, as with reuse=False.
+    kw["fixed"] = {"duration": "24.95 min"}
+    d = design(model, (6, 8), SPAN, **kw)
+    e = design(model, (6, 8), SPAN, reuse=False, **kw)
+    assert d.values == e.values and d.share == e.share
 
 
 def test_infeasible_requests_name_the_argument(model):
