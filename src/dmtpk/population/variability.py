@@ -14,8 +14,10 @@ Between-occasion variability adds :math:`\kappa \sim N(0, \Omega_{occ})` to the 
 eta of a log-normal or Box-Cox parameter; a population simulation is one occasion per subject,
 so each subject draws one kappa. With :math:`\eta_i \sim N(0, \Omega)`, :math:`\Omega` a full covariance matrix (variances and
 correlations, or CVs: for log-normal parameters :math:`\omega^2 = \ln(1 + CV^2)`). Covariates
-scale parameters by power laws, :math:`P_i \leftarrow P_i (X_i / X_{ref})^{\beta}` (allometric
-body weight: 0.75 for clearances, 1 for volumes, as the model file states).
+scale parameters as the model file states (:mod:`dmtpk.model.covariates`): by power laws,
+:math:`P_i \leftarrow P_i (X_i / X_{ref})^{\beta}` (allometric body weight: 0.75 for
+clearances, 1 for volumes), linear factors :math:`1 + \beta (X_i - X_{ref})` or a factor per
+level of a categorical covariate (:func:`apply_covariate`).
 
 Residual error: :func:`build_residual` reads the model file's ``[residual]`` (or a dict of the
 same form) into one :class:`~dmtpk.model.residual.ResidualError` per output, the one place
