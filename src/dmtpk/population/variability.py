@@ -42,7 +42,8 @@ from ..model.sections import _PROVENANCE_KEYS, _RESIDUAL_KEYS
 from ..units import to_canonical
 
 __all__ = ["Variability", "build_variability", "individual_parameters", "CovariateSpec",
-           "apply_covariate", "build_covariates", "ResidualModel", "build_residual", "DISTRIBUTIONS"]
+           "apply_covariate", "build_covariates", "ResidualModel", "build_residual",
+           "DISTRIBUTIONS"]
 
 DISTRIBUTIONS = ("lognormal", "normal", "logit", "boxcox")
 #: Keys of ``[residual]`` itself (plasma DMT); every other key is an output's table.
