@@ -168,7 +168,7 @@ def test_model_that_is_not_a_file(make, capsys, tmp_path, monkeypatch):
         name = make
     line = _one_line(capsys, main(["simulate", name, "--route", "iv", "--dose", "10 mg"]))
     if make.startswith("folder"):
-        assert line == f"dmtpk: error: {make}: [] is a folder, not a model file (.toml)"
+        assert line == f"dmtpk: error: {make}: is a folder, not a model file (.toml)"
     _nothing_written(tmp_path, keep=(make,))
 
 
