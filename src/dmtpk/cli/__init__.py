@@ -13,6 +13,11 @@
     dmtpk fit MODEL DATA.csv --time-unit h --amount-unit ug --estimate CL,V1
                    [--omega CL,V1] [--method focei|saem|ml|map] [--out fit.toml]
                    [--report DIR]         fit a model to a NONMEM-style dataset
+    dmtpk design MODEL --window 6,8 --for "20 min" [--population N --share P --seed S]
+                   [--out design.toml --plot design.png]
+                                          a regimen holding an effect in a window
+    dmtpk tci MODEL --target "20 ng/mL" --site effect --until "60 min" [--out schedule.csv]
+                                          a target-controlled infusion schedule
     dmtpk explore [MODEL] [--port N]      the dosing explorer: a local web page (dmtpk[explore])
     dmtpk demo [--plot dmtpk-demo.png]    the three routes on a virtual population
 
