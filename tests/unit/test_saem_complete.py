@@ -177,3 +177,8 @@ def test_saem_refuses_what_it_cannot_estimate(data):
     with pytest.raises(dmtpk.ValidationError, match="V1"):
         dmtpk.fit(START, data, method="saem", seed=1, estimate=["CL", "V1"],
                   omega={"CL": 0.2})
+    # A covariate that changes within a subject: the regression is on subjects.
+    wt = data.values["WT"].copy()
+    wt[3] += 5.0                                           # ID 1, one of its observations
+    with pytest.raises(dmtpk.ValidationError, match=r"estimate.CL~WT.*changes within ID 1"):
+        dmtpk.fit(START, data.with_values(WT=wt), method="saem", seed=1, **KW)
