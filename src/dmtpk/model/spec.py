@@ -139,7 +139,10 @@ class Model:
     molar_mass : float
         g/mol of the parent drug (DMT base unless the file says otherwise).
     variability, residual, covariates : mapping
-        The file's sections, validated; used by the population engine.
+        The file's sections, validated; used by the population engine. Each covariate maps
+        ``reference`` (canonical units; 1 for a categorical one), ``exponents`` (power laws),
+        ``linear`` (slopes per canonical unit) and ``categorical`` (per parameter, a factor per
+        level ``"2"``, ``"3"``, ...) to its values (:mod:`dmtpk.model.covariates`).
     validity : mapping of str to RouteValidity
         Per route, what the model was fitted to (empty when the file has no ``[validity]``).
     dose_form : DoseForm
