@@ -7,8 +7,8 @@ and a 30 % proportional error, on the single-dose part (SD = 1: 120 subjects, ab
 observations): bolus, 1-hour infusions (RATE) and oral doses into the absorption depot.
 Criteria (the issue's): typical values within 10 %, variances within 30 %, of the design.
 
-The Michaelis-Menten files are not fitted: fitting a nonlinear model needs forward
-sensitivities of the integrator, which are not built (``fit`` refuses such a model).
+The Michaelis-Menten files are fitted through the integrator's forward sensitivities in
+``test_fit_recovery_mm.py``.
 """
 
 from __future__ import annotations
