@@ -77,6 +77,10 @@ class FitResult:
         coefficients, correlations).
     exploration : int
         SAEM: the exploration iterations (the first rows of ``history``; smoothing after).
+    convergence_z : mapping of str to (float, float)
+        SAEM: per entry of ``history_labels``, the Geweke z-score of the exploration's second
+        half and the smoothing phase's last-half change in Monte Carlo SEs, on which
+        ``converged`` rests (:func:`dmtpk.fit.saem.convergence`).
     problem : Problem
         The fitting problem (dataset, observations, parameterisation), for the simulation
         diagnostics.
@@ -117,6 +121,7 @@ class FitResult:
     history: np.ndarray | None = None
     history_labels: tuple = ()
     exploration: int = 0
+    convergence_z: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     correlations: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     problem: object = None
     estimates_vector: tuple = ()
