@@ -150,7 +150,8 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                        message=f"SAEM {iterations[0]} + {iterations[1]} iterations (seed "
                                f"{seed}): {run['message']}; objective and covariance by "
                                "FOCE-I at the estimates", history=run["history"],
-                       history_labels=tuple(run["labels"]), exploration=int(iterations[0]))
+                       history_labels=tuple(run["labels"]), exploration=int(iterations[0]),
+                       convergence_z=run["z"])
         if importance_samples:
             out["importance"] = _importance(problem, out, importance_samples, seed or 0)
         return _population_result(problem, out, time.perf_counter() - t0, method)
@@ -348,7 +349,8 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
         ofv_importance=out.get("importance", (math.nan, math.nan))[0],
         ofv_importance_se=out.get("importance", (math.nan, math.nan))[1],
         history=out.get("history"), history_labels=out.get("history_labels", ()),
-        exploration=out.get("exploration", 0), problem=problem,
+        exploration=out.get("exploration", 0),
+        convergence_z=MappingProxyType(dict(out.get("convergence_z", {}))), problem=problem,
         estimates_vector=(theta, omega, sd))
 
 
