@@ -25,7 +25,8 @@ caller's business). :math:`\partial A/\partial\theta` is the complex-step deriva
 exact to rounding, no difference step).
 
 The augmented system is stepped with the Dormand-Prince 5(4) pair of
-:mod:`dmtpk._kernels.stepping` (its tableau, :func:`error_norm` and :func:`step_factor`), the
+:mod:`dmtpk._kernels.stepping` (its stage states ``dp_y2`` ... ``dp_y7`` and error estimate
+``dp_error``, :func:`error_norm` and :func:`step_factor`, as the record walker), the
 error controlled on the states *and* the sensitivities (one RMS norm over all n(1 + p)
 components, each scaled by ``atol + rtol max(|y0|, |y1|)``; a sensitivity is an amount per
 unit η, on the scale of the amounts), so the sensitivities are as accurate as the states.
@@ -59,8 +60,7 @@ from .records import (BLOCK, C_INF, C_LD, C_TR, F_INF_E, F_INF_R, F_LD_A, F_LD_D
                       F_LD_T, F_TR_II, F_TR_T, I_INF_S, I_LD_S, I_TR_LEFT, I_TR_REC, MAX_STEPS,
                       STATUS_CAPACITY, STATUS_OK, STATUS_RECORD, _dose, _give, _input, _reset,
                       scratch)
-from .stepping import (A21, A31, A32, A41, A42, A43, A51, A52, A53, A54, A61, A62, A63, A64,
-                       A65, A71, A73, A74, A75, A76, E1, E3, E4, E5, E6, E7, error_norm,
+from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
                        step_factor)
 from .system import L_CENTRAL, L_ELIM, L_METAB
 
@@ -142,28 +142,25 @@ def _dopri5(y, n, b, dt, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
             h = dt - t
             last = True
         for i in range(nn):
-            z[i] = y[i] + h * (A21 * k1[i])
+            z[i] = dp_y2(y[i], h, k1[i])
         _rhs(z, n, a, da, b, mm, dmm, c, e, m, k2)
         for i in range(nn):
-            z[i] = y[i] + h * (A31 * k1[i] + A32 * k2[i])
+            z[i] = dp_y3(y[i], h, k1[i], k2[i])
         _rhs(z, n, a, da, b, mm, dmm, c, e, m, k3)
         for i in range(nn):
-            z[i] = y[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
+            z[i] = dp_y4(y[i], h, k1[i], k2[i], k3[i])
         _rhs(z, n, a, da, b, mm, dmm, c, e, m, k4)
         for i in range(nn):
-            z[i] = y[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
+            z[i] = dp_y5(y[i], h, k1[i], k2[i], k3[i], k4[i])
         _rhs(z, n, a, da, b, mm, dmm, c, e, m, k5)
         for i in range(nn):
-            z[i] = y[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i]
-                               + A65 * k5[i])
+            z[i] = dp_y6(y[i], h, k1[i], k2[i], k3[i], k4[i], k5[i])
         _rhs(z, n, a, da, b, mm, dmm, c, e, m, k6)
         for i in range(nn):
-            y1[i] = y[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i]
-                                + A76 * k6[i])
+            y1[i] = dp_y7(y[i], h, k1[i], k3[i], k4[i], k5[i], k6[i])
         _rhs(y1, n, a, da, b, mm, dmm, c, e, m, k7)
         for i in range(nn):
-            z[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i]
-                        + E7 * k7[i])
+            z[i] = dp_error(h, k1[i], k3[i], k4[i], k5[i], k6[i], k7[i])
         err = error_norm(z, y, y1, rtol, atol)
         if err <= 1.0:
             t += h
