@@ -20,15 +20,15 @@ Criteria not met, measured (:data:`SHORT`, FOCE-I estimate / design; 2 cores, De
 
 These are the FOCE-I objective's minima, not an optimiser stopping early nor a wrong objective:
 the objective is checked against an evaluation without the sensitivity kernel
-(:func:`test_focei_objective_equals_a_brute_force_evaluation`), its gradient against
-differences (``tests/unit/test_fit_mm_sensitivity.py``), and on Bolus_2CPTMM its value at the
-estimates (19783.74) is below that at the design (19796.62) and at SAEM's estimates on the same
-data (19790.66; SAEM, seed 1, is within 6 % of the design: VMAX 1.052, KM 1.055, omega(KM)
-0.061); on Infusion_2CPTMM SAEM too lands on the ridge (VMAX 1.147, KM 1.222, FOCE-I objective
-21042.66 against 21038.12 at FOCE-I's estimates). With the whole history of Bolus_2CPTMM (6,960 observations) FOCE-I gives VMAX 0.983
-and KM 0.923 (omega(Q) 0.150). Single-dose data leave VMAX and KM poorly determined apart;
-a first-order approximation of a likelihood nonlinear in them is the likely cause of the
-bias; left open.
+(:func:`test_focei_objective_equals_a_brute_force_evaluation`), its gradient against differences
+(``tests/unit/test_fit_mm_sensitivity.py``), and on Bolus_2CPTMM its value at the estimates
+(19783.74) is below that at the design (19796.62) and at SAEM's estimates on the same data
+(19790.66; SAEM, seed 1, is within 6 % of the design: VMAX 1.052, KM 1.055, omega(KM) 0.061); on
+Infusion_2CPTMM SAEM too lands on the ridge (VMAX 1.147, KM 1.222, FOCE-I objective 21042.66
+against 21038.12 at FOCE-I's estimates). With the whole history of Bolus_2CPTMM (6,960
+observations) FOCE-I gives VMAX 0.983 and KM 0.923 (omega(Q) 0.150). Single-dose data leave VMAX
+and KM poorly determined apart; a first-order approximation of a likelihood nonlinear in them is
+the likely cause of the bias; left open.
 """
 
 from __future__ import annotations
