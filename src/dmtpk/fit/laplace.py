@@ -34,11 +34,11 @@ A model with Michaelis-Menten elimination has no closed form: :math:`f` and
 :math:`a = \partial f/\partial\eta` come from the integrator's forward sensitivities
 (:mod:`dmtpk.fit.sensitivity`, error control on states and sensitivities at rtol 1e-9). The
 conditional modes are then found by quasi-Newton steps (the FOCE-I matrix, which needs only
-:math:`a`, updated by BFGS); the second derivatives that the exact Hessian of the individual fits and the closed-form outer gradient
-need, at the modes only, are central differences of :math:`a` (step :data:`STEP_SECOND`:
-truncation about 1e-6 and integrator noise about rtol/step, 1e-6, relative). They enter neither
-the objective nor the modes, only the gradient that guides the optimiser and the standard errors
-of individual fits.
+:math:`a`, updated by BFGS). The second derivatives that the exact Hessian of the individual
+fits and the closed-form outer gradient need are central differences of :math:`a` at the modes
+(step :data:`STEP_SECOND`: truncation about 1e-6 and integrator noise about rtol/step, 1e-6,
+relative). They enter neither the objective nor the modes, only the gradient that guides the
+optimiser and the standard errors of individual fits.
 """
 
 from __future__ import annotations
