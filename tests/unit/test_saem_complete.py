@@ -95,6 +95,8 @@ def test_saem_history_and_convergence_statement(fits):
     np.testing.assert_allclose(saem.history[-1], [saem.estimates()[k] for k in saem.labels],
                                rtol=1e-12)
     assert "exploration stationary" in saem.message
+    assert set(saem.convergence_z) == set(saem.history_labels)
+    assert all(abs(z) <= 4.0 for pair in saem.convergence_z.values() for z in pair)
 
 
 def test_a_run_stopped_far_too_early_is_not_converged(data, tmp_path):
@@ -107,6 +109,7 @@ def test_a_run_stopped_far_too_early_is_not_converged(data, tmp_path):
     named = res.message.split(": ", 1)[1].split(" was still", 1)[0]
     assert named in res.labels
     assert named.startswith("omega(")
+    assert abs(res.convergence_z[named][0]) > 4.0
     fig = res.plot("saem")
     assert sum(ax.get_visible() for ax in fig.axes) == len(res.history_labels) == 8
     assert "NOT converged" in fig._suptitle.get_text()
