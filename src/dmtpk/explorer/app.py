@@ -500,6 +500,11 @@ def serve(model="eckernas2022", port: int = 0, address: str = "127.0.0.1", show:
     def page():
         return Explorer(model).layout
 
+    # Panel waits 50 ms (Syncable._debounce) before it handles a control's change, to batch
+    # bursts of browser events; half the page's answer time to a dose change was that wait.
+    # This process serves only the explorer, so its changes are handled at once.
+    from panel.reactive import Syncable
+    Syncable._debounce = 0
     if port == 0:
         with socket.socket() as s:  # a free port, so that the page's origin can be stated
             s.bind((address, 0))
