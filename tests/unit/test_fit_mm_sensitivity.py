@@ -264,3 +264,15 @@ def test_outer_gradient_equals_differences_of_the_objective(tmp_path):
     h = 1e-4
     diff = np.array([(obj(x + h * e) - obj(x - h * e)) / (2 * h) for e in np.eye(x.size)])
     assert np.max(np.abs(grad - diff)) < 1e-4 * np.max(np.abs(diff))
+
+
+def test_a_steady_state_dose_is_refused_naming_the_row(tmp_path):
+    """Steady-state doses of a Michaelis-Menten model have no sensitivities here: a clear
+    error naming the file row of the dose record (row 2, the header being row 1)."""
+    lines = ["ID,TIME,AMT,EVID,MDV,CMT,SS,II,DV", "1,0,20,1,1,1,1,24,."]
+    lines += [f"1,{t},0,0,0,1,0,0,{float(100.0 * np.exp(-t / 5))!r}" for t in TIMES]
+    path = tmp_path / "ss.csv"
+    path.write_text("\n".join(lines) + "\n")
+    data = dmtpk.read_nonmem(path, time_unit="h", amount_unit="mg", concentration_unit="ug/L")
+    with pytest.raises(ValidationError, match="row 2.*steady-state"):
+        dmtpk.fit(mm_model(), data, method="ml", estimate=["V1", "VMAX"])
