@@ -83,3 +83,24 @@ def test_mistakes_are_one_line(files, tmp_path, capsys, extra, where):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and where in err
+
+
+@pytest.mark.parametrize("kept", ["table.csv", "model.toml"])
+def test_an_existing_report_file_is_refused_before_the_fit(files, tmp_path, capsys, kept,
+                                                           monkeypatch):
+    """Every file of the report folder is checked before fitting, not only one of them."""
+    import sys
+    fit_module = sys.modules["dmtpk.fit"]  # the package (dmtpk.fit is also the function)
+    model, data = files
+    rep = tmp_path / "rep"
+    rep.mkdir()
+    (rep / kept).write_text("kept")
+
+    def no_fit(*a, **k):  # pragma: no cover - reached only if the check let the run start
+        raise AssertionError("the fit ran although an output exists")
+    monkeypatch.setattr(fit_module, "fit", no_fit)
+    code = main(["fit", str(model), str(data), "--time-unit", "h", "--amount-unit", "mg",
+                 "--concentration-unit", "ug/L", "--report", str(rep)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and kept in err and "exists" in err
+    assert (rep / kept).read_text() == "kept"

@@ -44,11 +44,12 @@ def _cmd_fit(args) -> int:
         outputs["--out"] = Path(args.out)
     report = Path(args.report) if args.report else None
     if report is not None:
-        from ..fit.report import REPORT_FILES
+        from ..fit.report import REPORT_FILES, SAEM_FILE
         if report.exists() and not report.is_dir():
             raise ValidationError("--report", f"{report} is a file, not a folder")
-        if report.is_dir():
-            outputs.update({f"--report {report}": report / f for f in REPORT_FILES})
+        if report.is_dir():  # every file the report will write, checked before the fit
+            files = REPORT_FILES + ((SAEM_FILE,) if args.method == "saem" else ())
+            outputs.update({f"--report ({f})": report / f for f in files})
         elif not report.parent.is_dir() and str(report.parent):
             raise ValidationError("--report", f"the folder {report.parent} does not exist")
     args.requested = list(outputs.values())

@@ -22,8 +22,8 @@ Bioavailability, lag time and modelled infusion rate or duration of doses into c
 units: time unit for ``ALAG`` and ``D``, amount per time unit for ``R``) or to a constant
 (a quantity or a string with its unit; a bare number is canonical: min, mg/min).
 
-Model covariates (``[covariates]`` of the model file, power laws) are taken from the dataset
-column of the same name (case aside), in the unit the model uses (kg for ``WT``). Parameters are
+Model covariates (``[covariates]`` of the model file: power, linear, categorical) are taken
+from the dataset column of the same name (case aside), in the unit the model uses (kg for ``WT``). Parameters are
 piecewise constant between records, as in PREDPP: the advance to a record uses the values for
 that interval, which with the default ``"nocb"`` mode are the record's own (next observation
 carried backward), with ``"locf"`` those of the record before, and with ``"linear"`` the mean of
