@@ -276,3 +276,21 @@ def test_a_steady_state_dose_is_refused_naming_the_row(tmp_path):
     data = dmtpk.read_nonmem(path, time_unit="h", amount_unit="mg", concentration_unit="ug/L")
     with pytest.raises(ValidationError, match="row 2.*steady-state"):
         dmtpk.fit(mm_model(), data, method="ml", estimate=["V1", "VMAX"])
+
+
+def test_a_subject_too_stiff_for_the_integrator_has_no_prediction(tmp_path):
+    """A trial point far out (Q 1e7 times its typical value: rate constants of 1e4 /min over
+    12 h, beyond the explicit integrator's step budget) gives that subject NaN predictions and
+    sensitivities, as parameters outside their support do, and the other subject its values."""
+    names = ["V1", "VMAX", "KM", "Q", "V2"]
+    work = tmp_path / "stiff"
+    work.mkdir()
+    problem = build_problem(mm_model(two_cpt=True), dataset(work, rate=DOSE),
+                            omega={k: 0.1 for k in names})
+    eta = ETA.copy()
+    eta[0, 3] = np.log(1e7)
+    f, a = predict_sensitivities(problem, problem.theta, eta[None])
+    first = problem.obs_sub == 0
+    assert np.all(np.isnan(f[0, first])) and np.all(np.isnan(a[0][:, first]))
+    ref, _, _ = reference(names, eta[1], infusion=60.0)
+    np.testing.assert_allclose(f[0, ~first], ref, rtol=1e-8)

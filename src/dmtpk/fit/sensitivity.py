@@ -143,8 +143,9 @@ def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray, subjects=
 
 
 def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol):
-    """The kernel over ``m`` copies of the dataset (the ``subjects`` of each, default all); a
-    record it cannot process is named."""
+    """The kernel over ``m`` copies of the dataset (the ``subjects`` of each, default all). A
+    record with no defined answer, or a steady-state dose, is named in the error; a subject on
+    which the explicit integrator gives up (a stiff segment) gets NaN states."""
     from .._kernels.sensitivity import STATUS_CAPACITY, STATUS_OK, sensitivity_batch
     starts, recs = _kernel_records(prepared, flat, m)
     n = compiled.n_states
@@ -172,15 +173,19 @@ def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol
             sensitivity_batch(*args, first[i:i + 1], last[i:i + 1], *recs, x, s, st, sr, cap,
                               rtol, atol)
             status[i], where[i] = st[0], sr[0]
-    if np.any(status != STATUS_OK):
-        i = int(np.flatnonzero(status != STATUS_OK)[0])
-        n_rec = prepared.starts[-1]
-        r = int(where[i]) % n_rec
+    n_rec = prepared.starts[-1]
+    for i in np.flatnonzero(status != STATUS_OK):
+        rec = int(where[i])
         # A record with no defined answer: the prepared dataset's solver names it.
-        prepared.predict(flat[(int(where[i]) // n_rec) * n_rec:][:n_rec])
-        data = prepared.data
-        raise ValidationError("data", f"{data.path}, row {data.row_of(r)}: the integrator's "
-                              "sensitivities do not cover this record (a steady-state dose of "
-                              "a Michaelis-Menten model, or a segment too stiff for the "
-                              "explicit integrator)")
+        prepared.predict(flat[(rec // n_rec) * n_rec:][:n_rec])
+        if recs[5][rec] != 0:
+            data = prepared.data
+            raise ValidationError("data", f"{data.path}, row {data.row_of(rec % n_rec)}: the "
+                                  "integrator's sensitivities do not cover this record (a "
+                                  "steady-state dose of a Michaelis-Menten model)")
+        # Else the integrator gave up on a stiff segment (parameters far out, as an optimiser's
+        # trial point may take them): no prediction for the subject, as for parameters
+        # outside their support.
+        x[first[i]:last[i]] = np.nan
+        s[first[i]:last[i]] = np.nan
     return x, s
