@@ -281,7 +281,8 @@ def test_a_steady_state_dose_is_refused_naming_the_row(tmp_path):
 def test_a_subject_too_stiff_for_the_integrator_has_no_prediction(tmp_path):
     """A trial point far out (Q 1e7 times its typical value: rate constants of 1e4 /min over
     12 h, beyond the explicit integrator's step budget) gives that subject NaN predictions and
-    sensitivities, as parameters outside their support do, and the other subject its values."""
+    sensitivities, as parameters outside their support do, and the other subject the same values
+    as beside a well-behaved one."""
     names = ["V1", "VMAX", "KM", "Q", "V2"]
     work = tmp_path / "stiff"
     work.mkdir()
@@ -292,5 +293,6 @@ def test_a_subject_too_stiff_for_the_integrator_has_no_prediction(tmp_path):
     f, a = predict_sensitivities(problem, problem.theta, eta[None])
     first = problem.obs_sub == 0
     assert np.all(np.isnan(f[0, first])) and np.all(np.isnan(a[0][:, first]))
-    ref, _, _ = reference(names, eta[1], infusion=60.0)
-    np.testing.assert_allclose(f[0, ~first], ref, rtol=1e-8)
+    f_ok, a_ok = predict_sensitivities(problem, problem.theta, ETA[None])
+    np.testing.assert_array_equal(f[0, ~first], f_ok[0, ~first])     # subjects independent
+    np.testing.assert_array_equal(a[0][:, ~first], a_ok[0][:, ~first])

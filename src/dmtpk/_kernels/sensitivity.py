@@ -39,9 +39,9 @@ this module calls): EVID 0-4, bolus and infusion doses (RATE > 0, -1, -2) resolv
 :func:`dmtpk._kernels.dosing.resolve_dose`, lags, ADDL trains, resets, parameters changing
 from record to record. Doses whose amount, duration or time depend on a random effect (F or a
 lag carrying one) are not differentiated here: the caller refuses such a problem. Steady-state
-doses, records with no defined answer, and segments needing more than
-:data:`~dmtpk._kernels.records.MAX_STEPS` steps give the subject :data:`STATUS_RECORD` (the
-caller names the record).
+doses and records with no defined answer give the subject :data:`STATUS_RECORD` (the caller
+names the record), a segment needing more than :data:`~dmtpk._kernels.records.MAX_STEPS`
+steps :data:`STATUS_STIFF`.
 
 All times are minutes, amounts mg and rates mg/min.
 """
@@ -64,7 +64,11 @@ from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error
                        step_factor)
 from .system import L_CENTRAL, L_ELIM, L_METAB
 
-__all__ = ["sensitivity_batch", "STATUS_OK", "STATUS_RECORD", "STATUS_CAPACITY"]
+__all__ = ["sensitivity_batch", "STATUS_OK", "STATUS_RECORD", "STATUS_CAPACITY",
+           "STATUS_STIFF"]
+
+#: The integrator gave up: more than MAX_STEPS steps in one segment (a stiff system).
+STATUS_STIFF = 3
 
 #: Complex step of the derivative of the system matrix (any tiny number: no cancellation).
 _H = 1e-20
@@ -199,7 +203,7 @@ def _advance(y, n, t, t_to, cur, a, da, mm, dmm, c, e, m, k, hk, rtol, atol, b, 
         _input(fs, is_, cnt, b)
         if t_next > t and not _dopri5(y, n, b, t_next - t, a, da, mm, dmm, c, e, m, k, hk,
                                       rtol, atol):
-            return t, STATUS_RECORD
+            return t, STATUS_STIFF
         t = t_next
         q = 0
         while q < cnt[C_INF]:
@@ -252,7 +256,7 @@ def _advance(y, n, t, t_to, cur, a, da, mm, dmm, c, e, m, k, hk, rtol, atol, b, 
     if t_to > t:
         _input(fs, is_, cnt, b)
         if not _dopri5(y, n, b, t_to - t, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
-            return t, STATUS_RECORD
+            return t, STATUS_STIFF
         t = t_to
     return t, STATUS_OK
 
@@ -377,7 +381,8 @@ def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, fi
     s_out : float64[:, :, :]
         Its derivatives with respect to each η, shape (n_records, p, n_states).
     status, status_record : int64[:]
-        Per subject: STATUS_OK, STATUS_RECORD or STATUS_CAPACITY, and the record concerned.
+        Per subject: STATUS_OK, STATUS_RECORD, STATUS_CAPACITY or STATUS_STIFF, and the record
+        concerned.
     cap : int
         Simultaneous infusions, lagged doses and additional-dose trains per subject.
     rtol, atol : float

@@ -146,7 +146,8 @@ def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol
     """The kernel over ``m`` copies of the dataset (the ``subjects`` of each, default all). A
     record with no defined answer, or a steady-state dose, is named in the error; a subject on
     which the explicit integrator gives up (a stiff segment) gets NaN states."""
-    from .._kernels.sensitivity import STATUS_CAPACITY, STATUS_OK, sensitivity_batch
+    from .._kernels.sensitivity import (STATUS_CAPACITY, STATUS_OK, STATUS_STIFF,
+                                        sensitivity_batch)
     starts, recs = _kernel_records(prepared, flat, m)
     n = compiled.n_states
     p = pos.size
@@ -174,18 +175,18 @@ def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol
                               rtol, atol)
             status[i], where[i] = st[0], sr[0]
     n_rec = prepared.starts[-1]
-    for i in np.flatnonzero(status != STATUS_OK):
-        rec = int(where[i])
-        # A record with no defined answer: the prepared dataset's solver names it.
-        prepared.predict(flat[(rec // n_rec) * n_rec:][:n_rec])
-        if recs[5][rec] != 0:
-            data = prepared.data
-            raise ValidationError("data", f"{data.path}, row {data.row_of(rec % n_rec)}: the "
-                                  "integrator's sensitivities do not cover this record (a "
-                                  "steady-state dose of a Michaelis-Menten model)")
-        # Else the integrator gave up on a stiff segment (parameters far out, as an optimiser's
+    for i in np.flatnonzero(status == STATUS_STIFF):
+        # The integrator gave up on a stiff segment (parameters far out, as an optimiser's
         # trial point may take them): no prediction for the subject, as for parameters
         # outside their support.
         x[first[i]:last[i]] = np.nan
         s[first[i]:last[i]] = np.nan
+    for i in np.flatnonzero((status != STATUS_OK) & (status != STATUS_STIFF)):
+        rec = int(where[i])
+        # A record with no defined answer: the prepared dataset's solver names it.
+        prepared.predict(flat[(rec // n_rec) * n_rec:][:n_rec])
+        data = prepared.data
+        raise ValidationError("data", f"{data.path}, row {data.row_of(rec % n_rec)}: the "
+                              "integrator's sensitivities do not cover this record (a "
+                              "steady-state dose of a Michaelis-Menten model)")
     return x, s
