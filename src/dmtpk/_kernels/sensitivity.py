@@ -27,9 +27,11 @@ exact to rounding, no difference step).
 The augmented system is stepped with the Dormand-Prince 5(4) pair of
 :mod:`dmtpk._kernels.stepping` (its stage states ``dp_y2`` ... ``dp_y7`` and error estimate
 ``dp_error``, :func:`error_norm` and :func:`step_factor`, as the record walker), the
-error controlled on the states *and* the sensitivities (one RMS norm over all n(1 + p)
-components, each scaled by ``atol + rtol max(|y0|, |y1|)``; a sensitivity is an amount per
-unit η, on the scale of the amounts), so the sensitivities are as accurate as the states.
+error controlled on the states *and* the sensitivities (one RMS norm over all components, each
+scaled by ``atol + rtol max(|y0|, |y1|)``; a sensitivity is an amount per unit η, on the scale
+of the amounts), so the sensitivities are as accurate as the states. Only the dynamic states
+carry sensitivities: the mass-balance accumulators (``eliminated``) feed nothing back, so no
+prediction depends on theirs (n + p n_dyn components in all).
 Steps end at every record and every scheduled event (the end of an infusion, a lagged dose, an
 additional dose).
 
@@ -91,9 +93,13 @@ def _build(theta, w, pos, layout, mass_ratio, a, da, ct, ca):
 
 
 @jit_inline
-def _rhs(y, n, a, da, b, mm, dmm, c, e, m, out):
-    """Right-hand side of the augmented system (module docstring) at ``y`` = (x, S_1, ...)."""
+def _rhs(y, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, out):
+    """Right-hand side of the augmented system (module docstring) at ``y`` = (x, S_1, ...):
+    the n states, then the sensitivities of the dynamic states ``dyn`` only (the mass-balance
+    accumulators feed nothing back, so nothing depends on theirs); ``cd``, ``md`` are the
+    positions of the central and metabolite states in ``dyn`` (-1 when absent)."""
     p = da.shape[0]
+    nd = dyn.size
     for i in range(n):
         s = b[i]
         for j in range(n):
@@ -113,24 +119,24 @@ def _rhs(y, n, a, da, b, mm, dmm, c, e, m, out):
     if m >= 0:
         out[m] += mr * flux
     for k in range(p):
-        o = n * (k + 1)
-        for i in range(n):
+        o = n + nd * k
+        for ii in range(nd):
+            i = dyn[ii]
             s = 0.0
-            for j in range(n):
-                s += a[i, j] * y[o + j] + da[k, i, j] * y[j]
-            out[o + i] = s
+            for jj in range(nd):
+                j = dyn[jj]
+                s += a[i, j] * y[o + jj] + da[k, i, j] * y[j]
+            out[o + ii] = s
         if vmax > 0.0:
-            dconc = y[o + c] / v1 - conc * dmm[k, 2] / v1
+            dconc = y[o + cd] / v1 - conc * dmm[k, 2] / v1
             dflux = dfc * (dconc - conc * dmm[k, 1] / km) + _mm_flux(conc, 1.0, km) * dmm[k, 0]
-            out[o + c] -= dflux
-            if e >= 0:
-                out[o + e] += dflux
-            if m >= 0:
-                out[o + m] += mr * dflux + dmm[k, 3] * flux
+            out[o + cd] -= dflux
+            if md >= 0:
+                out[o + md] += mr * dflux + dmm[k, 3] * flux
 
 
 @jit
-def _dopri5(y, n, b, dt, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
+def _dopri5(y, n, dyn, b, dt, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol, atol):
     """Advance the augmented state ``y`` (in place) by ``dt``; ``k`` is stage scratch
     (9, y.size), ``hk[0]`` the last step size (0: none yet). False after MAX_STEPS steps."""
     nn = y.size
@@ -139,7 +145,7 @@ def _dopri5(y, n, b, dt, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
     if not h > 0.0:
         h = dt
     t = 0.0
-    _rhs(y, n, a, da, b, mm, dmm, c, e, m, k1)
+    _rhs(y, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, k1)
     for _ in range(MAX_STEPS):
         last = False
         if t + h >= dt:
@@ -147,22 +153,22 @@ def _dopri5(y, n, b, dt, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
             last = True
         for i in range(nn):
             z[i] = dp_y2(y[i], h, k1[i])
-        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k2)
+        _rhs(z, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, k2)
         for i in range(nn):
             z[i] = dp_y3(y[i], h, k1[i], k2[i])
-        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k3)
+        _rhs(z, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, k3)
         for i in range(nn):
             z[i] = dp_y4(y[i], h, k1[i], k2[i], k3[i])
-        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k4)
+        _rhs(z, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, k4)
         for i in range(nn):
             z[i] = dp_y5(y[i], h, k1[i], k2[i], k3[i], k4[i])
-        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k5)
+        _rhs(z, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, k5)
         for i in range(nn):
             z[i] = dp_y6(y[i], h, k1[i], k2[i], k3[i], k4[i], k5[i])
-        _rhs(z, n, a, da, b, mm, dmm, c, e, m, k6)
+        _rhs(z, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, k6)
         for i in range(nn):
             y1[i] = dp_y7(y[i], h, k1[i], k3[i], k4[i], k5[i], k6[i])
-        _rhs(y1, n, a, da, b, mm, dmm, c, e, m, k7)
+        _rhs(y1, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, k7)
         for i in range(nn):
             z[i] = dp_error(h, k1[i], k3[i], k4[i], k5[i], k6[i], k7[i])
         err = error_norm(z, y, y1, rtol, atol)
@@ -184,8 +190,8 @@ def _dopri5(y, n, b, dt, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
 
 
 @jit
-def _advance(y, n, t, t_to, cur, a, da, mm, dmm, c, e, m, k, hk, rtol, atol, b, dose, time,
-             target, amt, rate, addl, f, lag, mrate, mdur, fs, is_, cnt):
+def _advance(y, n, dyn, t, t_to, cur, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol, atol, b,
+             dose, time, target, amt, rate, addl, f, lag, mrate, mdur, fs, is_, cnt):
     """Advance from ``t`` to ``t_to`` through the scheduled events due on the way (ends of
     infusions, lagged doses, additional doses: the record walker's schedule); returns
     (t, status)."""
@@ -201,8 +207,8 @@ def _advance(y, n, t, t_to, cur, a, da, mm, dmm, c, e, m, k, hk, rtol, atol, b, 
             break
         t_next = max(t_next, t)
         _input(fs, is_, cnt, b)
-        if t_next > t and not _dopri5(y, n, b, t_next - t, a, da, mm, dmm, c, e, m, k, hk,
-                                      rtol, atol):
+        if t_next > t and not _dopri5(y, n, dyn, b, t_next - t, a, da, mm, dmm, c, e, m, cd,
+                                      md, k, hk, rtol, atol):
             return t, STATUS_STIFF
         t = t_next
         q = 0
@@ -255,21 +261,24 @@ def _advance(y, n, t, t_to, cur, a, da, mm, dmm, c, e, m, k, hk, rtol, atol, b, 
             q += 1
     if t_to > t:
         _input(fs, is_, cnt, b)
-        if not _dopri5(y, n, b, t_to - t, a, da, mm, dmm, c, e, m, k, hk, rtol, atol):
+        if not _dopri5(y, n, dyn, b, t_to - t, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol,
+                       atol):
             return t, STATUS_STIFF
         t = t_to
     return t, STATUS_OK
 
 
 @jit
-def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, r0, r1, time, evid, amt,
-             rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt, rtol,
-             atol):
+def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, r0, r1, time, evid,
+             amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt,
+             rtol, atol):
     """Walk the records ``r0:r1`` of one subject from empty compartments, writing the state
-    and its sensitivities after each record; returns (status, record)."""
+    and its sensitivities after each record (zero for the accumulators, which are not
+    integrated); returns (status, record)."""
     n = x_out.shape[1]
     p = pos.size
-    y = np.zeros(n * (p + 1))
+    nd = dyn.size
+    y = np.zeros(n + p * nd)
     a = np.zeros((n, n))
     da = np.zeros((p, n, n))
     ct = np.zeros(theta_rec.shape[1], dtype=np.complex128)
@@ -283,6 +292,13 @@ def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, r0, r1, tim
     c = layout[L_CENTRAL]
     e = layout[L_ELIM]
     m = layout[L_METAB]
+    cd = -1
+    md = -1
+    for q in range(nd):
+        if dyn[q] == c:
+            cd = q
+        if dyn[q] == m:
+            md = q
     cnt[C_INF] = 0
     cnt[C_LD] = 0
     cnt[C_TR] = 0
@@ -315,9 +331,9 @@ def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, r0, r1, tim
             _reset(y, cnt)
             t = ti
         else:
-            t, st = _advance(y, n, t, ti, cur, a, da, mm, dmm, c, e, m, k, hk, rtol, atol, b,
-                             dose, time, target, amt, rate, addl, f, lag, mrate, mdur, fs, is_,
-                             cnt)
+            t, st = _advance(y, n, dyn, t, ti, cur, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol,
+                             atol, b, dose, time, target, amt, rate, addl, f, lag, mrate, mdur,
+                             fs, is_, cnt)
             if st != STATUS_OK:
                 return st, i
         cur = i
@@ -345,14 +361,14 @@ def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, r0, r1, tim
         for q in range(n):
             x_out[i, q] = y[q]
         for kk in range(p):
-            for q in range(n):
-                s_out[i, kk, q] = y[n * (kk + 1) + q]
+            for q in range(nd):
+                s_out[i, kk, dyn[q]] = y[n + nd * kk + q]
     return STATUS_OK, -1
 
 
 @jit_parallel
-def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, first, last,
-                      time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out,
+def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, first,
+                      last, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out,
                       s_out, status, status_record, cap, rtol, atol):
     """States and sensitivities after every record of every subject of a batch, in parallel.
 
@@ -371,6 +387,9 @@ def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, fi
         Their derivatives with respect to each η, shape (n_records, p, 4).
     layout, mass_ratio
         The model's (:func:`~dmtpk._kernels.system.fill_system`).
+    dyn : int64[:]
+        States that are not mass-balance accumulators: only theirs have sensitivities
+        (the accumulators' stay 0 in ``s_out``).
     first, last : int64[:]
         Subject ``i`` owns records ``first[i]:last[i]`` (a batch may walk any subset of the
         subjects of the record arrays).
@@ -394,7 +413,7 @@ def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, fi
     for blk in prange(n_blocks):
         fs, is_, cnt, _, _ = scratch(n, cap, rtol, atol)
         for i in range(blk * BLOCK, min(n_sub, (blk + 1) * BLOCK)):
-            st, rec = _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio,
+            st, rec = _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn,
                                first[i], last[i], time, evid, amt, rate, target, ss, ii,
                                addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt, rtol,
                                atol)

@@ -162,8 +162,9 @@ def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol
     s = np.zeros((n_all, p, n))
     status = np.zeros(n_sub, dtype=np.int64)
     where = np.zeros(n_sub, dtype=np.int64)
+    dyn = np.array([k for k in range(n) if k not in compiled.accumulators], dtype=np.int64)
     args = (flat, w_flat, np.asarray(pos, dtype=np.int64), mm, dmm, compiled.layout,
-            float(compiled.mass_ratio))
+            float(compiled.mass_ratio), dyn)
     sensitivity_batch(*args, first, last, *recs, x, s, status, where, _CAPACITY, rtol, atol)
     cap = _CAPACITY
     while np.any(status == STATUS_CAPACITY):
