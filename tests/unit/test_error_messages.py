@@ -21,7 +21,7 @@ def test_a_whole_file_fault_has_no_empty_key(tmp_path):
 def test_an_existing_output_says_how_to_overwrite_it(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("kept")
-    with pytest.raises(dmtpk.DmtpkError, match=r"use --force \(from Python: force=True\)"):
+    with pytest.raises(dmtpk.DmtpkError, match=r"use force=True \(--force on the command line\)"):
         write_atomic(target, lambda p: open(p, "w").write("new"))
     assert target.read_text() == "kept"
 

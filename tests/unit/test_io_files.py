@@ -34,7 +34,7 @@ def test_write_csv_keeps_every_digit(tmp_path):
 def test_an_existing_file_is_kept_unless_forced(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(DmtpkError, match="exists; use --force"):
+    with pytest.raises(DmtpkError, match=r"exists; use force=True \(--force on the command line\)"):
         write_atomic(target, lambda p: Path(p).write_text("new"))
     assert target.read_text() == "old"
     write_atomic(target, lambda p: Path(p).write_text("new"), force=True)

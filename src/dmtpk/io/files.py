@@ -109,8 +109,9 @@ def _check_output(p: Path, force: bool, name: str | None = None) -> Path:
         if p.exists() and not p.is_file():  # /dev/null, a pipe: never replaced by a file
             raise OutputError(p, "exists and is not a regular file; give a file name", name)
         if p.exists() and not force:
-            raise OutputError(p, "exists; use --force (from Python: force=True) to overwrite it",
-                              name)
+            how = ("--force" if name is not None and name.startswith("--")
+                   else "force=True (--force on the command line)")
+            raise OutputError(p, f"exists; use {how} to overwrite it", name)
         folder = p.parent if str(p.parent) else Path(".")
         if not folder.is_dir():
             raise OutputError(p, f"folder {folder} does not exist", name)
