@@ -113,13 +113,19 @@ class Stencil:
         f, a = predict_sensitivities(problem, theta, eta[None], subjects)
         self.f, self.a, self.s = f[0], a[0], None
         if second:
-            h = STEP_SECOND
-            eye = np.eye(p)
-            pts = np.concatenate([eta[None] + h * eye[:, None, :],
-                                  eta[None] - h * eye[:, None, :]])
-            _, a_pm = predict_sensitivities(problem, theta, pts)
-            s = (a_pm[:p] - a_pm[p:]) / (2 * h)          # s[k, m] = d a_m / d eta_k
-            self.s = 0.5 * (s + np.swapaxes(s, 0, 1))
+            self.s = _second_derivatives(problem, theta, eta)
+
+
+def _second_derivatives(problem, theta, eta):
+    """s[k, m] = d a_m / d eta_k, shape (p, p, n_obs), by central differences of the
+    integrator's sensitivities (step :data:`STEP_SECOND`), symmetrised."""
+    p = eta.shape[-1]
+    h = STEP_SECOND
+    eye = np.eye(p)
+    pts = np.concatenate([eta[None] + h * eye[:, None, :], eta[None] - h * eye[:, None, :]])
+    _, a_pm = predict_sensitivities(problem, theta, pts)
+    s = (a_pm[:p] - a_pm[p:]) / (2 * h)
+    return 0.5 * (s + np.swapaxes(s, 0, 1))
 
 
 def _sum_by_subject(problem, values):
@@ -310,8 +316,8 @@ def _modes_integrator(problem, theta, omega_inv, sd, eta0, prior, tol, max_iter)
     that gives f and a there, for the subjects still moving only, so an accepted trial is the
     next iterate's stencil. A subject
     whose step no longer decreases g within ten halvings sits at its mode within the
-    integrator's noise (rtol 1e-9). The second derivatives of the returned stencil are those
-    of :class:`Stencil` (differences of a), computed once at the modes.
+    integrator's noise (rtol 1e-9). The second derivatives of the returned stencil
+    (differences of a) are computed once, at the modes.
     """
     eta = np.array(eta0, dtype=float)
     n, p = eta.shape
@@ -353,7 +359,7 @@ def _modes_integrator(problem, theta, omega_inv, sd, eta0, prior, tol, max_iter)
             converged |= scale > 0   # no decrease along the step: at the mode within noise
         if converged.all():
             break
-    st = Stencil(problem, theta, eta, second=True)
+    st.s = _second_derivatives(problem, theta, eta)   # f and a at eta are st's already
     return eta, st, converged
 
 
