@@ -35,9 +35,9 @@ prediction depends on theirs (n + p n_dyn components in all).
 Steps end at every record and every scheduled event (the end of an infusion, a lagged dose, an
 additional dose).
 
-Records are handled as the record walker does (:mod:`dmtpk._kernels.records`, whose dose and
-schedule helpers :func:`~dmtpk._kernels.records._dose`, ``_give``, ``_input`` and ``_reset``
-this module calls): EVID 0-4, bolus and infusion doses (RATE > 0, -1, -2) resolved by
+Records are handled as the record walker does (:mod:`dmtpk._kernels.records`; the dose and
+schedule helpers of :mod:`dmtpk._kernels.schedule`, ``_dose``, ``_give``, ``_input`` and
+``_reset``, are the walker's): EVID 0-4, bolus and infusion doses (RATE > 0, -1, -2) resolved by
 :func:`dmtpk._kernels.dosing.resolve_dose`, lags, ADDL trains, resets, parameters changing
 from record to record. Doses whose amount, duration or time depend on a random effect (F or a
 lag carrying one) are not differentiated here: the caller refuses such a problem. Steady-state
@@ -58,10 +58,10 @@ from .config import jit, jit_inline, jit_parallel, prange
 from .jitted import fill_system as _fill_system
 from .jitted import mm_dflux_dc as _mm_dflux_dc
 from .jitted import mm_flux as _mm_flux
-from .records import (BLOCK, C_INF, C_LD, C_TR, F_INF_E, F_INF_R, F_LD_A, F_LD_D, F_LD_R,
-                      F_LD_T, F_TR_II, F_TR_T, I_INF_S, I_LD_S, I_TR_LEFT, I_TR_REC, MAX_STEPS,
-                      STATUS_CAPACITY, STATUS_OK, STATUS_RECORD, _dose, _give, _input, _reset,
-                      scratch)
+from .records import BLOCK, MAX_STEPS, STATUS_CAPACITY, STATUS_OK, STATUS_RECORD, scratch
+from .schedule import (C_INF, C_LD, C_TR, F_INF_E, F_INF_R, F_LD_A, F_LD_D, F_LD_R, F_LD_T,
+                       F_TR_II, F_TR_T, I_INF_S, I_LD_S, I_TR_LEFT, I_TR_REC, _dose, _give,
+                       _input, _reset)
 from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
                        step_factor)
 from .system import L_CENTRAL, L_ELIM, L_METAB
