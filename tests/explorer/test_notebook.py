@@ -14,16 +14,9 @@ pytestmark = pytest.mark.slow
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "06_dosing_explorer.ipynb"
 
 
-def test_widget_renders_and_agrees_with_the_api(tmp_path, monkeypatch):
+def test_widget_renders_and_agrees_with_the_api(run_notebook):
     pytest.importorskip("panel", reason='the explorer needs Panel: pip install "dmtpk[explore]"')
-    nbformat = pytest.importorskip("nbformat", reason="notebook tests need nbformat")
-    nbclient = pytest.importorskip("nbclient", reason="notebook tests need nbclient + ipykernel")
-    pytest.importorskip("ipykernel", reason="notebook tests need ipykernel")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    book = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(book, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    book = run_notebook(NOTEBOOK)  # a failing assertion in a cell fails here
     widget_cell = next(c for c in book.cells if c.cell_type == "code"
                        and c.source.rstrip().endswith("app"))
     kinds = {k for out in widget_cell.outputs for k in out.get("data", {})}

@@ -31,17 +31,9 @@ def test_notebook_is_stored_without_outputs(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat", reason="notebook tests need nbformat")
-    nbclient = pytest.importorskip("nbclient", reason="notebook tests need nbclient + ipykernel")
-    pytest.importorskip("ipykernel", reason="notebook tests need ipykernel")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    book = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(book, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+def test_notebook_runs_top_to_bottom(path, run_notebook):
     start = time.perf_counter()
-    client.execute()  # raises CellExecutionError, naming the cell, when a cell fails
+    book = run_notebook(path)
     elapsed = time.perf_counter() - start
     assert elapsed < BUDGET, f"{path.name} took {elapsed:.0f} s"
     images = sum("image/png" in out.get("data", {}) for cell in book.cells
