@@ -140,3 +140,19 @@ def test_figure_png_is_a_png():
     pytest.importorskip("matplotlib")
     for c in (Controls(), Controls(population=True, n=100)):
         assert figure_png(c)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_widget_takes_a_model_object_and_names_an_unknown_control():
+    pytest.importorskip("panel", reason='the explorer needs Panel: pip install "dmtpk[explore]"')
+    model = dmtpk.load_model("eckernas2022").with_parameters(CL="2 L/min")
+    app = dmtpk.explore(model, dose=20)
+    expected = dmtpk.simulate(model, dmtpk.Bolus("20 mg", salt="fumarate"),
+                              TIMES).metrics().exposure.auc
+    assert app.view.metrics["auc"] == pytest.approx(expected, rel=1e-3)  # grid AUC
+    assert app.widgets["model"].value is model
+    app.widgets["model"].value = "eckernas2022"  # the library's model, from the list
+    assert app.view.metrics["auc"] < expected  # its CL is larger
+    with pytest.raises(dmtpk.ValidationError, match="dosage: is not a control"):
+        dmtpk.explore("eckernas2022", dosage=20)
+    with pytest.raises(dmtpk.DmtpkError, match="no_such_model"):
+        dmtpk.explore("no_such_model")

@@ -15,12 +15,13 @@ import math
 import socket
 import time
 import warnings
+from dataclasses import fields
 
 import numpy as np
 
 from ..errors import DmtpkError, ValidationError
 from ..library import list_models
-from ..model.spec import ModelValidityWarning
+from ..model.spec import Model, ModelValidityWarning
 from .compute import (DOSE_UNITS, ROUTES, Controls, _load, explore_view,
                       figure_png, scenario_text)
 
@@ -69,12 +70,23 @@ class Explorer:
     def __init__(self, model="eckernas2022", **initial):
         import panel as pn
         self._pn = pn
-        c = Controls(model=model if isinstance(model, str) else str(model), **initial)
-        names = list(list_models())
-        if c.model not in names:
-            names.insert(0, c.model)
+        unknown = sorted(set(initial) - {f.name for f in fields(Controls)})
+        if unknown:
+            raise ValidationError(unknown[0], f"is not a control of the explorer; the controls: "
+                                              f"{[f.name for f in fields(Controls)][1:]}")
+        # the model list: the library's models by name, and the one given (a file's path, or
+        # a Model built in Python, shown by its name)
+        if isinstance(model, Model):
+            first = model
+        else:
+            first = str(model)
+            _load(first)  # an unknown name or a bad file is an error before the page is built
+        options = {name: name for name in list_models()}
+        if isinstance(first, Model) or first not in options:
+            options = {(first.name if isinstance(first, Model) else first): first, **options}
+        c = Controls(model=first, **initial)
         w = {}
-        w["model"] = pn.widgets.Select(label="model", options=names, value=c.model,
+        w["model"] = pn.widgets.Select(label="model", options=options, value=first,
                                        css_classes=["dmtpk-model"])
         w["route"] = pn.widgets.Select(label="route", options={}, css_classes=["dmtpk-route"])
         w["dose"] = pn.widgets.EditableFloatSlider(label="dose (bolus / each inhalation)",

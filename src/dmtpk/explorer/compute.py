@@ -58,14 +58,14 @@ MAX_SUBJECTS = 20_000
 class Controls:
     """The explorer's control values.
 
-    Numbers are in the unit each control shows: dose in ``dose_unit``, rate mg/min (or
+    ``model`` is a library name, a model file's path or a :class:`~dmtpk.Model`. Numbers are in the unit each control shows: dose in ``dose_unit``, rate mg/min (or
     ``dose_unit``/min for a per-kg dose), times min, weight kg; ``salt`` is the form the dose
     and rate are stated in. ``infusion_dose`` (optional) is the infusion's own amount: given
     with ``rate`` and ``duration`` it must agree with them, as in :class:`~dmtpk.Infusion`.
     ``thresholds`` maps an endpoint to its effect threshold (the model's when absent).
     """
 
-    model: str = "eckernas2022"
+    model: str | Model = "eckernas2022"
     route: str = "iv"
     dose: float = 20.0
     dose_unit: str = "mg"
