@@ -363,10 +363,23 @@ class PreparedDataset:
             self._tiled[m] = got
         return got
 
-    def _solve(self, theta_rec: np.ndarray, m: int) -> np.ndarray:
-        compiled = self.model.compiled
-        idx = compiled.index
-        o = self._options
+    def kernel_records(self, theta_rec: np.ndarray, m: int):
+        """The record arrays of ``m`` copies of the dataset for the compiled walkers, with the
+        inhaled depot's F and lag of every record set from its parameters.
+
+        Parameters
+        ----------
+        theta_rec : ndarray, shape (m * n_records, n_parameters)
+            Each record's parameters (canonical units), the copies one after the other.
+        m : int
+
+        Returns
+        -------
+        starts : ndarray of int64, shape (m * n_subjects + 1,)
+            Each subject's first record.
+        records : tuple of ndarray
+            The record columns the walkers take.
+        """
         starts, recs = self._batch_records(m)
         d, pf, pl = self._depot
         if pf >= 0 or pl >= 0:
@@ -375,6 +388,13 @@ class PreparedDataset:
                 if p >= 0:
                     recs[k] = recs[k].copy()
                     recs[k][:, d] = theta_rec[:, p]
+        return starts, recs
+
+    def _solve(self, theta_rec: np.ndarray, m: int) -> np.ndarray:
+        compiled = self.model.compiled
+        idx = compiled.index
+        o = self._options
+        starts, recs = self.kernel_records(theta_rec, m)
         mm_all = None if self.model.is_linear else compiled.mm_parameters(theta_rec)
         a_cache: dict = {}
 

@@ -51,20 +51,6 @@ def check_differentiable(problem) -> None:
                                   "cover yet (fit it without one, or fix it)")
 
 
-def _kernel_records(prepared, theta_flat, m):
-    """The record arrays of ``m`` copies of the dataset with the inhaled depot's F and lag of
-    every record set from its parameters (as the prepared dataset's own solve does)."""
-    starts, recs = prepared._batch_records(m)
-    d, pf, pl = prepared._depot
-    if pf >= 0 or pl >= 0:
-        recs = list(recs)
-        for k, p in ((8, pf), (9, pl)):
-            if p >= 0:
-                recs[k] = recs[k].copy()
-                recs[k][:, d] = theta_flat[:, p]
-    return starts, recs
-
-
 def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray, subjects=None,
                           rtol: float = RTOL, atol: float = ATOL):
     """Predictions at the observations (residual scale) and their derivatives in η.
@@ -148,7 +134,7 @@ def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol
     which the explicit integrator gives up (a stiff segment) gets NaN states."""
     from .._kernels.sensitivity import (STATUS_CAPACITY, STATUS_OK, STATUS_STIFF,
                                         sensitivity_batch)
-    starts, recs = _kernel_records(prepared, flat, m)
+    starts, recs = prepared.kernel_records(flat, m)
     n = compiled.n_states
     p = pos.size
     n_all = flat.shape[0]
