@@ -48,9 +48,9 @@ from .jitted import fill_system as _fill_system
 from .jitted import mm_flux as _mm_flux
 from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
                        step_factor)
-from .schedule import (C_INF, C_LD, C_TR, F_INF_E, F_INF_R, F_LD_A, F_LD_D, F_LD_R, F_LD_T,
-                       F_TR_II, F_TR_T, I_INF_S, I_LD_S, I_TR_LEFT, I_TR_REC, _dose, _give,
-                       _input, _reset)
+from .schedule import (C_INF, C_LD, C_TR, DUE_OK, DUE_RECORD, F_INF_E, F_INF_R, F_LD_T, F_TR_II,
+                       F_TR_T, I_INF_S, I_TR_LEFT, I_TR_REC, _dose, _give, _give_due, _input,
+                       _next_due, _reset)
 from .system import L_CENTRAL, L_ELIM, L_METAB
 
 STATUS_OK = 0
@@ -265,13 +265,7 @@ def _walk(x, t, t_to, cur, mode, mat, vec, c, e, m, time, target, amt, rate, add
     b = vec[V_B, :n]
     dose = vec[V_DOSE, :4]
     while True:
-        t_next = math.inf
-        for k in range(cnt[C_LD]):
-            t_next = min(t_next, fs[F_LD_T, k])
-        for k in range(cnt[C_TR]):
-            t_next = min(t_next, fs[F_TR_T, k])
-        for k in range(cnt[C_INF]):
-            t_next = min(t_next, fs[F_INF_E, k])
+        t_next = _next_due(fs, cnt)
         if t_next > t_to:
             break
         t_next = max(t_next, t)
@@ -279,57 +273,10 @@ def _walk(x, t, t_to, cur, mode, mat, vec, c, e, m, time, target, amt, rate, add
         if not _step(x, b, t_next - t, mode, mat, vec, c, e, m):
             return t, STATUS_RECORD
         t = t_next
-        # Infusions ending now stop.
-        k = 0
-        while k < cnt[C_INF]:
-            if fs[F_INF_E, k] <= t_next:
-                last = cnt[C_INF] - 1
-                fs[F_INF_R, k] = fs[F_INF_R, last]
-                fs[F_INF_E, k] = fs[F_INF_E, last]
-                is_[I_INF_S, k] = is_[I_INF_S, last]
-                cnt[C_INF] = last
-            else:
-                k += 1
-        # Lagged doses due now.
-        k = 0
-        while k < cnt[C_LD]:
-            if fs[F_LD_T, k] <= t_next:
-                dose[0] = fs[F_LD_A, k]
-                dose[1] = fs[F_LD_R, k]
-                dose[2] = fs[F_LD_D, k]
-                dose[3] = 0.0
-                s = is_[I_LD_S, k]
-                last = cnt[C_LD] - 1
-                for row in (F_LD_T, F_LD_A, F_LD_R, F_LD_D):
-                    fs[row, k] = fs[row, last]
-                is_[I_LD_S, k] = is_[I_LD_S, last]
-                cnt[C_LD] = last
-                if not _give(t_next, s, dose, x, fs, is_, cnt):
-                    return t, STATUS_CAPACITY
-            else:
-                k += 1
-        # Additional doses due now, built with the latest record's values.
-        k = 0
-        while k < cnt[C_TR]:
-            if fs[F_TR_T, k] <= t_next:
-                i = is_[I_TR_REC, k]
-                s = target[i]
-                if not _dose(cur, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
-                    return t, STATUS_RECORD
-                if not _give(t_next, s, dose, x, fs, is_, cnt):
-                    return t, STATUS_CAPACITY
-                left = is_[I_TR_LEFT, k] - 1
-                is_[I_TR_LEFT, k] = left
-                fs[F_TR_T, k] = time[i] + (addl[i] - left + 1) * fs[F_TR_II, k]
-                if left == 0:
-                    last = cnt[C_TR] - 1
-                    fs[F_TR_T, k] = fs[F_TR_T, last]
-                    fs[F_TR_II, k] = fs[F_TR_II, last]
-                    is_[I_TR_LEFT, k] = is_[I_TR_LEFT, last]
-                    is_[I_TR_REC, k] = is_[I_TR_REC, last]
-                    cnt[C_TR] = last
-                    continue
-            k += 1
+        due = _give_due(t, x, cur, time, target, amt, rate, addl, f, lag, mrate, mdur, dose, fs,
+                        is_, cnt)
+        if due != DUE_OK:
+            return t, (STATUS_RECORD if due == DUE_RECORD else STATUS_CAPACITY)
     if t_to > t:
         _input(fs, is_, cnt, b)
         if not _step(x, b, t_to - t, mode, mat, vec, c, e, m):

@@ -12,6 +12,8 @@ resolved dose (:func:`_give`), the summed infusion rates (:func:`_input`), a res
 
 from __future__ import annotations
 
+import math
+
 from .config import jit_inline
 from .dosing import DOSE_OK
 from .jitted import resolve_dose
@@ -81,3 +83,79 @@ def _reset(x, cnt):
     cnt[C_INF] = 0
     cnt[C_LD] = 0
     cnt[C_TR] = 0
+
+
+#: What :func:`_give_due` returns: everything due was given; a record whose dose is not
+#: defined (the walkers' STATUS_RECORD); more than the scratch holds (their STATUS_CAPACITY).
+DUE_OK, DUE_RECORD, DUE_CAPACITY = 0, 1, 2
+
+
+@jit_inline
+def _next_due(fs, cnt):
+    """The earliest time something scheduled is due: a lagged dose, a train's next dose or an
+    infusion's end (inf when nothing is)."""
+    t_next = math.inf
+    for q in range(cnt[C_LD]):
+        t_next = min(t_next, fs[F_LD_T, q])
+    for q in range(cnt[C_TR]):
+        t_next = min(t_next, fs[F_TR_T, q])
+    for q in range(cnt[C_INF]):
+        t_next = min(t_next, fs[F_INF_E, q])
+    return t_next
+
+
+@jit_inline
+def _give_due(t, x, cur, time, target, amt, rate, addl, f, lag, mrate, mdur, dose, fs, is_,
+              cnt):
+    """At ``t``: the infusions ending stop, the lagged doses due are given, and the additional
+    doses due are given, built with the latest record ``cur``'s F and lag (into ``x``, the
+    states' amounts). Returns :data:`DUE_OK`, :data:`DUE_RECORD` or :data:`DUE_CAPACITY`."""
+    q = 0
+    while q < cnt[C_INF]:
+        if fs[F_INF_E, q] <= t:
+            last = cnt[C_INF] - 1
+            fs[F_INF_R, q] = fs[F_INF_R, last]
+            fs[F_INF_E, q] = fs[F_INF_E, last]
+            is_[I_INF_S, q] = is_[I_INF_S, last]
+            cnt[C_INF] = last
+        else:
+            q += 1
+    q = 0
+    while q < cnt[C_LD]:
+        if fs[F_LD_T, q] <= t:
+            dose[0] = fs[F_LD_A, q]
+            dose[1] = fs[F_LD_R, q]
+            dose[2] = fs[F_LD_D, q]
+            dose[3] = 0.0
+            s = is_[I_LD_S, q]
+            last = cnt[C_LD] - 1
+            for row in (F_LD_T, F_LD_A, F_LD_R, F_LD_D):
+                fs[row, q] = fs[row, last]
+            is_[I_LD_S, q] = is_[I_LD_S, last]
+            cnt[C_LD] = last
+            if not _give(t, s, dose, x, fs, is_, cnt):
+                return DUE_CAPACITY
+        else:
+            q += 1
+    q = 0
+    while q < cnt[C_TR]:
+        if fs[F_TR_T, q] <= t:
+            i = is_[I_TR_REC, q]
+            s = target[i]
+            if not _dose(cur, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
+                return DUE_RECORD
+            if not _give(t, s, dose, x, fs, is_, cnt):
+                return DUE_CAPACITY
+            left = is_[I_TR_LEFT, q] - 1
+            is_[I_TR_LEFT, q] = left
+            fs[F_TR_T, q] = time[i] + (addl[i] - left + 1) * fs[F_TR_II, q]
+            if left == 0:
+                last = cnt[C_TR] - 1
+                fs[F_TR_T, q] = fs[F_TR_T, last]
+                fs[F_TR_II, q] = fs[F_TR_II, last]
+                is_[I_TR_LEFT, q] = is_[I_TR_LEFT, last]
+                is_[I_TR_REC, q] = is_[I_TR_REC, last]
+                cnt[C_TR] = last
+                continue
+        q += 1
+    return DUE_OK

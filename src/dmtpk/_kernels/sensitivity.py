@@ -50,8 +50,6 @@ All times are minutes, amounts mg and rates mg/min.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .config import jit, jit_inline, jit_parallel, prange
@@ -59,9 +57,8 @@ from .jitted import fill_system as _fill_system
 from .jitted import mm_dflux_dc as _mm_dflux_dc
 from .jitted import mm_flux as _mm_flux
 from .records import BLOCK, MAX_STEPS, STATUS_CAPACITY, STATUS_OK, STATUS_RECORD, scratch
-from .schedule import (C_INF, C_LD, C_TR, F_INF_E, F_INF_R, F_LD_A, F_LD_D, F_LD_R, F_LD_T,
-                       F_TR_II, F_TR_T, I_INF_S, I_LD_S, I_TR_LEFT, I_TR_REC, _dose, _give,
-                       _input, _reset)
+from .schedule import (C_INF, C_LD, C_TR, DUE_OK, DUE_RECORD, F_TR_II, F_TR_T, I_TR_LEFT, I_TR_REC,
+                       _dose, _give, _give_due, _input, _next_due, _reset)
 from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
                        step_factor)
 from .system import L_CENTRAL, L_ELIM, L_METAB
@@ -196,13 +193,7 @@ def _advance(y, n, dyn, t, t_to, cur, a, da, mm, dmm, c, e, m, cd, md, k, hk, rt
     infusions, lagged doses, additional doses: the record walker's schedule); returns
     (t, status)."""
     while True:
-        t_next = math.inf
-        for q in range(cnt[C_LD]):
-            t_next = min(t_next, fs[F_LD_T, q])
-        for q in range(cnt[C_TR]):
-            t_next = min(t_next, fs[F_TR_T, q])
-        for q in range(cnt[C_INF]):
-            t_next = min(t_next, fs[F_INF_E, q])
+        t_next = _next_due(fs, cnt)
         if t_next > t_to:
             break
         t_next = max(t_next, t)
@@ -211,54 +202,10 @@ def _advance(y, n, dyn, t, t_to, cur, a, da, mm, dmm, c, e, m, cd, md, k, hk, rt
                                       md, k, hk, rtol, atol):
             return t, STATUS_STIFF
         t = t_next
-        q = 0
-        while q < cnt[C_INF]:
-            if fs[F_INF_E, q] <= t_next:
-                last = cnt[C_INF] - 1
-                fs[F_INF_R, q] = fs[F_INF_R, last]
-                fs[F_INF_E, q] = fs[F_INF_E, last]
-                is_[I_INF_S, q] = is_[I_INF_S, last]
-                cnt[C_INF] = last
-            else:
-                q += 1
-        q = 0
-        while q < cnt[C_LD]:
-            if fs[F_LD_T, q] <= t_next:
-                dose[0] = fs[F_LD_A, q]
-                dose[1] = fs[F_LD_R, q]
-                dose[2] = fs[F_LD_D, q]
-                dose[3] = 0.0
-                s = is_[I_LD_S, q]
-                last = cnt[C_LD] - 1
-                for row in (F_LD_T, F_LD_A, F_LD_R, F_LD_D):
-                    fs[row, q] = fs[row, last]
-                is_[I_LD_S, q] = is_[I_LD_S, last]
-                cnt[C_LD] = last
-                if not _give(t_next, s, dose, y, fs, is_, cnt):
-                    return t, STATUS_CAPACITY
-            else:
-                q += 1
-        q = 0
-        while q < cnt[C_TR]:
-            if fs[F_TR_T, q] <= t_next:
-                i = is_[I_TR_REC, q]
-                s = target[i]
-                if not _dose(cur, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
-                    return t, STATUS_RECORD
-                if not _give(t_next, s, dose, y, fs, is_, cnt):
-                    return t, STATUS_CAPACITY
-                left = is_[I_TR_LEFT, q] - 1
-                is_[I_TR_LEFT, q] = left
-                fs[F_TR_T, q] = time[i] + (addl[i] - left + 1) * fs[F_TR_II, q]
-                if left == 0:
-                    last = cnt[C_TR] - 1
-                    fs[F_TR_T, q] = fs[F_TR_T, last]
-                    fs[F_TR_II, q] = fs[F_TR_II, last]
-                    is_[I_TR_LEFT, q] = is_[I_TR_LEFT, last]
-                    is_[I_TR_REC, q] = is_[I_TR_REC, last]
-                    cnt[C_TR] = last
-                    continue
-            q += 1
+        due = _give_due(t, y, cur, time, target, amt, rate, addl, f, lag, mrate, mdur, dose, fs,
+                        is_, cnt)
+        if due != DUE_OK:
+            return t, (STATUS_RECORD if due == DUE_RECORD else STATUS_CAPACITY)
     if t_to > t:
         _input(fs, is_, cnt, b)
         if not _dopri5(y, n, dyn, b, t_to - t, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol,
