@@ -418,3 +418,21 @@ def test_demo_mistakes_are_one_line_before_any_run(extra, starts, capsys):
         "empty scheduler address", "scheduler port not a number"])
 def test_population_option_mistakes(extra, starts, capsys):
     _one_line(capsys, main(POP + extra), starts=starts)
+
+
+def test_the_local_cluster_leaves_no_gc_callback_to_swallow_ctrl_c():
+    """The local cluster's scheduler runs in this process and times garbage collections from a
+    gc callback; a KeyboardInterrupt raised inside a gc callback is swallowed by Python, so a
+    Ctrl-C landing there was lost (seen: the interrupted run went on to the end, exit 0). The
+    runner removes that callback."""
+    pytest.importorskip("distributed")
+    import gc
+
+    from dmtpk.population.runner import _dask_client
+    client, cluster = _dask_client(None, 1)
+    try:
+        owners = [getattr(cb, "__self__", None) for cb in gc.callbacks]
+        assert not any(type(o).__module__ == "distributed.gc" for o in owners), owners
+    finally:
+        client.close()
+        cluster.close()

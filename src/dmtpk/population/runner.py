@@ -382,6 +382,11 @@ def _dask_client(client, n_workers):
             from None
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address=":0")
+    # The cluster's scheduler runs in this process and times every garbage collection from a
+    # gc callback; a Ctrl-C that lands in that callback is swallowed ("Exception ignored in
+    # gc callback") and the run goes on. Without the timing, the interrupt reaches the run.
+    from distributed.gc import disable_gc_diagnosis
+    disable_gc_diagnosis(force=True)
     return Client(cluster), cluster
 
 
