@@ -113,6 +113,7 @@ def test_events_are_the_scenario_format():
     (dict(route="inhaled"), "route", "no inhaled route"),
     (dict(model=INHALED, route="inhalations", count=0), "count", "at least 1"),
     (dict(model=INHALED, route="inhalations", count=2, interval=0), "interval", "greater"),
+    (dict(model=INHALED, route="inhalations", count=10**6), "count", "at most 100,000"),
     (dict(weight=0), "weight", "greater than 0"),
     (dict(thresholds={"mood": 3}), "threshold", "no endpoint 'mood'"),
     (dict(until=-1), "until", "greater than 0"),

@@ -214,7 +214,8 @@ def build_regimen(c: Controls) -> Regimen:
             try:
                 regimen = regimen + event.every(every, times=times)
             except ValidationError as exc:
-                raise ValidationError("interval", _message(exc)) from None
+                name = "count" if exc.field in ("times", "addl") else "interval"
+                raise ValidationError(name, _message(exc)) from None
     return regimen
 
 
