@@ -35,6 +35,7 @@ import sys
 import warnings
 
 from ..errors import DmtpkError
+from ._common import INTERRUPTED
 from . import demo, design, explore, fit, models, simulate, tci
 
 __all__ = ["main"]
@@ -73,7 +74,22 @@ def _interrupted_outputs(args) -> str:
 
 
 def _interrupt(signum, frame):
+    INTERRUPTED.set()
     raise KeyboardInterrupt
+
+
+def _drop_interrupts(hook):
+    """An unraisable-exception hook that keeps quiet about a KeyboardInterrupt (the one a
+    callback from C code swallowed, which the command reports itself) and passes the rest on."""
+    def quiet(unraisable):
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            hook(unraisable)
+    return quiet
+
+
+def _interrupted(args) -> int:
+    print(f"dmtpk: interrupted{_interrupted_outputs(args)}", file=sys.stderr)
+    return 130
 
 
 def main(argv=None) -> int:
@@ -82,20 +98,34 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage mistake (2), already reported
         return int(exc.code or 0)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, _interrupt)  # clean up temporary files on kill -TERM
-    except ValueError:  # pragma: no cover - not the main thread
-        previous = None
+    INTERRUPTED.clear()
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):  # kill -TERM cleans up temporary files too
+        try:
+            handler = signal.getsignal(sig)
+            if handler is not signal.SIG_IGN:
+                signal.signal(sig, _interrupt)
+                previous[sig] = handler
+        except ValueError:  # pragma: no cover - not the main thread
+            pass
+    unraisable_hook = sys.unraisablehook
+    sys.unraisablehook = _drop_interrupts(unraisable_hook)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")
             try:
-                return args.func(args)
+                code = args.func(args)
             finally:
                 for w in caught:
                     print(f"dmtpk: warning: {w.message}", file=sys.stderr)
+        if INTERRUPTED.is_set():  # swallowed by C code, and the command ran on to the end
+            return _interrupted(args)
+        return code
+    except KeyboardInterrupt:
+        return _interrupted(args)
     except DmtpkError as exc:
+        if INTERRUPTED.is_set():
+            return _interrupted(args)
         print(f"dmtpk: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (dmtpk models | head): stop quietly
@@ -104,15 +134,19 @@ def main(argv=None) -> int:
         except OSError:  # pragma: no cover
             pass
         return 1
-    except KeyboardInterrupt:
-        print(f"dmtpk: interrupted{_interrupted_outputs(args)}", file=sys.stderr)
-        return 130
     except OSError as exc:  # disk full, permission denied...
+        if INTERRUPTED.is_set():
+            return _interrupted(args)
         print(f"dmtpk: error: {exc}", file=sys.stderr)
         return 1
+    except Exception:
+        if INTERRUPTED.is_set():  # what followed an interrupt swallowed inside C code (Numba
+            return _interrupted(args)  # compiling): the interrupt is the news
+        raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = unraisable_hook
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@ writing (all or none), quiet model loading."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -12,7 +13,13 @@ from ..io.files import write_outputs
 from ..library import load_model
 
 __all__ = ["fmt", "table", "threshold_label", "heading", "option_value", "as_option",
-           "figure_writer", "write_files", "quiet_load"]
+           "figure_writer", "write_files", "quiet_load", "INTERRUPTED"]
+
+#: Set when the command is interrupted (Ctrl-C, kill -TERM). Python swallows an exception
+#: raised inside a callback from C code, such as Numba compiling through LLVM or a gc callback,
+#: so the KeyboardInterrupt may never reach the command: this flag still does, and the command
+#: then writes no output and reports the interrupt (``dmtpk.cli.main``).
+INTERRUPTED = threading.Event()
 
 
 def fmt(x: float) -> str:
@@ -79,6 +86,8 @@ def write_files(args, outputs) -> None:
     which were written."""
     if not outputs:
         return
+    if INTERRUPTED.is_set():  # an interrupt that C code swallowed: nothing is written
+        raise KeyboardInterrupt
     paths = write_outputs(outputs, args.force)
     args.written = paths
     for path in paths:
