@@ -353,10 +353,13 @@ def test_ctrl_c_on_the_dask_backend_prints_only_the_one_line_message(tmp_path):
     pytest.importorskip("distributed")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
     env.pop("DASK_LOGGING__DISTRIBUTED", None)
+    # SIGINT at its default in the child, whatever this process inherited (a shell without job
+    # control starts background jobs with SIGINT ignored, and an ignored signal stays ignored)
     proc = subprocess.Popen([sys.executable, "-m", "dmtpk", *POP[:-4], "--n", "3000000",
                              "--seed", "1", "--backend", "dask", "--out", "m.csv"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     line = proc.stdout.readline()
     while line and not line.startswith("times:"):
         line = proc.stdout.readline()
@@ -455,6 +458,12 @@ def test_an_interrupt_swallowed_by_c_code_is_still_reported(after, monkeypatch, 
             raise RuntimeError("no compiled object yet")
         return 0
     monkeypatch.setattr(models, "_cmd_models", swallowed)
-    assert main(["models"]) == 130
+    # Python's own Ctrl-C handler, whatever this process inherited (SIGINT is ignored in a
+    # background job of a shell without job control, and then dmtpk leaves it ignored)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(["models"]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert capsys.readouterr().err.strip().splitlines() == ["dmtpk: interrupted; no output written"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
