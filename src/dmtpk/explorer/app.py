@@ -20,10 +20,9 @@ from dataclasses import fields
 import numpy as np
 
 from ..errors import DmtpkError, ValidationError
-from ..library import list_models
+from ..library import list_models, load_model
 from ..model.spec import Model, ModelValidityWarning
-from .compute import (DOSE_UNITS, ROUTES, Controls, _load, explore_view,
-                      figure_png, scenario_text)
+from .compute import DOSE_UNITS, ROUTES, Controls, explore_view, figure_png, scenario_text
 
 __all__ = ["Explorer", "require_panel", "serve"]
 
@@ -80,7 +79,7 @@ class Explorer:
             first = model
         else:
             first = str(model)
-            _load(first)  # an unknown name or a bad file is an error before the page is built
+            load_model(first)  # an unknown name or a bad file is an error before the page is built
         options = {name: name for name in list_models()}
         if isinstance(first, Model) or first not in options:
             options = {(first.name if isinstance(first, Model) else first): first, **options}
@@ -228,7 +227,7 @@ class Explorer:
         pn = self._pn
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ModelValidityWarning)
-            model = _load(name)
+            model = load_model(name)
         self._model = model
         self._load_notes = [str(x.message) for x in caught]
         routes = {label: key for key, (label, needs) in ROUTES.items() if needs in model.routes}
@@ -507,7 +506,7 @@ def serve(model="eckernas2022", port: int = 0, address: str = "127.0.0.1", show:
     import panel as pn
     if port < 0 or port > 65535:
         raise ValidationError("--port", f"must be 0-65535, got {port}")
-    _load(model)  # an unknown model is an error before the server starts
+    load_model(model)  # an unknown model is an error before the server starts
 
     def page():
         return Explorer(model).layout

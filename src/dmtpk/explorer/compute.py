@@ -142,15 +142,17 @@ def _number(value, name: str, *, low: float = 0.0, strict: bool = False,
     return v
 
 
-def _load(model) -> Model:
-    return model if isinstance(model, Model) else load_model(model)
+def _route(c: Controls) -> tuple:
+    """(label, the model route it needs) of the controls' route."""
+    if c.route not in ROUTES:
+        raise ValidationError("route", f"expected one of {sorted(ROUTES)}, got {c.route!r}")
+    return ROUTES[c.route]
 
 
 def regimen_events(c: Controls) -> list:
     """The controls as the event tables of a scenario file (``type``, ``dose``, ``salt``, ...),
     with quantities as strings in the units the controls show."""
-    if c.route not in ROUTES:
-        raise ValidationError("route", f"expected one of {sorted(ROUTES)}, got {c.route!r}")
+    _route(c)
     if c.dose_unit not in DOSE_UNITS:
         raise ValidationError("dose_unit", f"expected one of {list(DOSE_UNITS)}, got "
                                            f"{c.dose_unit!r}")
@@ -228,10 +230,8 @@ def _message(exc: ValidationError) -> str:
 
 def _setup(c: Controls):
     """Model, regimen, output times, weight and thresholds of the controls, checked."""
-    model = _load(c.model)
-    label, needs = ROUTES.get(c.route, (None, None))
-    if label is None:
-        raise ValidationError("route", f"expected one of {sorted(ROUTES)}, got {c.route!r}")
+    model = load_model(c.model)  # a Model is returned as it is
+    needs = _route(c)[1]
     if needs not in model.routes:
         raise ValidationError("route", f"model {model.name!r} has no {needs} route "
                                        f"(its routes: {', '.join(model.routes)})")
@@ -307,7 +307,7 @@ def scenario_text(c: Controls) -> str:
     """The controls as a scenario file (TOML): ``dmtpk run`` on it simulates what the page
     shows (the typical subject, and the population when switched on)."""
     model, regimen, times, weight, thresholds = _setup(c)
-    label = ROUTES[c.route][0]
+    label = _route(c)[0]
     scenario = {"name": "explorer", "description": f"{label}: {regimen.describe()} of DMT "
                                                    f"base", "model": _model_reference(c.model),
                 "until": f"{float(c.until):.15g} min",
