@@ -386,6 +386,33 @@ def _ss_constant(s, rate, a, dyn, out):
     return True
 
 
+@jit_inline
+def ss_converged(j, d, d_prev, scale, tol, ii, busy):
+    """Whether the iteration of a steady state has converged after its ``j``-th interval:
+    ``d`` is the largest change of the pre-dose state over the interval (``d_prev`` over the
+    one before, -1 for none), ``scale`` the largest state; converged when the change is nil,
+    or when, past the first interval free of the dose's own lag and infusion (``busy`` min),
+    the geometric extrapolation of the changes still to come is below ``tol`` relative."""
+    if j < 2:
+        return False
+    if d == 0.0:
+        return True
+    if d_prev > 0.0 and j * ii > busy + ii:
+        ratio = d / d_prev
+        return ratio < 1.0 and d * ratio / (1.0 - ratio) <= tol * max(scale, 1e-300)
+    return False
+
+
+@jit_inline
+def ss_shift_clock(fs, cnt, dt):
+    """Move the running infusions' ends and the lagged doses' times of an iterated steady state
+    by ``dt``: from the iteration's clock to the record's."""
+    for k in range(cnt[C_INF]):
+        fs[F_INF_E, k] += dt
+    for k in range(cnt[C_LD]):
+        fs[F_LD_T, k] += dt
+
+
 @jit
 def _ss_iterate(i, s, ti, iii, mode, mat, vec, dyn, x, c, e, m, time, target, amt, rate, addl,
                 f, lag, mrate, mdur, fs, is_, cnt):
@@ -422,21 +449,11 @@ def _ss_iterate(i, s, ti, iii, mode, mat, vec, dyn, x, c, e, m, time, target, am
             q = dyn[p]
             d = max(d, abs(x[q] - prev[q]))
             scale = max(scale, abs(x[q]))
-        done = False
-        if j > 1:
-            if d == 0.0:
-                done = True
-            elif d_prev > 0.0 and j * iii > d_lag + on + iii:
-                ratio = d / d_prev
-                if ratio < 1.0 and d * ratio / (1.0 - ratio) <= tol * max(scale, 1e-300):
-                    done = True
+        done = ss_converged(j, d, d_prev, scale, tol, iii, d_lag + on)
+        if j > 1:  # the first change is against no earlier pre-dose state
             d_prev = d
         if done:
-            # The clock of the iteration is j * iii; the record's is ti.
-            for k in range(cnt[C_INF]):
-                fs[F_INF_E, k] += ti - t
-            for k in range(cnt[C_LD]):
-                fs[F_LD_T, k] += ti - t
+            ss_shift_clock(fs, cnt, ti - t)
             acc = np.ones(n, dtype=np.bool_)
             for p in range(dyn.size):
                 acc[dyn[p]] = False

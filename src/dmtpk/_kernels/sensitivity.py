@@ -39,11 +39,14 @@ Records are handled as the record walker does (:mod:`dmtpk._kernels.records`; th
 schedule helpers of :mod:`dmtpk._kernels.schedule`, ``_dose``, ``_give``, ``_input`` and
 ``_reset``, are the walker's): EVID 0-4, bolus and infusion doses (RATE > 0, -1, -2) resolved by
 :func:`dmtpk._kernels.dosing.resolve_dose`, lags, ADDL trains, resets, parameters changing
-from record to record. Doses whose amount, duration or time depend on a random effect (F or a
-lag carrying one) are not differentiated here: the caller refuses such a problem. Steady-state
-doses and records with no defined answer give the subject :data:`STATUS_RECORD` (the caller
-names the record), a segment needing more than :data:`~dmtpk._kernels.records.MAX_STEPS`
-steps :data:`STATUS_STIFF`.
+from record to record, steady-state doses (SS 1, iterated as the walker iterates them for a
+nonlinear model, the sensitivities converging with the states: :func:`_steady_state`). Doses
+whose amount, duration or time depend on a random effect (F or a lag carrying one) are not
+differentiated here: the caller refuses such a problem. Records the walker refuses too (SS 2
+and steady-state constant infusions of a nonlinear model among them) and records with no
+defined answer give the subject :data:`STATUS_RECORD` (the caller names the record), a segment needing more than :data:`~dmtpk._kernels.records.MAX_STEPS`
+steps :data:`STATUS_STIFF`, a steady state that does not exist at the subject's parameters
+:data:`STATUS_NO_STEADY`.
 
 All times are minutes, amounts mg and rates mg/min.
 """
@@ -56,7 +59,8 @@ from .config import jit, jit_inline, jit_parallel, prange
 from .jitted import fill_system as _fill_system
 from .jitted import mm_dflux_dc as _mm_dflux_dc
 from .jitted import mm_flux as _mm_flux
-from .records import BLOCK, MAX_STEPS, STATUS_CAPACITY, STATUS_OK, STATUS_RECORD, scratch
+from .records import (BLOCK, DEFAULT_SS_TOL, MAX_STEPS, SS_MAX_INTERVALS, STATUS_CAPACITY,
+                      STATUS_OK, STATUS_RECORD, scratch, ss_converged, ss_shift_clock)
 from .schedule import (C_INF, C_LD, C_TR, DUE_OK, DUE_RECORD, F_TR_II, F_TR_T, I_TR_LEFT, I_TR_REC,
                        _dose, _give, _give_due, _input, _next_due, _reset)
 from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
@@ -64,10 +68,13 @@ from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error
 from .system import L_CENTRAL, L_ELIM, L_METAB
 
 __all__ = ["sensitivity_batch", "STATUS_OK", "STATUS_RECORD", "STATUS_CAPACITY",
-           "STATUS_STIFF"]
+           "STATUS_STIFF", "STATUS_NO_STEADY"]
 
 #: The integrator gave up: more than MAX_STEPS steps in one segment (a stiff system).
 STATUS_STIFF = 3
+#: A steady-state dose whose train has no steady state at these parameters (the iteration did
+#: not converge within SS_MAX_INTERVALS intervals: a dose rate the elimination cannot match).
+STATUS_NO_STEADY = 4
 
 #: Complex step of the derivative of the system matrix (any tiny number: no cancellation).
 _H = 1e-20
@@ -216,6 +223,76 @@ def _advance(y, n, dyn, t, t_to, cur, a, da, mm, dmm, c, e, m, cd, md, k, hk, rt
 
 
 @jit
+def _steady_state(i, s, ti, y, prev, n, dyn, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol,
+                  atol, b, dose, time, target, amt, rate, ss, ii, addl, f, lag, mrate, mdur, fs,
+                  is_, cnt):
+    """Pre-dose steady state of record ``i``'s dose train and its sensitivities (SS 1), as the
+    record walker iterates it for a nonlinear model (:func:`dmtpk._kernels.records._ss_iterate`):
+    from empty compartments the train is given every II until the change of the pre-dose
+    states *and sensitivities* over an interval, extrapolated geometrically, is below
+    :data:`~dmtpk._kernels.records.DEFAULT_SS_TOL` relative. The iterates' sensitivities are
+    those of the states after j doses, which converge with them to the steady state's (the
+    map from one pre-dose state to the next is a contraction near it). Leaves in ``y`` the
+    steady state (accumulators 0) and the train's infusions and lagged doses still due at
+    ``ti``; returns a status (:data:`STATUS_RECORD` for a record the walker refuses too: SS 2,
+    no II, a lag of II or more; :data:`STATUS_NO_STEADY` without convergence)."""
+    iii = ii[i]
+    if ss[i] != 1 or not iii > 0.0:
+        return STATUS_RECORD
+    if not _dose(i, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
+        return STATUS_RECORD
+    d_amt, d_rate, d_dur, d_lag = dose[0], dose[1], dose[2], dose[3]
+    if d_lag >= iii:
+        return STATUS_RECORD
+    if mm[0] > 0.0 and d_amt >= mm[0] * iii:
+        # The Michaelis-Menten flux, the parent's only elimination, stays below VMAX: a dose
+        # rate of VMAX or more accumulates without bound (no need to iterate to find out).
+        return STATUS_NO_STEADY
+    on = d_dur if d_rate > 0.0 else 0.0
+    nd = dyn.size
+    p = da.shape[0]
+    _reset(y, cnt)
+    t = 0.0
+    d_prev = -1.0
+    for j in range(1, SS_MAX_INTERVALS + 1):
+        dose[0] = d_amt
+        dose[1] = d_rate
+        dose[2] = d_dur
+        dose[3] = d_lag
+        if not _give(t, s, dose, y, fs, is_, cnt):
+            return STATUS_CAPACITY
+        t, st = _advance(y, n, dyn, t, j * iii, i, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol,
+                         atol, b, dose, time, target, amt, rate, addl, f, lag, mrate, mdur, fs,
+                         is_, cnt)
+        if st != STATUS_OK:
+            return st
+        d = 0.0
+        scale = 0.0
+        for q in range(nd):
+            d = max(d, abs(y[dyn[q]] - prev[dyn[q]]))
+            scale = max(scale, abs(y[dyn[q]]))
+        for q in range(n, n + p * nd):
+            d = max(d, abs(y[q] - prev[q]))
+            scale = max(scale, abs(y[q]))
+        done = ss_converged(j, d, d_prev, scale, DEFAULT_SS_TOL, iii, d_lag + on)
+        if j > 1:  # the first change is against no earlier pre-dose state
+            d_prev = d
+        if done:
+            ss_shift_clock(fs, cnt, ti - t)
+            for q in range(n):  # the mass-balance accumulators start from 0
+                acc = True
+                for r in range(nd):
+                    if dyn[r] == q:
+                        acc = False
+                if acc:
+                    y[q] = 0.0
+            return STATUS_OK
+        for q in range(y.size):
+            prev[q] = y[q]
+    return STATUS_NO_STEADY
+
+
+@jit
 def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, r0, r1, time, evid,
              amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt,
              rtol, atol):
@@ -226,6 +303,7 @@ def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, r0, r1
     p = pos.size
     nd = dyn.size
     y = np.zeros(n + p * nd)
+    prev = np.zeros(y.size)
     a = np.zeros((n, n))
     da = np.zeros((p, n, n))
     ct = np.zeros(theta_rec.shape[1], dtype=np.complex128)
@@ -289,7 +367,11 @@ def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, r0, r1
         if ev == 1 or ev == 4:
             s = target[i]
             if ss[i] != 0:
-                return STATUS_RECORD, i
+                st = _steady_state(i, s, ti, y, prev, n, dyn, a, da, mm, dmm, c, e, m, cd, md,
+                                   k, hk, rtol, atol, b, dose, time, target, amt, rate, ss, ii,
+                                   addl, f, lag, mrate, mdur, fs, is_, cnt)
+                if st != STATUS_OK:
+                    return st, i
             if not _dose(i, s, amt[i], rate[i], f, lag, mrate, mdur, dose):
                 return STATUS_RECORD, i
             if not _give(ti, s, dose, y, fs, is_, cnt):

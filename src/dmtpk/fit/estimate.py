@@ -92,14 +92,18 @@ def _not_finite(problem, st, sd, i) -> ValidationError:
     bad = np.flatnonzero((problem.obs_sub == i) & ~np.isfinite(terms(problem, st.f, sd)))
     data = problem.prepared.data
     where = ""
+    why = "a prediction of 0 or NaN under a proportional or log-scale error?"
     if bad.size:
         j = int(bad[0])
         where = (f", first at row {data.row_of(int(problem.obs_rec[j]))} (prediction "
                  f"{st.f[j]:g}, observation {problem.y[j]:g} on the residual scale)")
+        records = data.subjects()[i][1]
+        if (np.isnan(st.f[j]) and not problem.model.is_linear
+                and np.any(data.item("SS")[records] != 0)):
+            why = ("a steady-state dose whose train has no steady state at these values "
+                   "(a dose rate of VMAX or more accumulates without bound)?")
     return ValidationError("initial", f"the objective of subject {problem.subject_ids[i]!r} "
-                                      f"is not finite at the initial estimates{where}: a "
-                                      "prediction of 0 or NaN under a proportional or "
-                                      "log-scale error?")
+                                      f"is not finite at the initial estimates{where}: {why}")
 
 
 def covariance_step(grad_fun, x, kind: str = "sandwich"):

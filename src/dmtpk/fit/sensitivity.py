@@ -130,10 +130,12 @@ def predict_sensitivities(problem, theta: np.ndarray, eta: np.ndarray, subjects=
 
 def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol):
     """The kernel over ``m`` copies of the dataset (the ``subjects`` of each, default all). A
-    record with no defined answer, or a steady-state dose, is named in the error; a subject on
-    which the explicit integrator gives up (a stiff segment) gets NaN states."""
-    from .._kernels.sensitivity import (STATUS_CAPACITY, STATUS_OK, STATUS_STIFF,
-                                        sensitivity_batch)
+    record with no defined answer is named in the error; a subject on which the explicit
+    integrator gives up (a stiff segment), or whose steady-state dose has no steady state at
+    its parameters (a dose rate beyond what the elimination can clear), gets NaN states, as
+    parameters outside their support do: an optimiser's trial point may go there."""
+    from .._kernels.sensitivity import (STATUS_CAPACITY, STATUS_NO_STEADY, STATUS_OK,
+                                        STATUS_STIFF, sensitivity_batch)
     starts, recs = prepared.kernel_records(flat, m)
     n = compiled.n_states
     p = pos.size
@@ -162,18 +164,18 @@ def _run(prepared, compiled, flat, w_flat, pos, mm, dmm, m, subjects, rtol, atol
                               rtol, atol)
             status[i], where[i] = st[0], sr[0]
     n_rec = prepared.starts[-1]
-    for i in np.flatnonzero(status == STATUS_STIFF):
-        # The integrator gave up on a stiff segment (parameters far out, as an optimiser's
-        # trial point may take them): no prediction for the subject, as for parameters
-        # outside their support.
+    no_answer = (status == STATUS_STIFF) | (status == STATUS_NO_STEADY)
+    for i in np.flatnonzero(no_answer):
+        # The integrator gave up on a stiff segment, or the dose train has no steady state
+        # (parameters far out, as an optimiser's trial point may take them): no prediction for
+        # the subject, as for parameters outside their support.
         x[first[i]:last[i]] = np.nan
         s[first[i]:last[i]] = np.nan
-    for i in np.flatnonzero((status != STATUS_OK) & (status != STATUS_STIFF)):
+    for i in np.flatnonzero((status != STATUS_OK) & ~no_answer):
         rec = int(where[i])
         # A record with no defined answer: the prepared dataset's solver names it.
         prepared.predict(flat[(rec // n_rec) * n_rec:][:n_rec])
         data = prepared.data
         raise ValidationError("data", f"{data.path}, row {data.row_of(rec % n_rec)}: the "
-                              "integrator's sensitivities do not cover this record (a "
-                              "steady-state dose of a Michaelis-Menten model)")
+                              "integrator's sensitivities do not cover this record")
     return x, s
