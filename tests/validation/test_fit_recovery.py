@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scipy.stats import chi2
 
 import dmtpk
 
@@ -29,14 +30,23 @@ pytestmark = pytest.mark.skipif(
 
 DESIGN = {"CL": 4 / 60, "V1": 70.0, "Q": 4 / 60, "V2": 50.0, "KA": 1 / 60}  # L/min, L, 1/min
 FILES = ["Bolus_1CPT", "Bolus_2CPT", "Infusion_1CPT", "Infusion_2CPT", "Oral_1CPT", "Oral_2CPT"]
-#: Criteria not met, measured: Oral_2CPT's omega(Q) comes out at 0.16 (+79 %; its typical
-#: value is within 9 %). Not explained yet: an estimator property of a poorly informed random
-#: effect or a defect; left open.
+#: Criteria not met, measured: Oral_2CPT's omega(Q) comes out at 0.161 (+79 %; SE 0.064 from
+#: the sandwich covariance, eta-shrinkage 42.5 %; its typical value is within 9 %). For these
+#: the design value must lie inside the estimate's 95 % profile-likelihood interval instead
+#: (:func:`test_design_variance_inside_the_profile_likelihood_interval`; measured rise of the
+#: objective 1.62). Not a defect of the estimator, as far as measured: on the same subjects with
+#: new residual noise (8 replicates, seeds 1000-1007) FOCE-I's omega(Q) ranged over
+#: 0.087-0.288 (mean 0.151, SD 0.060, against the subjects' own 0.083) and SAEM's mean
+#: was 0.190: the 30 % criterion (+-0.027) is narrower than the estimate's own
+#: spread for this random effect, which single-dose oral data inform least. The whole history of
+#: the file gives 0.145.
 SHORT = {("Oral_2CPT", "Q")}
+#: The chi-square(1) 95 % quantile: the rise of the objective (-2 log-likelihood) that bounds
+#: a 95 % profile-likelihood interval of one parameter.
+CHI2_95 = chi2.ppf(0.95, 1)
 
 
-@pytest.mark.parametrize("name", FILES)
-def test_focei_recovers_the_design(name):
+def fit_single_dose(name, omega=None, fix=None):
     path = CORPUS / f"{name}.csv"
     cols = columns_of(path)
     data = dmtpk.read_nonmem(path, time_unit="h", amount_unit="ug", concentration_unit="ug/L",
@@ -44,11 +54,30 @@ def test_focei_recovers_the_design(name):
     model = model_for(name)
     est = [p for p in DESIGN if p in model.parameters]
     start = model.with_parameters({p: 1.3 * DESIGN[p] for p in est})
-    res = dmtpk.fit(start, data, estimate=est, omega={p: 0.2 for p in est},
-                    residual={"proportional": 0.3}, covariance="none")
+    return est, dmtpk.fit(start, data, estimate=est, omega={p: 0.2 for p in est} | (omega or {}),
+                          fix=fix, residual={"proportional": 0.3}, covariance="none")
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_focei_recovers_the_design(name):
+    est, res = fit_single_dose(name)
     assert res.converged
     for p in est:
         assert res.theta[p] == pytest.approx(DESIGN[p], rel=0.10), p
         if (name, p) not in SHORT:
             assert res.omega[p] == pytest.approx(0.09, rel=0.30), p
     assert res.sigma["prop"] == pytest.approx(0.20, rel=0.10)
+
+
+@pytest.mark.parametrize("name,par", sorted(SHORT))
+def test_design_variance_inside_the_profile_likelihood_interval(name, par):
+    """Where a variance misses its 30 % criterion, the design value 0.09 must still be
+    consistent with the data: fixed there, the best objective rises by less than
+    :data:`CHI2_95` over the unconstrained fit's."""
+    _, free = fit_single_dose(name)
+    assert not free.omega[par] == pytest.approx(0.09, rel=0.30)  # still outside: see SHORT
+    _, fixed = fit_single_dose(name, omega={par: 0.09}, fix=[f"omega({par})"])
+    assert fixed.converged
+    assert fixed.omega[par] == pytest.approx(0.09, rel=1e-12)
+    rise = fixed.ofv - free.ofv
+    assert -1e-3 < rise < CHI2_95, rise
