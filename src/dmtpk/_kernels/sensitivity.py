@@ -48,6 +48,15 @@ defined answer give the subject :data:`STATUS_RECORD` (the caller names the reco
 steps :data:`STATUS_STIFF`, a steady state that does not exist at the subject's parameters
 :data:`STATUS_NO_STEADY`.
 
+Second derivatives (:math:`\partial S_k/\partial\eta_l`, what FOCE-I's outer gradient and the
+individual fits' Hessian need) come from the same kernel run with complex parameters, the
+complex step :math:`\theta + ih\,\partial\theta/\partial\eta_l` (and
+:math:`\partial\theta/\partial\eta_k` moved by :math:`ih\,\partial^2\theta/\partial\eta_k
+\partial\eta_l`), ``second=True``: the step control reads only the real parts, so the run takes
+the real run's steps and the imaginary parts over h are the derivatives of that discrete
+solution, to rounding, with no difference step through the integrator. dA/dθ is then a central
+difference of the algebraic ``fill_system`` (:func:`_build_second`).
+
 All times are minutes, amounts mg and rates mg/min.
 """
 
@@ -78,6 +87,8 @@ STATUS_NO_STEADY = 4
 
 #: Complex step of the derivative of the system matrix (any tiny number: no cancellation).
 _H = 1e-20
+#: Relative step of the central differences of the system matrix in the second-derivative run.
+_DELTA = 1e-5
 
 
 @jit
@@ -96,6 +107,30 @@ def _build(theta, w, pos, layout, mass_ratio, a, da, ct, ca):
                 da[k, i, j] = ca[i, j].imag / _H * w[k]
 
 
+@jit
+def _build_second(theta, w, pos, layout, mass_ratio, a, da, cg, cp, cm):
+    """As :func:`_build` for complex parameters ``theta`` + i h dθ/dη_l (the second-derivative
+    run, module docstring): ``a`` = A(theta), and dA/dθ by central differences of
+    :func:`~dmtpk._kernels.system.fill_system` (relative step :data:`_DELTA`; A is algebraic in
+    θ, so the difference carries only its truncation, about 1e-10 relative), taken at the
+    complex point so that its imaginary part is h d²A/dθ dη_l."""
+    kas = np.zeros(0)
+    _fill_system(theta, layout, mass_ratio, kas, a)
+    n = a.shape[0]
+    for k in range(pos.size):
+        q = pos[k]
+        d = _DELTA * max(abs(theta[q].real), 1e-300)
+        for r in range(theta.size):
+            cg[r] = theta[r]
+        cg[q] = theta[q] + d
+        _fill_system(cg, layout, mass_ratio, kas, cp)
+        cg[q] = theta[q] - d
+        _fill_system(cg, layout, mass_ratio, kas, cm)
+        for i in range(n):
+            for j in range(n):
+                da[k, i, j] = (cp[i, j] - cm[i, j]) / (2.0 * d) * w[k]
+
+
 @jit_inline
 def _rhs(y, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, out):
     """Right-hand side of the augmented system (module docstring) at ``y`` = (x, S_1, ...):
@@ -110,10 +145,12 @@ def _rhs(y, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, out):
             s += a[i, j] * y[j]
         out[i] = s
     vmax, km, v1, mr = mm[0], mm[1], mm[2], mm[3]
-    flux = 0.0
-    dfc = 0.0
-    conc = 0.0
-    if vmax > 0.0 and y[c] > 0.0:
+    zero = 0.0 * y[c]  # of y's type (real, or complex in the second-derivative run)
+    flux = zero
+    dfc = zero
+    conc = zero
+    on = vmax.real > 0.0
+    if on and y[c].real > 0.0:
         conc = y[c] / v1
         flux = _mm_flux(conc, vmax, km)
         dfc = _mm_dflux_dc(conc, vmax, km)
@@ -131,7 +168,7 @@ def _rhs(y, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, out):
                 j = dyn[jj]
                 s += a[i, j] * y[o + jj] + da[k, i, j] * y[j]
             out[o + ii] = s
-        if vmax > 0.0:
+        if on:
             dconc = y[o + cd] / v1 - conc * dmm[k, 2] / v1
             dflux = dfc * (dconc - conc * dmm[k, 1] / km) + _mm_flux(conc, 1.0, km) * dmm[k, 0]
             out[o + cd] -= dflux
@@ -175,7 +212,9 @@ def _dopri5(y, n, dyn, b, dt, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol, atol
         _rhs(y1, n, dyn, a, da, b, mm, dmm, c, e, m, cd, md, k7)
         for i in range(nn):
             z[i] = dp_error(h, k1[i], k3[i], k4[i], k5[i], k6[i], k7[i])
-        err = error_norm(z, y, y1, rtol, atol)
+        # Step control on the real parts: the second-derivative run takes the real run's
+        # steps, so its imaginary parts are derivatives of the same discrete solution.
+        err = error_norm(z.real, y.real, y1.real, rtol, atol)
         if err <= 1.0:
             t += h
             for i in range(nn):
@@ -244,7 +283,7 @@ def _steady_state(i, s, ti, y, prev, n, dyn, a, da, mm, dmm, c, e, m, cd, md, k,
     d_amt, d_rate, d_dur, d_lag = dose[0], dose[1], dose[2], dose[3]
     if d_lag >= iii:
         return STATUS_RECORD
-    if mm[0] > 0.0 and d_amt >= mm[0] * iii:
+    if mm[0].real > 0.0 and d_amt >= mm[0].real * iii:
         # The Michaelis-Menten flux, the parent's only elimination, stays below VMAX: a dose
         # rate of VMAX or more accumulates without bound (no need to iterate to find out).
         return STATUS_NO_STEADY
@@ -295,24 +334,29 @@ def _steady_state(i, s, ti, y, prev, n, dyn, a, da, mm, dmm, c, e, m, cd, md, k,
 @jit
 def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, r0, r1, time, evid,
              amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt,
-             rtol, atol):
+             rtol, atol, second):
     """Walk the records ``r0:r1`` of one subject from empty compartments, writing the state
     and its sensitivities after each record (zero for the accumulators, which are not
-    integrated); returns (status, record)."""
+    integrated); returns (status, record). The state arrays take the type of ``theta_rec``
+    (complex in the second-derivative run, ``second``)."""
     n = x_out.shape[1]
     p = pos.size
     nd = dyn.size
-    y = np.zeros(n + p * nd)
-    prev = np.zeros(y.size)
-    a = np.zeros((n, n))
-    da = np.zeros((p, n, n))
+    dt = theta_rec.dtype
+    y = np.zeros(n + p * nd, dtype=dt)
+    prev = np.zeros(y.size, dtype=dt)
+    a = np.zeros((n, n), dtype=dt)
+    da = np.zeros((p, n, n), dtype=dt)
     ct = np.zeros(theta_rec.shape[1], dtype=np.complex128)
     ca = np.zeros((n, n), dtype=np.complex128)
-    mm = np.zeros(4)
-    dmm = np.zeros((p, 4))
+    cg = np.zeros(theta_rec.shape[1], dtype=dt)
+    cp = np.zeros((n, n), dtype=dt)
+    cm = np.zeros((n, n), dtype=dt)
+    mm = np.zeros(4, dtype=dt)
+    dmm = np.zeros((p, 4), dtype=dt)
     b = np.zeros(n)
     dose = np.zeros(4)
-    k = np.zeros((9, y.size))
+    k = np.zeros((9, y.size), dtype=dt)
     hk = np.zeros(1)
     c = layout[L_CENTRAL]
     e = layout[L_ELIM]
@@ -342,7 +386,10 @@ def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, r0, r1
                     same = False
                     break
         if not same:
-            _build(theta_rec[i], w[i], pos, layout, mass_ratio, a, da, ct, ca)
+            if second:
+                _build_second(theta_rec[i], w[i], pos, layout, mass_ratio, a, da, cg, cp, cm)
+            else:
+                _build(theta_rec[i], w[i], pos, layout, mass_ratio, a, da, ct, ca)
             for q in range(4):
                 mm[q] = mm_rec[i, q]
                 for kk in range(p):
@@ -398,7 +445,7 @@ def _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, r0, r1
 @jit_parallel
 def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn, first,
                       last, time, evid, amt, rate, target, ss, ii, addl, f, lag, mrate, mdur, x_out,
-                      s_out, status, status_record, cap, rtol, atol):
+                      s_out, status, status_record, cap, rtol, atol, second=False):
     """States and sensitivities after every record of every subject of a batch, in parallel.
 
     Parameters
@@ -435,6 +482,10 @@ def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dy
         Simultaneous infusions, lagged doses and additional-dose trains per subject.
     rtol, atol : float
         Tolerances of the error control on states and sensitivities (relative; mg).
+    second : bool
+        The second-derivative run: ``theta_rec``, ``w``, ``mm_rec``, ``dmm_rec``, ``x_out`` and
+        ``s_out`` complex, the parameters moved by i h along one random effect (module
+        docstring); False for the real run.
     """
     n_sub = first.size
     n = x_out.shape[1]
@@ -445,6 +496,6 @@ def sensitivity_batch(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dy
             st, rec = _subject(theta_rec, w, pos, mm_rec, dmm_rec, layout, mass_ratio, dyn,
                                first[i], last[i], time, evid, amt, rate, target, ss, ii,
                                addl, f, lag, mrate, mdur, x_out, s_out, fs, is_, cnt, rtol,
-                               atol)
+                               atol, second)
             status[i] = st
             status_record[i] = rec

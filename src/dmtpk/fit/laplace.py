@@ -35,10 +35,11 @@ A model with Michaelis-Menten elimination has no closed form: :math:`f` and
 (:mod:`dmtpk.fit.sensitivity`, error control on states and sensitivities at rtol 1e-9). The
 conditional modes are then found by quasi-Newton steps (the FOCE-I matrix, which needs only
 :math:`a`, updated by BFGS). The second derivatives that the exact Hessian of the individual
-fits and the closed-form outer gradient need are central differences of :math:`a` at the modes
-(step :data:`STEP_SECOND`: truncation about 1e-6 and integrator noise about rtol/step, 1e-6,
-relative). They enter neither the objective nor the modes, only the gradient that guides the
-optimiser and the standard errors of individual fits.
+fits and the closed-form outer gradient need come, at the modes, from the same integrator run
+with complex parameters (:func:`~dmtpk.fit.sensitivity.predict_second`: the complex step
+through the integrator's own steps, exact to rounding for its discrete solution; only the
+algebraic observation map is differenced). They enter neither the objective nor the modes,
+only the gradient that guides the optimiser and the standard errors of individual fits.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import math
 import numpy as np
 from scipy.special import log_ndtr
 
-from .sensitivity import predict_sensitivities
+from .sensitivity import predict_second, predict_sensitivities
 
 __all__ = ["STEP", "Stencil", "conditional_modes", "subject_objective", "objective_gradient",
            "terms", "data_term"]
@@ -57,9 +58,6 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 #: Central-difference step on the η scale.
 STEP = 1e-4
-#: Central-difference step on the η scale of the second derivatives from the integrator's
-#: sensitivities (nonlinear models).
-STEP_SECOND = 1e-3
 
 
 class Stencil:
@@ -107,25 +105,12 @@ class Stencil:
 
     def _sensitivities(self, problem, theta, eta, second, subjects):
         """f and a from the integrator's forward sensitivities (of the ``subjects`` only, the
-        others NaN); s (``second``) from central differences of a (see the module
+        others NaN); s (``second``) from its run with complex parameters (see the module
         docstring)."""
-        p = eta.shape[-1]
         f, a = predict_sensitivities(problem, theta, eta[None], subjects)
         self.f, self.a, self.s = f[0], a[0], None
         if second:
-            self.s = _second_derivatives(problem, theta, eta)
-
-
-def _second_derivatives(problem, theta, eta):
-    """s[k, m] = d a_m / d eta_k, shape (p, p, n_obs), by central differences of the
-    integrator's sensitivities (step :data:`STEP_SECOND`), symmetrised."""
-    p = eta.shape[-1]
-    h = STEP_SECOND
-    eye = np.eye(p)
-    pts = np.concatenate([eta[None] + h * eye[:, None, :], eta[None] - h * eye[:, None, :]])
-    _, a_pm = predict_sensitivities(problem, theta, pts)
-    s = (a_pm[:p] - a_pm[p:]) / (2 * h)
-    return 0.5 * (s + np.swapaxes(s, 0, 1))
+            self.s = predict_second(problem, theta, eta)
 
 
 def _sum_by_subject(problem, values):
@@ -359,7 +344,7 @@ def _modes_integrator(problem, theta, omega_inv, sd, eta0, prior, tol, max_iter)
             converged |= scale > 0   # no decrease along the step: at the mode within noise
         if converged.all():
             break
-    st.s = _second_derivatives(problem, theta, eta)   # f and a at eta are st's already
+    st.s = predict_second(problem, theta, eta)   # f and a at eta are st's already
     return eta, st, converged
 
 
