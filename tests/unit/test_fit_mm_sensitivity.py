@@ -161,15 +161,20 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_sensitivities_equal_the_augmented_system_and_differences(tmp_path, case):
+def case_problem(tmp_path, case):
+    """(names, reference options, Problem, eta of the two subjects) of a case of CASES."""
     names, model_kw, ref_kw = CASES[case]
     work = tmp_path / case
     work.mkdir()
     data = dataset(work, rate=DOSE if "infusion" in ref_kw else None,
                    obs_cmt=2 if "depot" in ref_kw else 1)
     problem = build_problem(mm_model(**model_kw), data, omega={k: 0.1 for k in names})
-    eta = ETA[:, :len(names)]
+    return names, ref_kw, problem, ETA[:, :len(names)]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_sensitivities_equal_the_augmented_system_and_differences(tmp_path, case):
+    names, ref_kw, problem, eta = case_problem(tmp_path, case)
     f, a = predict_sensitivities(problem, problem.theta, eta[None])
     for i in range(2):
         sel = problem.obs_sub == i
@@ -188,13 +193,7 @@ def test_second_derivatives_equal_differences_of_the_augmented_system(tmp_path, 
     first derivatives of the independent Radau solve of the augmented system (rtol 1e-11):
     their error is the truncation (1e-8) and the Radau error over the step (1e-7), so 1e-6 of
     the largest second derivative (measured 4.5e-8 and 8.4e-9). First subject of the two."""
-    names, model_kw, ref_kw = CASES[case]
-    work = tmp_path / case
-    work.mkdir()
-    data = dataset(work, rate=DOSE if "infusion" in ref_kw else None,
-                   obs_cmt=2 if "depot" in ref_kw else 1)
-    problem = build_problem(mm_model(**model_kw), data, omega={k: 0.1 for k in names})
-    eta = ETA[:, :len(names)]
+    names, ref_kw, problem, eta = case_problem(tmp_path, case)
     s = predict_second(problem, problem.theta, eta)
     sel = problem.obs_sub == 0
     h = 1e-4
