@@ -74,6 +74,9 @@ def test_fit_prints_the_table_and_writes_model_and_report(files, tmp_path, capsy
     (["--omega", "CL=x"], "--omega"),
     (["--method", "saem"], "--seed"),
     (["--method", "ml", "--report", "rep"], "--report"),
+    (["--method", "saem", "--seed", "1", "--iterations", "20"], "--iterations"),
+    (["--method", "saem", "--seed", "1", "--iterations", "0,10"], "iterations"),
+    (["--max-iter", "-1"], "max_iter"),
 ])
 def test_mistakes_are_one_line(files, tmp_path, capsys, extra, where):
     model, data = files
@@ -104,3 +107,21 @@ def test_an_existing_report_file_is_refused_before_the_fit(files, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and kept in err and "exists" in err
     assert (rep / kept).read_text() == "kept"
+
+
+def test_iteration_counts_reach_the_fit(files, capsys):
+    """``--max-iter 0`` evaluates the objective at the model file's values (NONMEM's
+    MAXEVAL=0): the same OFV as ``dmtpk.fit(..., max_iter=0)`` and no iteration; ``--iterations``
+    sets SAEM's exploration and smoothing counts."""
+    model, data = files
+    base = ["fit", str(model), str(data), "--time-unit", "h", "--amount-unit", "mg",
+            "--concentration-unit", "ug/L", "--covariance", "none"]
+    assert main(base + ["--max-iter", "0"]) == 0
+    text = capsys.readouterr().out
+    ref = dmtpk.fit(dmtpk.load_model(model), dmtpk.read_nonmem(
+        data, time_unit="h", amount_unit="mg", concentration_unit="ug/L"), max_iter=0,
+        covariance="none", progress=False)
+    assert "max_iter=0" in text and "(0 iterations" in text
+    assert f"OFV {ref.ofv:.3f}" in text
+    assert main(base + ["--method", "saem", "--seed", "3", "--iterations", "6,4"]) == 0
+    assert "SAEM 6 + 4 iterations (seed 3)" in capsys.readouterr().out

@@ -127,6 +127,9 @@ def test_bad_requests_name_the_argument(tmp_path):
         dmtpk.fit(m, data, omega={"CL": -0.1})
     with pytest.raises(dmtpk.ValidationError, match="subject"):
         dmtpk.fit(m, data, method="ml", subject=99)
+    for bad in (-1, 1.5, True, "10"):
+        with pytest.raises(dmtpk.ValidationError, match="max_iter"):
+            dmtpk.fit(m, data, max_iter=bad)
     no_obs = data.with_values(DV=np.full(len(data), np.nan))
     with pytest.raises(dmtpk.ValidationError, match="no observations"):
         dmtpk.fit(m, no_obs)

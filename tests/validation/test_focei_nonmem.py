@@ -137,3 +137,22 @@ def test_fitted_model_carries_the_estimates(focei, data, tmp_path):
     table = res.table
     assert np.all(np.isfinite(table["CWRES"]))
     assert abs(np.mean(table["CWRES"])) < 0.1 and abs(np.std(table["CWRES"]) - 1) < 0.1
+
+
+def test_an_evaluation_only_fit_gives_nonmem_s_objective_and_standard_errors(data):
+    """``max_iter=0`` (NONMEM's MAXEVAL=0) at NONMEM's final estimates: no iteration, NONMEM's
+    OFV within 0.05, and the covariance step there gives NONMEM's standard errors of the log
+    typical values within 10 % (the issue's criterion for SEs). Fixing every quantity gives
+    the same objective with nothing estimated."""
+    final, se = EXT[-1000000000], EXT[-1000000001]
+    res = dmtpk.fit(model_at(final), data, omega=omega_at(final), max_iter=0, progress=False)
+    assert res.iterations == 0 and "max_iter=0" in res.message
+    assert res.ofv == pytest.approx(final["OBJ"], abs=0.05)
+    for k, n in enumerate(NAMES):
+        assert res.se[n] / res.theta[n] == pytest.approx(se[f"THETA{k + 1}"], rel=0.10), n
+    labels = list(NAMES) + [f"omega({n})" for n in NAMES] + ["prop"]
+    fixed = dmtpk.fit(model_at(final), data, omega=omega_at(final), fix=labels, progress=False)
+    assert fixed.iterations == 0 and "nothing to estimate" in fixed.message
+    assert fixed.ofv == pytest.approx(final["OBJ"], abs=0.05)
+    assert dict(fixed.se) == {}
+

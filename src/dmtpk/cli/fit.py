@@ -75,10 +75,18 @@ def _cmd_fit(args) -> int:
             lloq = float(lloq)
         except ValueError:
             pass  # a column name
+    kw = {}
+    if args.iterations is not None:
+        try:
+            k1, k2 = (int(v) for v in args.iterations.split(","))
+        except ValueError:
+            raise ValidationError("--iterations", f"expected two whole numbers K1,K2, got "
+                                                  f"{args.iterations!r}") from None
+        kw["iterations"] = (k1, k2)
     res = fit(model, data, estimate=estimate, omega=omega, method=args.method,
               subject=option_value(args.subject) if args.subject is not None else None,
               seed=args.seed, blq=args.blq, lloq=lloq, progress=False,
-              covariance=args.covariance)
+              covariance=args.covariance, max_iter=args.max_iter, **kw)
     print(res.summary())
     writers = []
     if args.out:
@@ -111,6 +119,11 @@ def add_parser(sub) -> None:
                                    "variances; default the model's)")
     f.add_argument("--method", default="focei", choices=("focei", "saem", "ml", "map"))
     f.add_argument("--seed", type=int, help="random seed (SAEM)")
+    f.add_argument("--max-iter", type=int, default=200,
+                   help="FOCE-I outer iterations (0: the objective and diagnostics at the "
+                        "initial estimates, as NONMEM's MAXEVAL=0)")
+    f.add_argument("--iterations", help="SAEM exploration and smoothing iterations: K1,K2 "
+                                        "(default 200,100)")
     f.add_argument("--subject", help="one subject's ID (ml, map)")
     f.add_argument("--covariance", choices=("sandwich", "r", "s", "none", "observed",
                                             "expected"),

@@ -85,7 +85,9 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         Passed to :func:`dmtpk.dataset.prepare_dataset` (``record_values``, ``outputs``,
         ``parameter_columns``).
     max_iter : int
-        Outer iterations (FOCE-I).
+        Outer iterations (FOCE-I); 0 evaluates the objective, modes and diagnostics at the
+        initial estimates without minimising (NONMEM's ``MAXEVAL=0``), as does fixing every
+        quantity.
     seed : int
         SAEM's random numbers.
     iterations : (int, int)
@@ -124,6 +126,10 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                                                     f"got {importance_samples!r}")
     model = load_model(model)
     t0 = time.perf_counter()
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValidationError("max_iter", f"expected a whole number of outer iterations >= 0 "
+                                          f"(0: evaluate the objective at the initial "
+                                          f"estimates), got {max_iter!r}")
     if method in ("focei", "saem"):
         if subject is not None:
             raise ValidationError("subject", "a population fit uses every subject; use "

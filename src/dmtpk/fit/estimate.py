@@ -173,30 +173,37 @@ def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
     # steps are of a sensible size.
     scale = np.sqrt(np.diag(obj.subject_gradients(x0).T @ obj.subject_gradients(x0)))
     scale = np.clip(np.where(np.isfinite(scale), scale, 1.0), 1e-2, 1e6)
-    bar = progress_bar(max_iter, progress, unit="it", desc="dmtpk FOCE-I")
+    if x0.size == 0 or max_iter == 0:
+        # Nothing to estimate (everything fixed), or an evaluation only (NONMEM's MAXEVAL=0):
+        # the objective, modes and diagnostics at the initial estimates.
+        x, nit, success = x0, 0, True
+        message = ("nothing to estimate: the objective at the fixed values" if x0.size == 0
+                   else "max_iter=0: the objective at the initial estimates, not minimised")
+    else:
+        bar = progress_bar(max_iter, progress, unit="it", desc="dmtpk FOCE-I")
 
-    def step(z):
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"OFV {obj.best:.3f}")
+        def step(z):
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"OFV {obj.best:.3f}")
 
-    try:
-        res = minimize(lambda z: obj(z / scale), x0 * scale,
-                       jac=lambda z: obj.gradient(z / scale) / scale, method="L-BFGS-B",
-                       bounds=list(zip(low * scale, high * scale)), callback=step,
-                       options={"maxiter": max_iter, "gtol": gtol, "ftol": 1e-10})
-    finally:
-        if bar is not None:
-            bar.close()
-    res.x = res.x / scale
-    x = res.x
+        try:
+            res = minimize(lambda z: obj(z / scale), x0 * scale,
+                           jac=lambda z: obj.gradient(z / scale) / scale, method="L-BFGS-B",
+                           bounds=list(zip(low * scale, high * scale)), callback=step,
+                           options={"maxiter": max_iter, "gtol": gtol, "ftol": 1e-10})
+        finally:
+            if bar is not None:
+                bar.close()
+        x = res.x / scale
+        nit, success, message = int(res.nit), bool(res.success), str(res.message)
     ofv, eta, st, _ = obj.parts(x, keep=True)
     at_bound = [lab for lab, v, lo, hi in zip(np.array(problem.labels())[free], x, low, high)
                 if min(v - lo, hi - v) < 1e-6]
     out = dict(x=x, full0=full0, free=free, ofv=ofv, eta=eta, stencil=st,
-               iterations=int(res.nit), converged=bool(res.success), message=str(res.message),
+               iterations=nit, converged=success, message=message,
                cov=None, r=None, s=None, at_bound=at_bound)
-    if covariance is not None:
+    if covariance is not None and x.size:
         if covariance not in COVARIANCE_KINDS:
             raise ValidationError("covariance", f"expected one of {COVARIANCE_KINDS} or None, "
                                                 f"got {covariance!r}")
