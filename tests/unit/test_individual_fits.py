@@ -146,6 +146,10 @@ def test_fixed_quantities_and_a_fit_that_cannot_start(tmp_path):
     assert res.omega["V1"] == pytest.approx(0.09, rel=1e-12)
     assert res.sigma["prop"] == pytest.approx(0.2, rel=1e-12)
     assert "omega(V1)" not in res.labels and "omega(CL)" in res.labels
+    assert res.fixed == ("omega(V1)", "prop")
+    rows = {line.split()[0]: line.split() for line in res.summary().splitlines()[5:]}
+    assert rows["omega(V1)"][1:3] == ["0.09", "fixed"] and rows["prop"][1:] == ["0.2", "fixed"]
+    assert float(rows["omega(V1)"][3]) == pytest.approx(res.shrinkage["V1"], abs=0.05)
     with pytest.raises(dmtpk.ValidationError, match="fix.omega.KA"):
         dmtpk.fit(m, data, fix=["omega(KA)"])
     # A sample before the dose under a proportional error: its prediction is 0, the

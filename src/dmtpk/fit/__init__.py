@@ -357,7 +357,8 @@ def _population_result(problem: Problem, out: dict, elapsed: float,
         history=out.get("history"), history_labels=out.get("history_labels", ()),
         exploration=out.get("exploration", 0),
         convergence_z=MappingProxyType(dict(out.get("convergence_z", {}))), problem=problem,
-        estimates_vector=(theta, omega, sd))
+        estimates_vector=(theta, omega, sd),
+        fixed=tuple(lab for lab, f in zip(labels_all, free) if not f))
 
 
 def _individual_result(problem: Problem, out: dict, method: str, elapsed: float) -> FitResult:

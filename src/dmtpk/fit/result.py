@@ -46,6 +46,7 @@ class FitResult:
     covariance, correlation : ndarray or None
         Of the estimates in the order of ``labels``, on the log scale of the optimiser.
     labels : tuple of str
+        The estimated quantities.
     shrinkage : mapping of str to float
         η-shrinkage by parameter, ``1 - SD(EBE)/ω`` in % (SD with n - 1, as NONMEM), and
         ``"epsilon"``: ``1 - SD(IWRES)`` in %.
@@ -86,6 +87,9 @@ class FitResult:
         diagnostics.
     estimates_vector : tuple
         (full parameter vector, Ω, residual SDs) at the estimates, canonical units.
+    fixed : tuple of str
+        Population fits: the quantities held at their initial values (``fix=``), listed by the
+        summary as fixed.
     """
 
     method: str
@@ -125,6 +129,7 @@ class FitResult:
     correlations: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     problem: object = None
     estimates_vector: tuple = ()
+    fixed: tuple = ()
 
     def estimates(self) -> dict:
         """Every estimate by its label (typical values, ``omega(P)``, SDs)."""
@@ -159,6 +164,13 @@ class FitResult:
                 shr = f"{s:.1f}" if s is not None else ""
             lines.append(f"{lab:<16}{v:>12.5g}{unit:>14}{se:>12.3g}{self.rse.get(lab, math.nan):>9.1f}"
                          f"{f'[{lo:.4g}, {hi:.4g}]':>26}{shr:>10}")
+        held = dict(self.theta) | {f"omega({k})": v for k, v in self.omega.items()}
+        held |= dict(self.sigma) | {f"corr({k})": v for k, v in self.correlations.items()}
+        for lab in self.fixed:
+            s = self.shrinkage.get(lab[6:-1]) if lab.startswith("omega(") else None
+            shr = f"{s:.1f}" if s is not None else ""
+            lines.append(f"{lab:<16}{held[lab]:>12.5g}{units.get(lab, ''):>14}{'fixed':>12}"
+                         f"{'':>9}{'':>26}{shr:>10}".rstrip())
         if "epsilon" in self.shrinkage:
             lines.append(f"epsilon shrinkage {self.shrinkage['epsilon']:.1f} %")
         if np.isfinite(self.ofv_importance):
