@@ -7,7 +7,7 @@ NONMEM's initial estimates (``runODE032.ext`` iteration 0):
   observations), the run NONMEM 7.4.3 made (13.45 s + 6.96 s with ADVAN3, 71.95 s + 28.38 s
   with ADVAN13; nlmixr2 4.0.0 FOCEi 26.5 s, SAEM 41.6 s: figures quoted by the issue, other
   machines);
-* SAEM (200 + 100 iterations) on the same data;
+* SAEM (the default iterations: exploration extended until stationary) on the same data;
 * FOCE-I on the whole file (single-dose, multiple-dose and steady-state parts: 6,960
   observations), target at most 4 times the single-dose time;
 * FOCE-I, without and with the covariance step, on ``Bolus_2CPTMM``'s single-dose part

@@ -112,7 +112,7 @@ def test_an_existing_report_file_is_refused_before_the_fit(files, tmp_path, caps
 def test_iteration_counts_reach_the_fit(files, capsys):
     """``--max-iter 0`` evaluates the objective at the model file's values (NONMEM's
     MAXEVAL=0): the same OFV as ``dmtpk.fit(..., max_iter=0)`` and no iteration; ``--iterations``
-    sets SAEM's exploration and smoothing counts."""
+    sets SAEM's exploration and smoothing counts, or ``auto``."""
     model, data = files
     base = ["fit", str(model), str(data), "--time-unit", "h", "--amount-unit", "mg",
             "--concentration-unit", "ug/L", "--covariance", "none"]
@@ -125,3 +125,5 @@ def test_iteration_counts_reach_the_fit(files, capsys):
     assert f"OFV {ref.ofv:.3f}" in text
     assert main(base + ["--method", "saem", "--seed", "3", "--iterations", "6,4"]) == 0
     assert "SAEM 6 + 4 iterations (seed 3)" in capsys.readouterr().out
+    assert main(base + ["--method", "saem", "--seed", "3", "--iterations", "auto"]) == 0
+    assert "SAEM automatic exploration, " in capsys.readouterr().out

@@ -99,6 +99,21 @@ def test_saem_history_and_convergence_statement(fits):
     assert all(abs(z) <= 4.0 for pair in saem.convergence_z.values() for z in pair)
 
 
+@pytest.mark.slow
+def test_automatic_exploration_is_the_fixed_run_when_it_stops_at_the_first_check(data, fits):
+    """The default, ``iterations="auto"``: this problem's exploration is stationary at the
+    first check (200 iterations), so the run is the fixed (200, 100) run draw for draw (the
+    checks do not touch the random numbers)."""
+    _, saem = fits
+    assert saem.exploration == 200 and "automatic exploration, 200 + 100" in saem.message
+    fixed = dmtpk.fit(START, data, method="saem", seed=1, iterations=(200, 100), **KW)
+    np.testing.assert_array_equal(saem.history, fixed.history)
+    assert "automatic" not in fixed.message
+    for bad in ("fast", (200,), (0, 10)):
+        with pytest.raises(dmtpk.ValidationError, match="iterations"):
+            dmtpk.fit(START, data, method="saem", seed=1, iterations=bad, **KW)
+
+
 def test_a_run_stopped_far_too_early_is_not_converged(data, tmp_path):
     """Variances started at 1 (truth 0.09) can shrink by 5 % per exploration iteration: after
     20 iterations they are still falling."""

@@ -76,7 +76,9 @@ def _cmd_fit(args) -> int:
         except ValueError:
             pass  # a column name
     kw = {}
-    if args.iterations is not None:
+    if args.iterations == "auto":
+        kw["iterations"] = "auto"
+    elif args.iterations is not None:
         try:
             k1, k2 = (int(v) for v in args.iterations.split(","))
         except ValueError:
@@ -123,7 +125,8 @@ def add_parser(sub) -> None:
                    help="FOCE-I outer iterations (0: the objective and diagnostics at the "
                         "initial estimates, as NONMEM's MAXEVAL=0)")
     f.add_argument("--iterations", help="SAEM exploration and smoothing iterations: K1,K2 "
-                                        "(default 200,100)")
+                                        "(default 200,100), or auto (the exploration "
+                                        "extended until stationary)")
     f.add_argument("--subject", help="one subject's ID (ml, map)")
     f.add_argument("--covariance", choices=("sandwich", "r", "s", "none", "observed",
                                             "expected"),

@@ -90,8 +90,10 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
         quantity.
     seed : int
         SAEM's random numbers.
-    iterations : (int, int)
-        SAEM's exploration and smoothing iterations.
+    iterations : (int, int) or "auto"
+        SAEM's exploration and smoothing iterations, or ``"auto"``: the exploration extended
+        by 100 iterations at a time (from 200, up to 1,000) until it is stationary, then 100
+        of smoothing (:data:`dmtpk.fit.saem.AUTO`).
     blq, lloq : optional
         Observations below the limit of quantification, by a flag column (1 = below) and/or
         the limit (a column or one value in the dataset's unit; default the flagged records'
@@ -152,12 +154,13 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
             run = saem(problem, seed=seed, iterations=iterations)
             out = at_estimates(problem, run["theta"], run["omega"], run["sd"],
                                covariance=cov_kind)
+            how = "automatic exploration, " if isinstance(iterations, str) else ""
             out.update(iterations=len(run["history"]), converged=run["converged"],
-                       message=f"SAEM {iterations[0]} + {iterations[1]} iterations (seed "
-                               f"{seed}): {run['message']}; objective and covariance by "
-                               "FOCE-I at the estimates", history=run["history"],
-                       history_labels=tuple(run["labels"]), exploration=int(iterations[0]),
-                       convergence_z=run["z"])
+                       message=f"SAEM {how}{run['exploration']} + {run['smoothing']} "
+                               f"iterations (seed {seed}): {run['message']}; objective and "
+                               "covariance by FOCE-I at the estimates",
+                       history=run["history"], history_labels=tuple(run["labels"]),
+                       exploration=int(run["exploration"]), convergence_z=run["z"])
         if importance_samples:
             out["importance"] = _importance(problem, out, importance_samples, seed or 0)
         return _population_result(problem, out, time.perf_counter() - t0, method)

@@ -44,6 +44,13 @@ variance of an AR(1) fit to the iterates' deviations from a straight line, so th
 is not taken for noise; positive quantities on the log scale) within :data:`Z_LIMIT`, and
 the smoothing phase's last half must have moved each estimate by less than :data:`Z_LIMIT`
 Monte Carlo standard errors of the smoothed estimate (from the same long-run variance).
+
+``iterations="auto"`` runs the exploration until it is stationary, as Monolix's automatic
+stopping of its exploratory phase does: :data:`AUTO` = (first check, extension, at most,
+smoothing) iterations; after the first 200 exploration iterations and every 100 more, the
+same Geweke check over the second half of the exploration so far; while a parameter still
+drifts, 100 more, up to 1,000; then 100 smoothing iterations. The run stays reproducible
+from its seed (the draws do not depend on when the checks fall).
 """
 
 from __future__ import annotations
@@ -57,10 +64,14 @@ from ..errors import ValidationError
 from ..model.covariates import factor as covariate_factor
 from .laplace import data_term, terms
 
-__all__ = ["saem", "convergence", "DEFAULT_ITERATIONS", "Z_LIMIT"]
+__all__ = ["saem", "convergence", "exploration_z", "DEFAULT_ITERATIONS", "AUTO", "Z_LIMIT"]
 
-#: Exploration and smoothing iterations.
-DEFAULT_ITERATIONS = (200, 100)
+#: Exploration and smoothing iterations by default: the exploration extended until stationary
+#: (:data:`AUTO`).
+DEFAULT_ITERATIONS = "auto"
+#: ``iterations="auto"``: first exploration check, extension, most exploration iterations,
+#: smoothing iterations.
+AUTO = (200, 100, 1000, 100)
 #: Largest |z| of a stationary parameter (Geweke) and of the smoothing phase's change.
 Z_LIMIT = 4.0
 _TARGET_ACCEPT = 0.4
@@ -254,8 +265,9 @@ def saem(problem, *, seed: int, iterations=DEFAULT_ITERATIONS, chains: int | Non
     ----------
     problem : Problem
     seed : int
-    iterations : (int, int)
-        Exploration and smoothing iterations.
+    iterations : (int, int) or "auto"
+        Exploration and smoothing iterations, or ``"auto"``: the exploration extended until
+        it is stationary (:data:`AUTO`, module docstring).
     chains : int, optional
         Markov chains per subject, averaged in the statistics (default enough for 400 chains
         in all, at least 1: the Monte Carlo noise of the variances falls with their number).
@@ -273,9 +285,19 @@ def saem(problem, *, seed: int, iterations=DEFAULT_ITERATIONS, chains: int | Non
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValidationError("seed", f"SAEM needs an integer seed, got {seed!r}")
-    k1, k2 = (int(v) for v in iterations)
-    if k1 < 1 or k2 < 1:
-        raise ValidationError("iterations", f"expected two positive counts, got {iterations!r}")
+    auto = isinstance(iterations, str) and iterations == "auto"
+    if auto:
+        k1, extend, k1_max, k2 = AUTO
+    else:
+        try:
+            k1, k2 = (int(v) for v in iterations)
+        except (TypeError, ValueError):
+            raise ValidationError("iterations", f"expected two positive counts (exploration, "
+                                                f"smoothing) or 'auto', got {iterations!r}"
+                                  ) from None
+        if k1 < 1 or k2 < 1:
+            raise ValidationError("iterations", f"expected two positive counts, got "
+                                                f"{iterations!r}")
     t0 = time.perf_counter()
     order, mu_free, cov, om_fixed, sd_free, closed = _layout(problem)
     rng = np.random.default_rng(seed)
@@ -330,7 +352,9 @@ def saem(problem, *, seed: int, iterations=DEFAULT_ITERATIONS, chains: int | Non
     history = []
     labels = problem.labels()
 
-    for it in range(k1 + k2):
+    it = -1
+    while it + 1 < k1 + k2:
+        it += 1
         omega_inv = np.linalg.inv(omega)
         chol = np.linalg.cholesky(omega)
 
@@ -390,11 +414,15 @@ def saem(problem, *, seed: int, iterations=DEFAULT_ITERATIONS, chains: int | Non
         th = typical(mu, beta)
         d = np.stack([data_term(problem, f[c], sd) for c in range(chains)])
         history.append(_row(problem, th, omega, sd))
+        if auto and it + 1 == k1 and k1 + extend <= k1_max:
+            z = exploration_z(np.array(history), k1)
+            if z is not None and np.max(np.abs(z)) > Z_LIMIT:
+                k1 += extend  # still drifting: explore further before smoothing
     history = np.array(history)
     ok, message, z = convergence(history, labels, k1)
     return dict(theta=th, omega=omega, sd=sd, eta=eta[0], history=history, labels=labels,
-                order=order, converged=ok, message=message, z=z,
-                elapsed=time.perf_counter() - t0)
+                order=order, converged=ok, message=message, z=z, exploration=k1,
+                smoothing=k2, elapsed=time.perf_counter() - t0)
 
 
 def _row(problem, th, omega, sd):
@@ -419,6 +447,26 @@ def _long_run_variance(x):
     return var * (1 + rho) / (1 - rho)
 
 
+def _scaled(history):
+    """The iterates with positive quantities on the log scale (variances move by factors)."""
+    pos = np.all(history > 0, axis=0)
+    return np.where(pos, np.log(np.where(pos, history, 1.0)), history)
+
+
+def exploration_z(history, k1: int, with_variance: bool = False):
+    """Geweke z-score of each column over the second half of the first ``k1`` iterations of
+    ``history`` (module docstring), or None when that window is too short; with
+    ``with_variance`` also the long-run variances, ``(z, s)``."""
+    window = _scaled(history)[k1 // 2:k1]
+    m = window.shape[0]
+    if m < _MIN_WINDOW:
+        return None
+    a, b = window[:max(2, m // 5)], window[m - max(2, m // 2):]
+    s0 = np.maximum(_long_run_variance(window), 1e-300)
+    z = (a.mean(axis=0) - b.mean(axis=0)) / np.sqrt(s0 / a.shape[0] + s0 / b.shape[0])
+    return (z, s0) if with_variance else z
+
+
 def convergence(history, labels, k1: int):
     """Whether a SAEM run converged, and why (see the module docstring).
 
@@ -440,17 +488,12 @@ def convergence(history, labels, k1: int):
         standard errors, ``(z_explore, z_smooth)``.
     """
     k2 = history.shape[0] - k1
-    # Positive quantities are compared on the log scale (variances move by factors).
-    pos = np.all(history > 0, axis=0)
-    hist = np.where(pos, np.log(np.where(pos, history, 1.0)), history)
-    window = hist[k1 // 2:k1]
-    m = window.shape[0]
-    if m < _MIN_WINDOW:
+    hist = _scaled(history)
+    got = exploration_z(history, k1, with_variance=True)
+    if got is None:
         return (False, f"the exploration phase ({k1} iterations) is too short to check its "
                        f"stationarity (at least {2 * _MIN_WINDOW})", {})
-    a, b = window[:max(2, m // 5)], window[m - max(2, m // 2):]
-    s0 = np.maximum(_long_run_variance(window), 1e-300)
-    z_exp = (a.mean(axis=0) - b.mean(axis=0)) / np.sqrt(s0 / a.shape[0] + s0 / b.shape[0])
+    z_exp, s0 = got
     # Smoothing: the estimate after the last half against the one before, in Monte Carlo
     # SEs of the smoothed estimate (the same long-run variance).
     s_all = s0
