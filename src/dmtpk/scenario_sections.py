@@ -15,6 +15,8 @@ section the ``[[regimens]]`` tables are optional. Format::
     omega = ["CL", "V1"]                # or { CL = 0.1 }: random effects and initial variances
     method = "focei"                    # focei | saem | ml | map
     seed = 1                            # saem
+    iterations = "auto"                 # saem: "auto" (default) or [exploration, smoothing]
+    max_iter = 200                      # focei outer iterations (0: evaluate only)
     drop = ["SS"]                       # dataset columns left out
     ignore = "SD == 0"                  # records left out
 
@@ -63,7 +65,7 @@ SECTIONS = ("fit", "design")
 #: Output keys of the sections, and the suffix each needs (None: a folder).
 SECTION_OUTPUTS = {"design": ".csv", "fitted_model": ".toml", "report": None}
 _FIT_KEYS = {"data", "time_unit", "amount_unit", "concentration_unit", "estimate", "omega",
-             "method", "seed", "drop", "ignore", "covariance"}
+             "method", "seed", "drop", "ignore", "covariance", "iterations", "max_iter"}
 _DESIGN_KEYS = {"template", "count", "window", "for", "start", "endpoint", "fixed", "bounds",
                 "max_total_dose", "max_rate", "cmax", "cmax_quantile", "above", "population",
                 "seed", "share", "validation", "label", "maxiter"}
@@ -131,6 +133,21 @@ def _parse_fit(tab, path, base) -> FitStep:
     for k in ("seed", "covariance"):
         if k in tab:
             args[k] = tab[k]
+    if "iterations" in tab:
+        it = tab["iterations"]
+        whole = isinstance(it, list) and len(it) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in it)
+        if it != "auto" and not whole:
+            raise _error(path, "fit.iterations", f'"auto" or [exploration, smoothing] (two '
+                                                 f'positive whole numbers), got {it!r}')
+        args["iterations"] = it if it == "auto" else tuple(it)
+    if "max_iter" in tab:
+        mi = tab["max_iter"]
+        if isinstance(mi, bool) or not isinstance(mi, int) or mi < 0:
+            raise _error(path, "fit.max_iter", f"a whole number >= 0 (0: evaluate the "
+                                               f"objective at the initial estimates), got "
+                                               f"{mi!r}")
+        args["max_iter"] = mi
     return FitStep(data, MappingProxyType(read), MappingProxyType(args))
 
 

@@ -152,6 +152,24 @@ def test_fit_scenario_writes_the_fitted_model(fit_files, capsys):
     assert res.runs == {}
 
 
+def test_fit_scenario_passes_the_iteration_counts(fit_files, capsys):
+    """``max_iter = 0`` in [fit]: the fitted model keeps the model file's values (the
+    objective is evaluated, not minimised), as ``dmtpk.fit(..., max_iter=0)``; SAEM's
+    ``iterations`` reach the fit."""
+    path = _write(fit_files, FIT.replace('omega = ["CL", "V1"]',
+                                         'omega = ["CL", "V1"]\nmax_iter = 0'))
+    assert main(["run", str(path)]) == 0
+    assert "max_iter=0" in capsys.readouterr().out
+    start = dmtpk.load_model(fit_files / "m.toml")
+    fitted = dmtpk.load_model(fit_files / "fitted.toml")
+    assert fitted.parameters["CL"].value == pytest.approx(start.parameters["CL"].value,
+                                                          rel=1e-12)
+    path = _write(fit_files, FIT.replace('omega = ["CL", "V1"]', 'omega = ["CL", "V1"]\n'
+                                         'method = "saem"\nseed = 2\niterations = [30, 20]'))
+    assert main(["run", str(path), "--force"]) == 0
+    assert "SAEM 30 + 20 iterations (seed 2)" in capsys.readouterr().out
+
+
 def test_fit_scenario_report_folder_is_rewritten_with_force(fit_files, capsys):
     path = _write(fit_files, FIT.replace('fitted_model = "fitted.toml"', 'report = "rep"'))
     assert main(["run", str(path)]) == 0
@@ -194,6 +212,9 @@ def test_design_mistakes_name_the_file_and_key(tmp_path, change, key):
     (('estimate = ["CL", "V1"]', 'estimate = 3'), "fit.estimate"),
     (('omega = ["CL", "V1"]', 'method = "magic"'), "fit.method"),
     (('omega = ["CL", "V1"]', 'colour = "red"'), "fit"),
+    (('omega = ["CL", "V1"]', 'iterations = [200]'), "fit.iterations"),
+    (('omega = ["CL", "V1"]', 'iterations = "fast"'), "fit.iterations"),
+    (('omega = ["CL", "V1"]', 'max_iter = -1'), "fit.max_iter"),
 ])
 def test_fit_mistakes_name_the_file_and_key(fit_files, change, key):
     path = _write(fit_files, FIT.replace(*change))
