@@ -49,8 +49,8 @@ from .jitted import mm_flux as _mm_flux
 from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
                        step_factor)
 from .schedule import (C_INF, C_LD, C_TR, DUE_OK, DUE_RECORD, F_INF_E, F_INF_R, F_LD_T, F_TR_II,
-                       F_TR_T, I_INF_S, I_TR_LEFT, I_TR_REC, _dose, _give, _give_due, _input,
-                       _next_due, _reset)
+                       F_TR_T, I_INF_S, I_TR_LEFT, I_TR_REC, _dose, _give, _give_again,
+                       _give_due, _input, _next_due, _reset)
 from .system import L_CENTRAL, L_ELIM, L_METAB
 
 STATUS_OK = 0
@@ -404,9 +404,17 @@ def ss_converged(j, d, d_prev, scale, tol, ii, busy):
 
 
 @jit_inline
-def ss_shift_clock(fs, cnt, dt):
-    """Move the running infusions' ends and the lagged doses' times of an iterated steady state
-    by ``dt``: from the iteration's clock to the record's."""
+def ss_finish(x, n, dyn, fs, cnt, dt):
+    """End an iterated steady state: the mass-balance accumulators (the first ``n`` entries of
+    ``x`` that are not in ``dyn``) start from 0, and the running infusions' ends and the
+    lagged doses' times move by ``dt``, from the iteration's clock to the record's."""
+    for q in range(n):
+        acc = True
+        for r in range(dyn.size):
+            if dyn[r] == q:
+                acc = False
+        if acc:
+            x[q] = 0.0
     for k in range(cnt[C_INF]):
         fs[F_INF_E, k] += dt
     for k in range(cnt[C_LD]):
@@ -433,11 +441,7 @@ def _ss_iterate(i, s, ti, iii, mode, mat, vec, dyn, x, c, e, m, time, target, am
     t = 0.0
     d_prev = -1.0
     for j in range(1, SS_MAX_INTERVALS + 1):
-        dose[0] = d_amt
-        dose[1] = d_rate
-        dose[2] = d_dur
-        dose[3] = d_lag
-        if not _give(t, s, dose, x, fs, is_, cnt):
+        if not _give_again(t, s, dose, d_amt, d_rate, d_dur, d_lag, x, fs, is_, cnt):
             return STATUS_CAPACITY
         t, st = _walk(x, t, j * iii, i, mode, mat, vec, c, e, m, time, target, amt, rate, addl,
                       f, lag, mrate, mdur, fs, is_, cnt)
@@ -453,13 +457,7 @@ def _ss_iterate(i, s, ti, iii, mode, mat, vec, dyn, x, c, e, m, time, target, am
         if j > 1:  # the first change is against no earlier pre-dose state
             d_prev = d
         if done:
-            ss_shift_clock(fs, cnt, ti - t)
-            acc = np.ones(n, dtype=np.bool_)
-            for p in range(dyn.size):
-                acc[dyn[p]] = False
-            for k in range(n):
-                if acc[k]:
-                    x[k] = 0.0
+            ss_finish(x, n, dyn, fs, cnt, ti - t)
             return STATUS_OK
         for p in range(dyn.size):
             prev[dyn[p]] = x[dyn[p]]

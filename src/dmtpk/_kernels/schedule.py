@@ -7,7 +7,7 @@ left in a train and its record) and the counts ``cnt`` (``C_*``). The compiled r
 (:mod:`dmtpk._kernels.records`) and the sensitivity integrator share these helpers: giving a
 resolved dose (:func:`_give`), the summed infusion rates (:func:`_input`), a reset
 (:func:`_reset`) and a record's dose resolved through :mod:`dmtpk._kernels.dosing`
-(:func:`_dose`).
+(:func:`_dose`), and the same dose once more (:func:`_give_again`, for steady states).
 """
 
 from __future__ import annotations
@@ -65,6 +65,18 @@ def _give(t, s, dose, x, fs, is_, cnt):
     else:
         x[s] += dose[0]
     return True
+
+
+@jit_inline
+def _give_again(t, s, dose, d_amt, d_rate, d_dur, d_lag, x, fs, is_, cnt):
+    """:func:`_give` of the resolved dose (amount, rate, duration, lag) once more, as the
+    iterations of a steady state give their train (``dose`` is scratch that giving a lagged
+    dose overwrites); False when the scratch is full."""
+    dose[0] = d_amt
+    dose[1] = d_rate
+    dose[2] = d_dur
+    dose[3] = d_lag
+    return _give(t, s, dose, x, fs, is_, cnt)
 
 
 @jit_inline

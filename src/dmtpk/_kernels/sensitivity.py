@@ -69,9 +69,9 @@ from .jitted import fill_system as _fill_system
 from .jitted import mm_dflux_dc as _mm_dflux_dc
 from .jitted import mm_flux as _mm_flux
 from .records import (BLOCK, DEFAULT_SS_TOL, MAX_STEPS, SS_MAX_INTERVALS, STATUS_CAPACITY,
-                      STATUS_OK, STATUS_RECORD, scratch, ss_converged, ss_shift_clock)
+                      STATUS_OK, STATUS_RECORD, scratch, ss_converged, ss_finish)
 from .schedule import (C_INF, C_LD, C_TR, DUE_OK, DUE_RECORD, F_TR_II, F_TR_T, I_TR_LEFT, I_TR_REC,
-                       _dose, _give, _give_due, _input, _next_due, _reset)
+                       _dose, _give, _give_again, _give_due, _input, _next_due, _reset)
 from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
                        step_factor)
 from .system import L_CENTRAL, L_ELIM, L_METAB
@@ -294,11 +294,7 @@ def _steady_state(i, s, ti, y, prev, n, dyn, a, da, mm, dmm, c, e, m, cd, md, k,
     t = 0.0
     d_prev = -1.0
     for j in range(1, SS_MAX_INTERVALS + 1):
-        dose[0] = d_amt
-        dose[1] = d_rate
-        dose[2] = d_dur
-        dose[3] = d_lag
-        if not _give(t, s, dose, y, fs, is_, cnt):
+        if not _give_again(t, s, dose, d_amt, d_rate, d_dur, d_lag, y, fs, is_, cnt):
             return STATUS_CAPACITY
         t, st = _advance(y, n, dyn, t, j * iii, i, a, da, mm, dmm, c, e, m, cd, md, k, hk, rtol,
                          atol, b, dose, time, target, amt, rate, addl, f, lag, mrate, mdur, fs,
@@ -317,14 +313,7 @@ def _steady_state(i, s, ti, y, prev, n, dyn, a, da, mm, dmm, c, e, m, cd, md, k,
         if j > 1:  # the first change is against no earlier pre-dose state
             d_prev = d
         if done:
-            ss_shift_clock(fs, cnt, ti - t)
-            for q in range(n):  # the mass-balance accumulators start from 0
-                acc = True
-                for r in range(nd):
-                    if dyn[r] == q:
-                        acc = False
-                if acc:
-                    y[q] = 0.0
+            ss_finish(y, n, dyn, fs, cnt, ti - t)
             return STATUS_OK
         for q in range(y.size):
             prev[q] = y[q]
