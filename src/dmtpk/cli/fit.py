@@ -124,9 +124,9 @@ def add_parser(sub) -> None:
     f.add_argument("--max-iter", type=int, default=200,
                    help="FOCE-I outer iterations (0: the objective and diagnostics at the "
                         "initial estimates, as NONMEM's MAXEVAL=0)")
-    f.add_argument("--iterations", help="SAEM exploration and smoothing iterations: K1,K2 "
-                                        "(default 200,100), or auto (the exploration "
-                                        "extended until stationary)")
+    f.add_argument("--iterations", help="SAEM exploration and smoothing iterations: K1,K2, "
+                                        "or auto (the default: the exploration extended "
+                                        "until stationary, then 100 of smoothing)")
     f.add_argument("--subject", help="one subject's ID (ml, map)")
     f.add_argument("--covariance", choices=("sandwich", "r", "s", "none", "observed",
                                             "expected"),
