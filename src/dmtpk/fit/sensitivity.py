@@ -119,10 +119,9 @@ def predict_second(problem, theta: np.ndarray, eta: np.ndarray, rtol: float = RT
     the subject's row); the kernel takes the real run's steps (``second=True``), so the
     imaginary parts of its states and sensitivities over h are their derivatives in
     :math:`\eta_l`, exact to rounding. The observation map's own second derivative is a
-    central difference (along each :math:`S_k` and :math:`\\partial\\theta/\\partial\\eta_k`) of that
-    algebraic map, taken with those complex arguments: truncation about 1e-8 relative, no
-    integrator in it. The observation map's difference has step :data:`OBS_STEP` on the η
-    scale.
+    central difference of that algebraic map (step :data:`OBS_STEP` on the η scale, along
+    :math:`S_k` and :math:`\partial\theta/\partial\eta_k`), taken with those complex
+    arguments: truncation about 1e-8 relative, no integrator in it.
 
     Parameters
     ----------
