@@ -147,6 +147,10 @@ def test_fixed_quantities_and_a_fit_that_cannot_start(tmp_path):
     assert res.sigma["prop"] == pytest.approx(0.2, rel=1e-12)
     assert "omega(V1)" not in res.labels and "omega(CL)" in res.labels
     assert res.fixed == ("omega(V1)", "prop")
+    assert res.fixed_values() == pytest.approx({"omega(V1)": 0.09, "prop": 0.2}, rel=1e-12)
+    from dmtpk.fit.report import parameter_rows
+    rows = {r[0]: r for r in parameter_rows(res)}
+    assert rows["prop"][7] == 1 and np.isnan(rows["prop"][2]) and rows["CL"][7] == 0
     rows = {line.split()[0]: line.split() for line in res.summary().splitlines()[5:]}
     assert rows["omega(V1)"][1:3] == ["0.09", "fixed"] and rows["prop"][1:] == ["0.2", "fixed"]
     assert float(rows["omega(V1)"][3]) == pytest.approx(res.shrinkage["V1"], abs=0.05)

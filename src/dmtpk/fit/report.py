@@ -19,13 +19,16 @@ SAEM_FILE = "saem.png"
 
 
 def parameter_rows(res) -> list:
-    """(label, estimate, SE, RSE %, CI low, CI high, shrinkage %) per estimate."""
+    """(label, estimate, SE, RSE %, CI low, CI high, shrinkage %, fixed) per estimate, then
+    per quantity held fixed (``fixed`` 1, no SE)."""
     rows = []
-    for lab, v in res.estimates().items():
+    values = list(res.estimates().items()) + list(res.fixed_values().items())
+    for lab, v in values:
         lo, hi = res.ci.get(lab, (math.nan, math.nan))
         shr = res.shrinkage.get(lab[6:-1], math.nan) if lab.startswith("omega(") else math.nan
         rows.append((lab, float(v), float(res.se.get(lab, math.nan)),
-                     float(res.rse.get(lab, math.nan)), float(lo), float(hi), float(shr)))
+                     float(res.rse.get(lab, math.nan)), float(lo), float(hi), float(shr),
+                     int(lab in res.fixed)))
     return rows
 
 
@@ -72,7 +75,7 @@ def report_outputs(res, folder, *, vpc_replicates: int = 200, seed: int = 0) -> 
     outputs = [(folder / "model.toml", model_file),
                (folder / "parameters.csv",
                 csv_writer(["parameter", "estimate", "se", "rse_percent", "ci_low", "ci_high",
-                            "shrinkage_percent"], parameter_rows(res))),
+                            "shrinkage_percent", "fixed"], parameter_rows(res))),
                (folder / "table.csv", csv_writer(cols + ["OUTPUT"], rows))]
     outputs += [(folder / name, figure(fig)) for name, fig in figures.items()]
     return outputs

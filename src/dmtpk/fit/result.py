@@ -133,11 +133,18 @@ class FitResult:
 
     def estimates(self) -> dict:
         """Every estimate by its label (typical values, ``omega(P)``, SDs)."""
+        return self._values(self.labels)
+
+    def fixed_values(self) -> dict:
+        """The quantities held fixed (:attr:`fixed`) by label, at their values."""
+        return self._values(self.fixed)
+
+    def _values(self, labels) -> dict:
         out = dict(self.theta)
         out.update({f"omega({k})": v for k, v in self.omega.items()})
         out.update(self.sigma)
         out.update({f"corr({k})": v for k, v in self.correlations.items()})
-        return {k: out[k] for k in self.labels}
+        return {k: out[k] for k in labels}
 
     def summary(self) -> str:
         """The parameter table (estimate, SE, RSE %, 95 % CI, shrinkage) and the objective."""
@@ -164,12 +171,10 @@ class FitResult:
                 shr = f"{s:.1f}" if s is not None else ""
             lines.append(f"{lab:<16}{v:>12.5g}{unit:>14}{se:>12.3g}{self.rse.get(lab, math.nan):>9.1f}"
                          f"{f'[{lo:.4g}, {hi:.4g}]':>26}{shr:>10}")
-        held = dict(self.theta) | {f"omega({k})": v for k, v in self.omega.items()}
-        held |= dict(self.sigma) | {f"corr({k})": v for k, v in self.correlations.items()}
-        for lab in self.fixed:
+        for lab, v in self.fixed_values().items():
             s = self.shrinkage.get(lab[6:-1]) if lab.startswith("omega(") else None
             shr = f"{s:.1f}" if s is not None else ""
-            lines.append(f"{lab:<16}{held[lab]:>12.5g}{units.get(lab, ''):>14}{'fixed':>12}"
+            lines.append(f"{lab:<16}{v:>12.5g}{units.get(lab, ''):>14}{'fixed':>12}"
                          f"{'':>9}{'':>26}{shr:>10}".rstrip())
         if "epsilon" in self.shrinkage:
             lines.append(f"epsilon shrinkage {self.shrinkage['epsilon']:.1f} %")
