@@ -144,6 +144,10 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                                 initial=initial, fix_residual=fix_residual,
                                 read_options=read_options, blq=blq, lloq=lloq, fix=fix,
                                 block=block, correlation=correlation)
+        if not problem.eta_names:
+            raise ValidationError("omega", "a population fit needs at least one random effect "
+                                           "(omega=[...], or the model's [variability]); to fit "
+                                           "each subject on its own use method='ml'")
         check_differentiable(problem)
         cov_kind = None if kind == "none" else kind
         if method == "focei":

@@ -530,7 +530,7 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
         theta_pos=np.array([pnames.index(n) for n in names], dtype=np.int64),
         eta_names=tuple(eta_names),
         eta_pos=np.array([pnames.index(n) for n in eta_names], dtype=np.int64),
-        eta_normal=np.array([dists.get(n, "lognormal") == "normal" for n in eta_names]),
+        eta_normal=np.array([dists.get(n, "lognormal") == "normal" for n in eta_names], dtype=bool),
         omega0=np.array(omega0), sd_names=tuple(sd_names), sd0=np.array(sd0),
         outputs=tuple(outputs),
         obs_rec=obs, obs_sub=prepared.subject_of[obs], obs_out=obs_out, y=y,
