@@ -130,6 +130,10 @@ def test_bad_requests_name_the_argument(tmp_path):
     for bad in (-1, 1.5, True, "10"):
         with pytest.raises(dmtpk.ValidationError, match="max_iter"):
             dmtpk.fit(m, data, max_iter=bad)
+    with pytest.raises(dmtpk.ValidationError, match="initial.CL"):
+        dmtpk.fit(m, data, initial={"CL": "-4 L/h"})
+    with pytest.raises(dmtpk.ValidationError, match="initial.CL"):
+        dmtpk.fit(m, data, initial={"CL": "4 kg"})
     for method in ("focei", "saem"):  # no random effect: not a population problem
         with pytest.raises(dmtpk.ValidationError, match="omega.*at least one random effect"):
             dmtpk.fit(m, data, estimate=["CL"], omega=[], method=method, seed=1)

@@ -109,7 +109,7 @@ def test_automatic_exploration_is_the_fixed_run_when_it_stops_at_the_first_check
     fixed = dmtpk.fit(START, data, method="saem", seed=1, iterations=(200, 100), **KW)
     np.testing.assert_array_equal(saem.history, fixed.history)
     assert "automatic" not in fixed.message
-    for bad in ("fast", (200,), (0, 10)):
+    for bad in ("fast", (200,), (0, 10), (20, 10.5), (True, 10)):
         with pytest.raises(dmtpk.ValidationError, match="iterations"):
             dmtpk.fit(START, data, method="saem", seed=1, iterations=bad, **KW)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..dataset import prepare_dataset
-from ..errors import ValidationError
+from ..errors import DmtpkError, ValidationError
 from ..library import load_model
 from ..units import MG_PER_L_TO_NG_PER_ML
 
@@ -405,7 +405,14 @@ def build_problem(model, data, *, estimate=None, omega=None, residual=None, init
     model = load_model(model)
     params = list(model.parameters)
     if initial:
-        model = model.with_parameters(**dict(initial))
+        if not isinstance(initial, dict):
+            raise ValidationError("initial", f"expected a mapping of parameter names to values, "
+                                             f"got {initial!r}")
+        for name, value in initial.items():
+            try:
+                model = model.with_parameters(**{name: value})
+            except DmtpkError as exc:
+                raise ValidationError(f"initial.{name}", str(exc).split(": ", 1)[-1]) from None
     spec = dict(model.variability or {})
     model_omega = dict(spec.get("omega", {}) or {})
     for name, cv in dict(spec.get("cv", {}) or {}).items():

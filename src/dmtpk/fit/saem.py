@@ -290,14 +290,15 @@ def saem(problem, *, seed: int, iterations=DEFAULT_ITERATIONS, chains: int | Non
         k1, extend, k1_max, k2 = AUTO
     else:
         try:
-            k1, k2 = (int(v) for v in iterations)
+            k1, k2 = iterations
         except (TypeError, ValueError):
-            raise ValidationError("iterations", f"expected two positive counts (exploration, "
-                                                f"smoothing) or 'auto', got {iterations!r}"
-                                  ) from None
-        if k1 < 1 or k2 < 1:
-            raise ValidationError("iterations", f"expected two positive counts, got "
+            k1 = k2 = None
+        if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1
+                   for k in (k1, k2)):
+            raise ValidationError("iterations", f"expected two positive whole numbers "
+                                                f"(exploration, smoothing) or 'auto', got "
                                                 f"{iterations!r}")
+        k1, k2 = int(k1), int(k2)
     t0 = time.perf_counter()
     order, mu_free, cov, om_fixed, sd_free, closed = _layout(problem)
     rng = np.random.default_rng(seed)
