@@ -133,21 +133,15 @@ def _parse_fit(tab, path, base) -> FitStep:
     for k in ("seed", "covariance"):
         if k in tab:
             args[k] = tab[k]
-    if "iterations" in tab:
-        it = tab["iterations"]
-        whole = isinstance(it, list) and len(it) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in it)
-        if it != "auto" and not whole:
-            raise _error(path, "fit.iterations", f'"auto" or [exploration, smoothing] (two '
-                                                 f'positive whole numbers), got {it!r}')
-        args["iterations"] = it if it == "auto" else tuple(it)
-    if "max_iter" in tab:
-        mi = tab["max_iter"]
-        if isinstance(mi, bool) or not isinstance(mi, int) or mi < 0:
-            raise _error(path, "fit.max_iter", f"a whole number >= 0 (0: evaluate the "
-                                               f"objective at the initial estimates), got "
-                                               f"{mi!r}")
-        args["max_iter"] = mi
+    # The counts are checked as the file is read, by the checks dmtpk.fit applies.
+    from .fit.estimate import outer_iterations
+    from .fit.saem import iteration_counts
+    for k, check in (("iterations", iteration_counts), ("max_iter", outer_iterations)):
+        if k in tab:
+            try:
+                args[k] = check(tab[k])
+            except ValidationError as exc:
+                raise _error(path, f"fit.{k}", str(exc)[len(exc.field) + 2:]) from None
     return FitStep(data, MappingProxyType(read), MappingProxyType(args))
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ValidationError
 from ..library import load_model
 from .estimate import (COVARIANCE_KINDS, FitWarning, at_estimates, check_covariance, focei,
-                       individual)
+                       individual, outer_iterations)
 from .laplace import Stencil
 from .problem import SD_NAMES, Problem, build_problem
 from .result import FitResult
@@ -128,10 +128,7 @@ def fit(model, data, estimate=None, omega=None, method: str = "focei", subject=N
                                                     f"got {importance_samples!r}")
     model = load_model(model)
     t0 = time.perf_counter()
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise ValidationError("max_iter", f"expected a whole number of outer iterations >= 0 "
-                                          f"(0: evaluate the objective at the initial "
-                                          f"estimates), got {max_iter!r}")
+    max_iter = outer_iterations(max_iter)
     if method in ("focei", "saem"):
         if subject is not None:
             raise ValidationError("subject", "a population fit uses every subject; use "

@@ -148,6 +148,16 @@ def covariance_step(grad_fun, x, kind: str = "sandwich"):
     return cov, r, s
 
 
+def outer_iterations(max_iter) -> int:
+    """``max_iter`` as an int: a whole number >= 0 (0: evaluate the objective at the initial
+    estimates); a ValidationError naming ``max_iter`` otherwise."""
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValidationError("max_iter", f"expected a whole number of outer iterations >= 0 "
+                                          f"(0: evaluate the objective at the initial "
+                                          f"estimates), got {max_iter!r}")
+    return int(max_iter)
+
+
 def focei(problem, *, covariance: str | None = "sandwich", max_iter: int = 200,
           gtol: float = 1e-3, progress: bool | None = None):
     """Population FOCE-I estimation.

@@ -64,7 +64,8 @@ from ..errors import ValidationError
 from ..model.covariates import factor as covariate_factor
 from .laplace import data_term, terms
 
-__all__ = ["saem", "convergence", "exploration_z", "DEFAULT_ITERATIONS", "AUTO", "Z_LIMIT"]
+__all__ = ["saem", "convergence", "exploration_z", "iteration_counts", "DEFAULT_ITERATIONS",
+           "AUTO", "Z_LIMIT"]
 
 #: Exploration and smoothing iterations by default: the exploration extended until stationary
 #: (:data:`AUTO`).
@@ -285,20 +286,12 @@ def saem(problem, *, seed: int, iterations=DEFAULT_ITERATIONS, chains: int | Non
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValidationError("seed", f"SAEM needs an integer seed, got {seed!r}")
-    auto = isinstance(iterations, str) and iterations == "auto"
+    iterations = iteration_counts(iterations)
+    auto = iterations == "auto"
     if auto:
         k1, extend, k1_max, k2 = AUTO
     else:
-        try:
-            k1, k2 = iterations
-        except (TypeError, ValueError):
-            k1 = k2 = None
-        if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1
-                   for k in (k1, k2)):
-            raise ValidationError("iterations", f"expected two positive whole numbers "
-                                                f"(exploration, smoothing) or 'auto', got "
-                                                f"{iterations!r}")
-        k1, k2 = int(k1), int(k2)
+        k1, k2 = iterations
     t0 = time.perf_counter()
     order, mu_free, cov, om_fixed, sd_free, closed = _layout(problem)
     rng = np.random.default_rng(seed)
@@ -426,6 +419,23 @@ def saem(problem, *, seed: int, iterations=DEFAULT_ITERATIONS, chains: int | Non
                 smoothing=k2, elapsed=time.perf_counter() - t0)
 
 
+def iteration_counts(iterations):
+    """``"auto"``, or the (exploration, smoothing) counts as two ints; a ValidationError
+    naming ``iterations`` for anything else (counts must be positive whole numbers)."""
+    if isinstance(iterations, str) and iterations == "auto":
+        return "auto"
+    try:
+        k1, k2 = iterations
+    except (TypeError, ValueError):
+        k1 = k2 = None
+    if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1
+               for k in (k1, k2)):
+        raise ValidationError("iterations", f"expected two positive whole numbers "
+                                            f"(exploration, smoothing) or 'auto', got "
+                                            f"{iterations!r}")
+    return int(k1), int(k2)
+
+
 def _row(problem, th, omega, sd):
     """One iteration's estimates in the order of :meth:`Problem.labels`."""
     var = np.diag(omega)
@@ -454,18 +464,23 @@ def _scaled(history):
     return np.where(pos, np.log(np.where(pos, history, 1.0)), history)
 
 
-def exploration_z(history, k1: int, with_variance: bool = False):
+def exploration_z(history, k1: int):
     """Geweke z-score of each column over the second half of the first ``k1`` iterations of
-    ``history`` (module docstring), or None when that window is too short; with
-    ``with_variance`` also the long-run variances, ``(z, s)``."""
-    window = _scaled(history)[k1 // 2:k1]
+    ``history`` (module docstring), or None when that window is too short."""
+    got = _exploration(_scaled(history), k1)
+    return None if got is None else got[0]
+
+
+def _exploration(hist, k1: int):
+    """(Geweke z, long-run variance) per column of the scaled iterates ``hist`` over the
+    second half of the first ``k1`` iterations, or None when that window is too short."""
+    window = hist[k1 // 2:k1]
     m = window.shape[0]
     if m < _MIN_WINDOW:
         return None
     a, b = window[:max(2, m // 5)], window[m - max(2, m // 2):]
     s0 = np.maximum(_long_run_variance(window), 1e-300)
-    z = (a.mean(axis=0) - b.mean(axis=0)) / np.sqrt(s0 / a.shape[0] + s0 / b.shape[0])
-    return (z, s0) if with_variance else z
+    return (a.mean(axis=0) - b.mean(axis=0)) / np.sqrt(s0 / a.shape[0] + s0 / b.shape[0]), s0
 
 
 def convergence(history, labels, k1: int):
@@ -490,7 +505,7 @@ def convergence(history, labels, k1: int):
     """
     k2 = history.shape[0] - k1
     hist = _scaled(history)
-    got = exploration_z(history, k1, with_variance=True)
+    got = _exploration(hist, k1)
     if got is None:
         return (False, f"the exploration phase ({k1} iterations) is too short to check its "
                        f"stationarity (at least {2 * _MIN_WINDOW})", {})
