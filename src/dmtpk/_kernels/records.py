@@ -404,6 +404,23 @@ def ss_converged(j, d, d_prev, scale, tol, ii, busy):
 
 
 @jit_inline
+def ss_change(x, prev, dyn, lo, hi):
+    """(largest change, largest magnitude) of ``x`` against ``prev`` over the dynamic states
+    ``dyn`` and the entries ``lo:hi`` (the sensitivities, for the sensitivity kernel; an empty
+    range for the walker): what :func:`ss_converged` compares from one interval to the next."""
+    d = 0.0
+    scale = 0.0
+    for p in range(dyn.size):
+        q = dyn[p]
+        d = max(d, abs(x[q] - prev[q]))
+        scale = max(scale, abs(x[q]))
+    for q in range(lo, hi):
+        d = max(d, abs(x[q] - prev[q]))
+        scale = max(scale, abs(x[q]))
+    return d, scale
+
+
+@jit_inline
 def ss_finish(x, n, dyn, fs, cnt, dt):
     """End an iterated steady state: the mass-balance accumulators (the first ``n`` entries of
     ``x`` that are not in ``dyn``) start from 0, and the running infusions' ends and the
@@ -447,12 +464,7 @@ def _ss_iterate(i, s, ti, iii, mode, mat, vec, dyn, x, c, e, m, time, target, am
                       f, lag, mrate, mdur, fs, is_, cnt)
         if st != STATUS_OK:
             return st
-        d = 0.0
-        scale = 0.0
-        for p in range(dyn.size):
-            q = dyn[p]
-            d = max(d, abs(x[q] - prev[q]))
-            scale = max(scale, abs(x[q]))
+        d, scale = ss_change(x, prev, dyn, 0, 0)
         done = ss_converged(j, d, d_prev, scale, tol, iii, d_lag + on)
         if j > 1:  # the first change is against no earlier pre-dose state
             d_prev = d

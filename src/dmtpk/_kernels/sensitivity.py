@@ -69,7 +69,8 @@ from .jitted import fill_system as _fill_system
 from .jitted import mm_dflux_dc as _mm_dflux_dc
 from .jitted import mm_flux as _mm_flux
 from .records import (BLOCK, DEFAULT_SS_TOL, MAX_STEPS, SS_MAX_INTERVALS, STATUS_CAPACITY,
-                      STATUS_OK, STATUS_RECORD, scratch, ss_converged, ss_finish)
+                      STATUS_OK, STATUS_RECORD, scratch, ss_change, ss_converged,
+                      ss_finish)
 from .schedule import (C_INF, C_LD, C_TR, DUE_OK, DUE_RECORD, F_TR_II, F_TR_T, I_TR_LEFT, I_TR_REC,
                        _dose, _give, _give_again, _give_due, _input, _next_due, _reset)
 from .stepping import (dp_error, dp_y2, dp_y3, dp_y4, dp_y5, dp_y6, dp_y7, error_norm,
@@ -301,14 +302,7 @@ def _steady_state(i, s, ti, y, prev, n, dyn, a, da, mm, dmm, c, e, m, cd, md, k,
                          is_, cnt)
         if st != STATUS_OK:
             return st
-        d = 0.0
-        scale = 0.0
-        for q in range(nd):
-            d = max(d, abs(y[dyn[q]] - prev[dyn[q]]))
-            scale = max(scale, abs(y[dyn[q]]))
-        for q in range(n, n + p * nd):
-            d = max(d, abs(y[q] - prev[q]))
-            scale = max(scale, abs(y[q]))
+        d, scale = ss_change(y, prev, dyn, n, n + p * nd)
         done = ss_converged(j, d, d_prev, scale, DEFAULT_SS_TOL, iii, d_lag + on)
         if j > 1:  # the first change is against no earlier pre-dose state
             d_prev = d
