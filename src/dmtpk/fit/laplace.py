@@ -301,8 +301,8 @@ def _modes_integrator(problem, theta, omega_inv, sd, eta0, prior, tol, max_iter)
     that gives f and a there, for the subjects still moving only, so an accepted trial is the
     next iterate's stencil. A subject
     whose step no longer decreases g within ten halvings sits at its mode within the
-    integrator's noise (rtol 1e-9). The second derivatives of the returned stencil
-    (differences of a) are computed once, at the modes.
+    integrator's noise (rtol 1e-9). The second derivatives of the returned stencil are
+    computed once, at the modes (:func:`~dmtpk.fit.sensitivity.predict_second`).
     """
     eta = np.array(eta0, dtype=float)
     n, p = eta.shape
